@@ -1,0 +1,3 @@
+from wmil.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,381 @@
+"""Typed configuration for ``params.yaml``.
+
+``params.yaml`` holds shared ``defaults``, the list of ``seeds`` and named ``experiments``; an
+experiment is a list of tasks plus ``overrides`` merged onto the defaults. Everything is validated
+here: a wrong type, an unknown key or an out-of-range value raises :class:`ConfigError` naming the
+dotted key and what is allowed.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+TASK_NAMES = ("pattern_echo", "sequence_next", "conditional")
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class ConfigError(ValueError):
+    """A params value is missing, unknown, of the wrong type or out of range."""
+
+
+def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
+    return {"lo": lo, "hi": hi, "lo_open": lo_open}
+
+
+@dataclass(frozen=True)
+class EnvConfig:
+    task: Literal["pattern_echo", "sequence_next", "conditional"]
+    num_actions: int = field(metadata=_range(8, 256))
+    episode_length: int = field(metadata=_range(1, 64))
+    level: int = field(metadata=_range(0, 2))
+    num_envs: int = field(metadata=_range(1, 1 << 20))
+
+
+@dataclass(frozen=True)
+class ParentConfig:
+    name: Literal["deterministic"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    hidden_dim: int = field(metadata=_range(8, 1024))
+    num_layers: int = field(metadata=_range(1, 12))
+    num_heads: int = field(metadata=_range(1, 16))
+    ff_dim: int = field(metadata=_range(8, 8192))
+    world_model: bool
+
+
+@dataclass(frozen=True)
+class AlgorithmConfig:
+    name: Literal["reinforce"]
+    lr: float = field(metadata=_range(0.0, 1.0, lo_open=True))
+    baseline_decay: float = field(metadata=_range(0.0, 0.999999))
+    entropy_coef: float = field(metadata=_range(0.0, 10.0))
+    world_model_coef: float = field(metadata=_range(0.0, 100.0))
+    gamma: float = field(metadata=_range(0.0, 1.0))
+    max_grad_norm: float = field(metadata=_range(0.0, 1e6, lo_open=True))
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    pred_scale: float = field(metadata=_range(0.0, 10.0))
+    goal_weight: float = field(metadata=_range(0.0, 100.0))
+    pred_weight: float = field(metadata=_range(0.0, 100.0))
+    cons_weight: float = field(metadata=_range(0.0, 100.0))
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    max_steps: int = field(metadata=_range(1, 10**10))
+    log_every: int = field(metadata=_range(1, 10**10))
+    save_every: int = field(metadata=_range(1, 10**10))
+    success_window: int = field(metadata=_range(1, 10**7))
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything one training run depends on; its hash names a compatible checkpoint."""
+
+    experiment: str
+    seed: int = field(metadata=_range(0, 2**31 - 1))
+    env: EnvConfig
+    parent: ParentConfig
+    model: ModelConfig
+    algorithm: AlgorithmConfig
+    rewards: RewardConfig
+    training: TrainingConfig
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """Hash of everything that changes the trajectory (the experiment name does not)."""
+        body = {k: v for k, v in self.to_dict().items() if k != "experiment"}
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+SECTIONS = ("env", "parent", "model", "algorithm", "rewards", "training")
+
+
+@dataclass(frozen=True)
+class SanityConfig:
+    episodes: int = field(metadata=_range(100, 10**8))
+    random_tolerance: float = field(metadata=_range(0.0, 1.0, lo_open=True))
+    max_step_seconds: float = field(metadata=_range(0.0, 10.0, lo_open=True))
+    seed: int = field(metadata=_range(0, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class MvpCriteriaConfig:
+    experiment: str
+    by_step: int = field(metadata=_range(1, 10**10))
+    by_step_success: float = field(metadata=_range(0.0, 1.0))
+
+
+@dataclass(frozen=True)
+class Experiment:
+    name: str
+    tasks: tuple[str, ...]
+    overrides: dict[str, Any]
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Params:
+    defaults: dict[str, Any]
+    seeds: tuple[int, ...]
+    experiments: dict[str, Experiment]
+    sanity: SanityConfig
+    mvp_criteria: MvpCriteriaConfig
+
+    def run_config(
+        self,
+        experiment: str | None = None,
+        task: str | None = None,
+        seed: int = 0,
+        overrides: dict[str, Any] | None = None,
+    ) -> RunConfig:
+        """Defaults, then the experiment's overrides, then ``task``, then CLI ``overrides``."""
+        tree = copy.deepcopy(self.defaults)
+        name = "adhoc"
+        if experiment is not None:
+            if experiment not in self.experiments:
+                raise ConfigError(
+                    f"unknown experiment {experiment!r}; allowed: {sorted(self.experiments)}"
+                )
+            exp = self.experiments[experiment]
+            tree = deep_merge(tree, exp.overrides, f"experiments.{experiment}.overrides")
+            if task is not None and task not in exp.tasks:
+                raise ConfigError(
+                    f"task {task!r} is not part of experiment {experiment!r}; allowed: {list(exp.tasks)}"
+                )
+            name = experiment
+        if task is not None:
+            tree.setdefault("env", {})["task"] = task
+        if overrides:
+            tree = deep_merge(tree, overrides, "override")
+        return parse_run_config({"experiment": name, "seed": seed, **tree}, "run")
+
+
+def deep_merge(base: dict, update: dict, where: str) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict):
+            if key in out and not isinstance(out[key], dict):
+                raise ConfigError(f"{where}.{key}: expected a scalar, got a mapping")
+            out[key] = deep_merge(out.get(key, {}), value, f"{where}.{key}")
+        else:
+            out[key] = value
+    return out
+
+
+def _check_value(key: str, tp: Any, value: Any, meta: dict) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            raise ConfigError(f"{key}: {value!r} is not allowed; allowed: {list(choices)}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
+        bound = f"> {lo}" if meta.get("lo_open") else f">= {lo}"
+        raise ConfigError(f"{key}: {value!r} is out of range; allowed: {bound} and <= {hi}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{key}: {value!r} is out of range; allowed: <= {hi}")
+    return value
+
+
+def from_dict(cls: type, data: Any, where: str) -> Any:
+    """Build dataclass ``cls`` from a mapping, validating every key; ``where`` prefixes errors."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: {sorted(fields)}")
+    missing = [name for name in fields if name not in data]
+    if missing:
+        raise ConfigError(f"{where}.{missing[0]}: missing key; required: {sorted(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        tp = hints[name]
+        key = f"{where}.{name}"
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = from_dict(tp, value, key)
+        else:
+            kwargs[name] = _check_value(key, tp, value, dict(fields[name].metadata))
+    return cls(**kwargs)
+
+
+def parse_run_config(data: dict, where: str = "run") -> RunConfig:
+    cfg = from_dict(RunConfig, data, where)
+    m = cfg.model
+    if m.hidden_dim % m.num_heads:
+        raise ConfigError(
+            f"{where}.model.num_heads: {m.num_heads} must divide model.hidden_dim={m.hidden_dim}"
+        )
+    return cfg
+
+
+def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
+    """Read and validate ``params.yaml``; every experiment is resolved once to catch bad overrides."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: params file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_params(raw, str(path))
+
+
+def parse_params(raw: Any, source: str = "params") -> Params:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    allowed = {"defaults", "seeds", "experiments", "sanity", "mvp_criteria"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ConfigError(f"{unknown[0]}: unknown top-level key in {source}; allowed: {sorted(allowed)}")
+    defaults = raw.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        raise ConfigError(f"defaults: expected a mapping, got {defaults!r}")
+    parse_run_config({"experiment": "defaults", "seed": 0, **defaults}, "defaults")
+    seeds = raw.get("seeds", [0])
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError(f"seeds: expected a non-empty list of integers, got {seeds!r}")
+    for i, s in enumerate(seeds):
+        _check_value(f"seeds[{i}]", int, s, _range(0, 2**31 - 1))
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"seeds: duplicates in {seeds!r}")
+    experiments: dict[str, Experiment] = {}
+    for name, body in (raw.get("experiments") or {}).items():
+        where = f"experiments.{name}"
+        if not isinstance(body, dict):
+            raise ConfigError(f"{where}: expected a mapping")
+        unknown = sorted(set(body) - {"tasks", "overrides", "description"})
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: ['description', 'overrides', 'tasks']")
+        tasks = body.get("tasks")
+        if not isinstance(tasks, list) or not tasks:
+            raise ConfigError(f"{where}.tasks: expected a non-empty list; allowed: {list(TASK_NAMES)}")
+        for t in tasks:
+            if t not in TASK_NAMES:
+                raise ConfigError(f"{where}.tasks: {t!r} is not allowed; allowed: {list(TASK_NAMES)}")
+        overrides = body.get("overrides") or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"{where}.overrides: expected a mapping")
+        if "env" in overrides and isinstance(overrides["env"], dict) and "task" in overrides["env"]:
+            raise ConfigError(f"{where}.overrides.env.task: set the tasks in {where}.tasks instead")
+        experiments[name] = Experiment(name, tuple(tasks), overrides, str(body.get("description", "")))
+    params = Params(
+        defaults=defaults,
+        seeds=tuple(seeds),
+        experiments=experiments,
+        sanity=from_dict(SanityConfig, raw.get("sanity"), "sanity"),
+        mvp_criteria=from_dict(MvpCriteriaConfig, raw.get("mvp_criteria"), "mvp_criteria"),
+    )
+    for exp in experiments.values():
+        for task in exp.tasks:
+            params.run_config(exp.name, task)
+    if params.mvp_criteria.experiment not in experiments:
+        raise ConfigError(
+            f"mvp_criteria.experiment: {params.mvp_criteria.experiment!r} is not an experiment; "
+            f"allowed: {sorted(experiments)}"
+        )
+    return params
+
+
+def parse_override(assignment: str) -> dict[str, Any]:
+    """``"model.hidden_dim=128"`` -> ``{"model": {"hidden_dim": 128}}`` (value parsed as YAML)."""
+    if "=" not in assignment:
+        raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. model.hidden_dim=128")
+    key, text = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    if len(parts) != 2 or parts[0] not in SECTIONS:
+        raise ConfigError(f"--set {key!r}: expected SECTION.KEY with SECTION in {list(SECTIONS)}")
+    return {parts[0]: {parts[1]: yaml.safe_load(text)}}
+
+
+def json_schema() -> dict[str, Any]:
+    """JSON schema of ``params.yaml`` derived from the dataclasses (Snakemake validates with it)."""
+
+    def schema_of(cls: type, required: bool = True) -> dict[str, Any]:
+        hints = typing.get_type_hints(cls)
+        props = {}
+        for f in dataclasses.fields(cls):
+            tp = hints[f.name]
+            if dataclasses.is_dataclass(tp):
+                props[f.name] = schema_of(tp, required)
+                continue
+            if typing.get_origin(tp) is Literal:
+                prop: dict[str, Any] = {"enum": list(typing.get_args(tp))}
+            else:
+                prop = {"type": {int: "integer", float: "number", bool: "boolean", str: "string"}[tp]}
+                meta = f.metadata
+                if meta.get("lo") is not None:
+                    prop["exclusiveMinimum" if meta.get("lo_open") else "minimum"] = meta["lo"]
+                if meta.get("hi") is not None:
+                    prop["maximum"] = meta["hi"]
+            props[f.name] = prop
+        out = {"type": "object", "additionalProperties": False, "properties": props}
+        return {**out, "required": list(props)} if required else out
+
+    def section_tree(required: bool) -> dict[str, Any]:
+        run = schema_of(RunConfig, required)
+        sections = {k: run["properties"][k] for k in SECTIONS}
+        out = {"type": "object", "additionalProperties": False, "properties": sections}
+        return {**out, "required": list(SECTIONS)} if required else out
+
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "description": "params.yaml of WMIL (generated by `wmil schema`; do not edit by hand)",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["defaults", "seeds", "experiments"],
+        "properties": {
+            "defaults": section_tree(required=True),
+            "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+            "experiments": {
+                "type": "object",
+                "additionalProperties": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["tasks"],
+                    "properties": {
+                        "description": {"type": "string"},
+                        "tasks": {"type": "array", "items": {"enum": list(TASK_NAMES)}, "minItems": 1},
+                        "overrides": section_tree(required=False),
+                    },
+                },
+            },
+            "sanity": schema_of(SanityConfig),
+            "mvp_criteria": schema_of(MvpCriteriaConfig),
+        },
+    }

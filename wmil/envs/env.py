@@ -1,0 +1,105 @@
+"""The batched environment (the hot path) and the plan's single-episode ``SymbolicEnv`` view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from wmil.envs.state import State
+from wmil.parents.base import Parent
+from wmil.training.rewards import RewardVector
+
+SUCCESS_THRESHOLD = 0.9
+
+
+@dataclass
+class StepResult:
+    """One step of ``n`` episodes.
+
+    ``next_states`` carry each action's consequence (the world model's target) even where the
+    episode ended; ``done`` is the time limit only (Fix 1); ``success`` is ``goal > 0.9``.
+    """
+
+    next_states: torch.Tensor  # LongTensor (n, num_slots)
+    goal: torch.Tensor  # FloatTensor (n,)
+    done: torch.Tensor  # BoolTensor (n,)
+    success: torch.Tensor  # BoolTensor (n,)
+
+
+class VectorEnv:
+    """``num_envs`` synchronous episodes of ``episode_length`` steps; finished ones restart at
+    ``self.level`` with problems drawn from ``generator``."""
+
+    def __init__(self, parent: Parent, num_envs: int, episode_length: int, generator: torch.Generator):
+        self.parent = parent
+        self.task = parent.task
+        self.num_envs = num_envs
+        self.episode_length = episode_length
+        self.generator = generator
+        self.level = 0
+        self.t = 0
+        self.states = torch.empty(0, self.task.num_slots, dtype=torch.long)
+
+    def reset(self, level: int | None = None) -> torch.Tensor:
+        """Start ``num_envs`` new episodes; returns their states ``LongTensor (n, num_slots)``."""
+        if level is not None:
+            self.level = level
+        self.states = self.parent.generate(self.level, self.num_envs, self.generator)
+        self.t = 0
+        return self.states
+
+    def step(self, actions: torch.Tensor) -> StepResult:
+        goal, next_states = self.parent.step(self.states, actions)
+        self.t += 1
+        finished = self.t >= self.episode_length
+        done = torch.full((self.num_envs,), finished)
+        if finished:
+            self.reset()
+        else:
+            self.states = next_states
+        return StepResult(next_states, goal, done, goal > SUCCESS_THRESHOLD)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "t": self.t, "states": self.states.clone(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.level, self.t = int(state["level"]), int(state["t"])
+        self.states = state["states"].clone()
+        self.generator.set_state(state["generator"])
+
+
+class SymbolicEnv:
+    """The plan's single-episode API: ``reset(difficulty) -> State`` and
+    ``step(action) -> (next_state, RewardVector, done, info)``, a view over one ``VectorEnv`` row."""
+
+    def __init__(self, parent: Parent, max_steps: int = 1, seed: int = 0):
+        self.task = parent.task
+        self.max_steps = max_steps
+        self._env = VectorEnv(parent, 1, max_steps, torch.Generator().manual_seed(seed))
+        self.state: State | None = None
+        self.step_count = 0
+        self.episode_success = False
+
+    def reset(self, difficulty: int = 0) -> State:
+        self.state = State.from_tensor(self.task, self._env.reset(difficulty)[0])
+        self.step_count = 0
+        self.episode_success = False
+        return self.state
+
+    def step(self, action: int):
+        if self.state is None:
+            raise RuntimeError("call reset() before step()")
+        if not 0 <= action < self.task.num_actions:
+            raise ValueError(f"action {action} outside 0..{self.task.num_actions - 1}")
+        result = self._env.step(torch.tensor([action]))
+        next_state = State.from_tensor(self.task, result.next_states[0])
+        self.step_count += 1
+        success = bool(result.success[0])
+        self.episode_success = self.episode_success or success
+        done = bool(result.done[0])
+        self.state = None if done else next_state
+        info = {"success": success, "episode_success": self.episode_success, "step": self.step_count}
+        return next_state, RewardVector(goal=float(result.goal[0])), done, info

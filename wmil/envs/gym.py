@@ -1,0 +1,62 @@
+"""Gymnasium view of the batched core: ``gymnasium.make("wmil/PatternEcho-v0")`` and friends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from wmil.envs.env import VectorEnv
+from wmil.envs.tasks import make_task
+from wmil.parents import make_parent
+
+ENV_IDS = {
+    "wmil/PatternEcho-v0": "pattern_echo",
+    "wmil/SequenceNext-v0": "sequence_next",
+    "wmil/Conditional-v0": "conditional",
+}
+
+
+class WmilGymEnv(gymnasium.Env):
+    """One episode of a WMIL task. Observations are the raw state (``MultiDiscrete``); the reward
+    is the parent's goal reward; the episode ends after ``episode_length`` steps and only then
+    (Fix 1), reported as ``terminated`` because the fixed horizon is the end of the task.
+    ``info["success"]`` says whether this step's action was right."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, task: str = "pattern_echo", num_actions: int = 16, episode_length: int = 1,
+                 level: int = 2, parent: str = "deterministic"):
+        self.task = make_task(task, num_actions)
+        self.level = level
+        self._env = VectorEnv(make_parent(parent, self.task), 1, episode_length, torch.Generator())
+        self.observation_space = spaces.MultiDiscrete(self.task.cardinalities.numpy())
+        self.action_space = spaces.Discrete(num_actions)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self._env.generator.manual_seed(int(self.np_random.integers(2**62)))
+        level = (options or {}).get("level", self.level)
+        obs = self._env.reset(level)[0].numpy().astype(np.int64)
+        return obs, {"level": level}
+
+    def step(self, action):
+        if not self.action_space.contains(action):
+            raise ValueError(f"action {action!r} is not in {self.action_space}")
+        result = self._env.step(torch.tensor([int(action)]))
+        done = bool(result.done[0])
+        obs = result.next_states[0] if done else self._env.states[0]
+        info = {"success": bool(result.success[0])}
+        return obs.numpy().astype(np.int64), float(result.goal[0]), done, False, info
+
+
+def register_envs() -> None:
+    for env_id, task in ENV_IDS.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(env_id, entry_point=WmilGymEnv, kwargs={"task": task})
+
+
+register_envs()

@@ -1,0 +1,200 @@
+"""The three tasks: state slots, difficulty levels and the rule that names the correct action.
+
+A state is a row of a ``LongTensor (n, num_slots)``. Its first slots describe the problem (they
+differ per task); the last two are shared by every task and carry the consequence of the previous
+action, so that the world model has something learnable to predict:
+
+* ``last_action`` in ``0..A`` (``A`` = no action yet),
+* ``feedback`` in ``{0: none yet, 1: wrong, 2: right}``.
+
+Each level enumerates its problems once as a table; generation samples rows uniformly. Every
+problem's answer lies in ``0..A-1`` for every ``A >= 8``, so every task is solvable at every level.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+
+import torch
+
+NUM_LEVELS = 3
+FEEDBACK_NONE, FEEDBACK_WRONG, FEEDBACK_RIGHT = 0, 1, 2
+MIN_ACTIONS = 8
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    cardinality: int
+
+
+class Task(ABC):
+    """A task over ``num_actions`` arbitrary action symbols ``0..A-1``."""
+
+    name: str
+    description: str
+
+    def __init__(self, num_actions: int):
+        if num_actions < MIN_ACTIONS:
+            raise ValueError(f"num_actions={num_actions}: every task needs at least {MIN_ACTIONS} actions")
+        self.num_actions = num_actions
+
+    @property
+    @abstractmethod
+    def problem_slots(self) -> tuple[Slot, ...]: ...
+
+    @abstractmethod
+    def _enumerate(self, level: int) -> torch.Tensor:
+        """All problems of ``level`` as ``LongTensor (P, num_problem_slots)``."""
+
+    @abstractmethod
+    def answer(self, states: torch.Tensor) -> torch.Tensor:
+        """The rule: correct action ``LongTensor (n,)`` for states ``(n, >= num_problem_slots)``."""
+
+    @cached_property
+    def slots(self) -> tuple[Slot, ...]:
+        return self.problem_slots + (Slot("last_action", self.num_actions + 1), Slot("feedback", 3))
+
+    @property
+    def num_slots(self) -> int:
+        return len(self.slots)
+
+    @property
+    def num_problem_slots(self) -> int:
+        return len(self.problem_slots)
+
+    @cached_property
+    def cardinalities(self) -> torch.Tensor:
+        return torch.tensor([s.cardinality for s in self.slots])
+
+    @property
+    def one_hot_dim(self) -> int:
+        """Width of the raw-state one-hot encoding that the world model predicts."""
+        return int(self.cardinalities.sum())
+
+    @cached_property
+    def slot_offsets(self) -> torch.Tensor:
+        """Start of each slot in the one-hot encoding, ``LongTensor (num_slots,)``."""
+        return torch.cumsum(self.cardinalities, 0) - self.cardinalities
+
+    def problems(self, level: int) -> torch.Tensor:
+        if not 0 <= level < NUM_LEVELS:
+            raise ValueError(f"level={level}: allowed 0..{NUM_LEVELS - 1}")
+        return self._tables[level]
+
+    @cached_property
+    def _tables(self) -> tuple[torch.Tensor, ...]:
+        tables = tuple(self._enumerate(level) for level in range(NUM_LEVELS))
+        for level, table in enumerate(tables):
+            answers = self.answer(table)
+            if len(table) == 0 or answers.min() < 0 or answers.max() >= self.num_actions:
+                raise AssertionError(f"{self.name} level {level} has an answer outside the actions")
+        return tables
+
+    def initial_states(self, problems: torch.Tensor) -> torch.Tensor:
+        """Problems ``(n, num_problem_slots)`` with no action taken yet: ``(n, num_slots)``."""
+        n = problems.shape[0]
+        feedback = torch.tensor([self.num_actions, FEEDBACK_NONE]).expand(n, 2)
+        return torch.cat([problems, feedback], dim=1)
+
+    def one_hot(self, states: torch.Tensor) -> torch.Tensor:
+        """Raw-state target of the world model: ``FloatTensor (n, one_hot_dim)`` (Fix 2)."""
+        out = torch.zeros(states.shape[0], self.one_hot_dim)
+        out.scatter_(1, states + self.slot_offsets, 1.0)
+        return out
+
+
+class PatternEchoTask(Task):
+    """``State: target``; the correct action is ``target`` itself.
+
+    Levels (plan's target ranges, for 16 actions): 0 -> targets 0..4, 1 -> 0..8, 2 -> 0..A-1.
+    """
+
+    name = "pattern_echo"
+    description = "Answer with the action whose number equals the target."
+
+    @property
+    def problem_slots(self) -> tuple[Slot, ...]:
+        return (Slot("target", self.num_actions),)
+
+    def _enumerate(self, level: int) -> torch.Tensor:
+        top = (4, 8, self.num_actions - 1)[level]
+        return torch.arange(min(top, self.num_actions - 1) + 1).unsqueeze(1)
+
+    def answer(self, states: torch.Tensor) -> torch.Tensor:
+        return states[:, 0].clone()
+
+
+class SequenceNextTask(Task):
+    """``State: seq_0, seq_1, seq_2`` (right-padded with the blank ``A``); answer the next term.
+
+    The next term is ``last + (last - previous)``; the action with that number is correct.
+    Levels: 0 -> two terms counting up by one; 1 -> three terms counting up by one;
+    2 -> three terms of any arithmetic progression (step of either sign) that stays in ``0..A-1``.
+    """
+
+    name = "sequence_next"
+    description = "The sequence follows a fixed step; answer with its next number."
+    length = 3
+
+    @property
+    def problem_slots(self) -> tuple[Slot, ...]:
+        return tuple(Slot(f"seq_{i}", self.num_actions + 1) for i in range(self.length))
+
+    def _enumerate(self, level: int) -> torch.Tensor:
+        A = self.num_actions
+        terms = (2, 3, 3)[level]
+        steps = [1] if level < 2 else [d for d in range(-(A - 1) // 3, (A - 1) // 3 + 1) if d]
+        rows = []
+        for d in steps:
+            for a in range(A):
+                seq = [a + i * d for i in range(terms + 1)]  # the last one is the answer
+                if all(0 <= x < A for x in seq):
+                    rows.append(seq[:terms] + [A] * (self.length - terms))
+        return torch.tensor(rows)
+
+    def answer(self, states: torch.Tensor) -> torch.Tensor:
+        blank = states[:, 2] == self.num_actions
+        last = torch.where(blank, states[:, 1], states[:, 2])
+        prev = torch.where(blank, states[:, 0], states[:, 1])
+        return 2 * last - prev
+
+
+class ConditionalTask(Task):
+    """``State: rule, shape (4), color (0 blue, 1 red), size (0 small, 1 large)``.
+
+    ``rule`` tells how many conditions apply (it equals the level). The correct action is
+    ``shape`` (1 condition); plus 4 if red (2 conditions); and, nested under red, a large object
+    reverses the shape order: ``7 - shape`` (3 conditions). Answers lie in ``0..7``; attributes that
+    a rule ignores are distractors.
+    """
+
+    name = "conditional"
+    description = "Map shape, color and size to an action by the rule shown."
+
+    @property
+    def problem_slots(self) -> tuple[Slot, ...]:
+        return (Slot("rule", NUM_LEVELS), Slot("shape", 4), Slot("color", 2), Slot("size", 2))
+
+    def _enumerate(self, level: int) -> torch.Tensor:
+        grid = torch.cartesian_prod(torch.arange(4), torch.arange(2), torch.arange(2))
+        return torch.cat([torch.full((len(grid), 1), level), grid], dim=1)
+
+    def answer(self, states: torch.Tensor) -> torch.Tensor:
+        rule, shape, red, large = states[:, 0], states[:, 1], states[:, 2], states[:, 3]
+        uses_color = (rule >= 1) & (red == 1)
+        reversed_ = (rule >= 2) & (red == 1) & (large == 1)
+        return torch.where(reversed_, 7 - shape, shape + 4 * uses_color)
+
+
+TASKS: dict[str, type[Task]] = {
+    cls.name: cls for cls in (PatternEchoTask, SequenceNextTask, ConditionalTask)
+}
+
+
+def make_task(name: str, num_actions: int) -> Task:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; allowed: {sorted(TASKS)}")
+    return TASKS[name](num_actions)

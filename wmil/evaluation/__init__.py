@@ -1,0 +1,1 @@
+"""Reading run directories: criteria, evaluation and statistics."""

@@ -1,0 +1,24 @@
+"""Slot-token state encoder."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class StateEncoder(nn.Module):
+    """Each slot becomes one token: embedding of its value + embedding of the slot, after a
+    learned summary token. ``(n, num_slots)`` long -> ``(n, num_slots + 1, hidden_dim)``."""
+
+    def __init__(self, cardinalities: torch.Tensor, hidden_dim: int):
+        super().__init__()
+        offsets = torch.cumsum(cardinalities, 0) - cardinalities
+        self.register_buffer("offsets", offsets, persistent=False)
+        self.value_embed = nn.Embedding(int(cardinalities.sum()), hidden_dim)
+        self.slot_embed = nn.Parameter(torch.randn(len(cardinalities), hidden_dim) * 0.02)
+        self.summary_token = nn.Parameter(torch.randn(1, 1, hidden_dim) * 0.02)
+        nn.init.normal_(self.value_embed.weight, std=0.02)
+
+    def forward(self, states: torch.Tensor) -> torch.Tensor:
+        tokens = self.value_embed(states + self.offsets) + self.slot_embed
+        return torch.cat([self.summary_token.expand(states.shape[0], -1, -1), tokens], dim=1)

@@ -1,0 +1,1 @@
+"""Rewards, rollouts, algorithms and the training loop."""

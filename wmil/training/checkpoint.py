@@ -1,0 +1,42 @@
+"""Checkpoints: atomic writes, safe loads (``weights_only=True``) and clear errors."""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wmil import io
+
+FORMAT_VERSION = 1
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, corrupt, or belongs to a different configuration."""
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    io.save_torch(path, {"format_version": FORMAT_VERSION, **state})
+
+
+def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict[str, Any]:
+    """Load ``path``; if ``fingerprint`` is given it must match the checkpoint's config hash."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as exc:
+        raise CheckpointError(f"{path}: corrupt or unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{path}: not a WMIL checkpoint of format version {FORMAT_VERSION}")
+    if fingerprint is not None and state.get("fingerprint") != fingerprint:
+        raise CheckpointError(
+            f"{path}: checkpoint was written for a different configuration "
+            f"(fingerprint {state.get('fingerprint')} != {fingerprint}); "
+            "delete it or pass the run directory of the matching configuration"
+        )
+    return state

@@ -1,0 +1,82 @@
+"""REINFORCE with a running baseline, entropy bonus and world-model loss (Fix 3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from wmil.config import AlgorithmConfig
+from wmil.envs.tasks import Task
+from wmil.models.baby import BabyModel
+
+
+class REINFORCE:
+    """``loss = -log pi(a|s) (G - b) - entropy_coef * H + world_model_coef * MSE(next-state)``.
+
+    ``b`` is an exponential moving average of the batch mean return, bias-corrected so that the
+    first update already has a meaningful baseline."""
+
+    needs_value = False
+
+    def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task):
+        self.model = model
+        self.config = config
+        self.task = task
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+        self.baseline_avg = 0.0
+        self.baseline_updates = 0
+
+    @property
+    def baseline(self) -> float:
+        if self.baseline_updates == 0:
+            return 0.0
+        return self.baseline_avg / (1.0 - self.config.baseline_decay**self.baseline_updates)
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One gradient step on a batch of whole episodes: ``states (B, S)``, ``actions (B,)``,
+        ``returns (B,)``, ``next_states (B, S)``."""
+        cfg = self.config
+        returns = batch["returns"]
+        mean_return = float(returns.mean())
+        self.baseline_avg = cfg.baseline_decay * self.baseline_avg + (1 - cfg.baseline_decay) * mean_return
+        self.baseline_updates += 1
+        advantages = returns - self.baseline
+
+        h, logits, _ = self.model(batch["states"])
+        log_probs = F.log_softmax(logits, -1)
+        log_prob_taken = log_probs.gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+        policy_loss = -(log_prob_taken * advantages).mean()
+        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+        loss = policy_loss - cfg.entropy_coef * entropy
+        world_model_loss = torch.zeros(())
+        if self.model.world_model is not None:
+            predicted = self.model.predict_next_state(h, batch["actions"])
+            world_model_loss = F.mse_loss(predicted, self.task.one_hot(batch["next_states"]))
+            loss = loss + cfg.world_model_coef * world_model_loss
+
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+        self.optimizer.step()
+        return {
+            "policy_loss": policy_loss.item(),
+            "world_model_loss": world_model_loss.item(),
+            "loss": loss.item(),
+            "entropy": entropy.item(),
+            "baseline": self.baseline,
+            "grad_norm": float(grad_norm),
+        }
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"optimizer": self.optimizer.state_dict(), "baseline_avg": self.baseline_avg,
+                "baseline_updates": self.baseline_updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.baseline_avg = float(state["baseline_avg"])
+        self.baseline_updates = int(state["baseline_updates"])
+
+
+ALGORITHMS = {"reinforce": REINFORCE}

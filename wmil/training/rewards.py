@@ -1,0 +1,63 @@
+"""Vector-valued rewards (Fix 4: components stay separate until the policy gradient)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from wmil.config import RewardConfig
+from wmil.envs.tasks import Task
+
+
+@dataclass
+class RewardVector:
+    """Reward components, each a float (one step) or a ``FloatTensor (n,)`` (a batch).
+
+    * ``goal``: the parent's judgement in ``[0, 1]``;
+    * ``pred``: intrinsic, ``exp(-MSE) * pred_scale`` of the world model's raw next-state prediction;
+    * ``cons``: 1 where the world model foresaw the parent's feedback (right or wrong) for the
+      action taken, else 0: the baby's expectation was consistent with the parent's verdict.
+    """
+
+    goal: float | torch.Tensor = 0.0
+    pred: float | torch.Tensor = 0.0
+    cons: float | torch.Tensor = 0.0
+
+    def to_tensor(self) -> torch.Tensor:
+        return torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in (self.goal, self.pred, self.cons)], -1)
+
+    def scalar(self, weights: tuple[float, float, float] = (1.0, 1.0, 0.0)) -> float | torch.Tensor:
+        return weights[0] * self.goal + weights[1] * self.pred + weights[2] * self.cons
+
+
+class RewardComputer:
+    """Turns the parent's goal reward and the world model's prediction into a ``RewardVector``."""
+
+    def __init__(self, config: RewardConfig, task: Task):
+        self.config = config
+        self.task = task
+        self.weights = (config.goal_weight, config.pred_weight, config.cons_weight)
+
+    def compute_prediction_reward(self, predicted: torch.Tensor, actual: torch.Tensor) -> torch.Tensor:
+        """``exp(-MSE) * pred_scale`` per sample, ``(n,)``; predicted and actual are ``(n, D)``."""
+        return torch.exp(-((predicted - actual) ** 2).mean(-1)) * self.config.pred_scale
+
+    def compute_consistency_reward(self, predicted: torch.Tensor, next_states: torch.Tensor) -> torch.Tensor:
+        """1 where the arg-max of the predicted feedback slot equals the actual feedback, ``(n,)``."""
+        start = int(self.task.slot_offsets[-1])
+        return (predicted[:, start:].argmax(-1) == next_states[:, -1]).float()
+
+    def compute(self, goal: torch.Tensor, predicted: torch.Tensor | None, next_states: torch.Tensor) -> RewardVector:
+        if predicted is None:
+            zeros = torch.zeros_like(goal)
+            return RewardVector(goal, zeros, zeros)
+        actual = self.task.one_hot(next_states)
+        return RewardVector(
+            goal,
+            self.compute_prediction_reward(predicted, actual),
+            self.compute_consistency_reward(predicted, next_states),
+        )
+
+    def scalar(self, reward: RewardVector) -> torch.Tensor:
+        return reward.scalar(self.weights)
