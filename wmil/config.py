@@ -98,8 +98,11 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
-        """Hash of everything that changes the trajectory (the experiment name does not)."""
-        body = {k: v for k, v in self.to_dict().items() if k != "experiment"}
+        """Hash of everything that shapes the trajectory up to any step. Left out: the experiment
+        name, ``max_steps`` (a longer run extends a shorter one exactly, so it may resume from it)
+        and ``save_every`` (checkpoints do not change the run)."""
+        body = self.to_dict()
+        del body["experiment"], body["training"]["max_steps"], body["training"]["save_every"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

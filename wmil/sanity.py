@@ -25,6 +25,7 @@ from wmil.parents import make_parent
 from wmil.training.reinforce import REINFORCE
 
 STEP_TIMING_ENVS = 1024
+PROBE_SAMPLES = 2000
 
 
 def _success(parent, level: int, n: int, policy: str, generator: torch.Generator) -> float:
@@ -56,10 +57,13 @@ def check_rewards(params: Params, action_sizes: list[int]) -> dict[str, Any]:
     return {"rows": rows, "failures": failures}
 
 
-def check_state_encoding(action_sizes: list[int]) -> dict[str, Any]:
+def check_state_encoding(action_sizes: list[int], seed: int) -> dict[str, Any]:
+    """Linear probe: logistic regression on the one-hot raw state, fit on sampled states and scored
+    on a second, independent sample."""
     from sklearn.linear_model import LogisticRegression
 
     rows, failures = [], []
+    generator = torch.Generator().manual_seed(seed)
     for A in action_sizes:
         for name in TASKS:
             task = make_task(name, A)
@@ -68,9 +72,10 @@ def check_state_encoding(action_sizes: list[int]) -> dict[str, Any]:
             unique, inverse = torch.unique(states, dim=0, return_inverse=True)
             first = torch.zeros(len(unique), dtype=torch.long).scatter_(0, inverse, answers)
             determined = bool((first[inverse] == answers).all())
-            x, y = task.one_hot(states).numpy(), answers.numpy()
-            probe = LogisticRegression(C=100.0, max_iter=2000).fit(x, y) if len(set(y)) > 1 else None
-            accuracy = float(probe.score(x, y)) if probe else 1.0
+            draw = torch.randint(len(states), (2 * PROBE_SAMPLES,), generator=generator)
+            x, y = task.one_hot(states[draw]).numpy(), answers[draw].numpy()
+            probe = LogisticRegression(C=100.0, max_iter=2000).fit(x[:PROBE_SAMPLES], y[:PROBE_SAMPLES])
+            accuracy = float(probe.score(x[PROBE_SAMPLES:], y[PROBE_SAMPLES:]))
             rows.append({"task": name, "num_actions": A, "state_determines_answer": determined,
                          "linear_probe_accuracy": accuracy})
             if not determined:
@@ -128,7 +133,7 @@ def run_sanity(params: Params) -> dict[str, Any]:
     report = {
         "action_sizes": sizes,
         "rewards": check_rewards(params, sizes),
-        "state_encoding": check_state_encoding(sizes),
+        "state_encoding": check_state_encoding(sizes, params.sanity.seed),
         "gradients": check_gradients(params, sizes),
         "speed": check_speed(params),
     }

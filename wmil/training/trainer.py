@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
+from tqdm import tqdm
 
 from wmil import io
 from wmil.config import RunConfig
@@ -55,6 +56,7 @@ CURVE_COLUMNS = (
 )
 TIMING_COLUMNS = ("steps_per_s",)
 SUCCESS_THRESHOLDS = (0.5, 0.9)
+FINISHED_FILES = ("metrics.json", "model.pt", "timing.json")
 
 
 def seed_streams(seed: int) -> tuple[int, int, int]:
@@ -165,10 +167,11 @@ class Trainer:
         cfg = self.config.training
         self.run_dir.mkdir(parents=True, exist_ok=True)
         io.write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+        for name in FINISHED_FILES:  # until rewritten, nothing may claim that this run finished
+            (self.run_dir / name).unlink(missing_ok=True)
         self._maybe_resume(resume)
-        from tqdm import tqdm
-
-        bar = tqdm(total=cfg.max_steps, initial=self.env_steps, unit="step", disable=not (progress if progress is not None else sys.stderr.isatty()))
+        show = sys.stderr.isatty() if progress is None else progress
+        bar = tqdm(total=cfg.max_steps, initial=self.env_steps, unit="step", disable=not show)
         last_log_steps, last_log_time = self.env_steps, time.perf_counter()
         started = time.perf_counter() - self.elapsed
         while self.env_steps < cfg.max_steps:
@@ -198,6 +201,13 @@ class Trainer:
                 log.warning("%s does not match this configuration; starting afresh", path)
                 return
             raise
+        if state["env_steps"] > self.config.training.max_steps:
+            message = (f"{path}: checkpoint is at env step {state['env_steps']}, past "
+                       f"training.max_steps={self.config.training.max_steps}")
+            if resume == "must":
+                raise CheckpointError(message)
+            log.warning("%s; starting afresh", message)
+            return
         self.model.load_state_dict(state["model"])
         self.algorithm.load_state_dict(state["algorithm"])
         self.env.load_state_dict(state["env"])

@@ -1,0 +1,25 @@
+# `make pipeline` runs the whole pipeline; `make test` runs the tests. Both set up .venv first.
+VENV ?= .venv
+BIN := $(VENV)/bin
+CORES ?= 2
+# Snakemake's shell rules call `wmil`, so the venv's bin must be on PATH.
+export PATH := $(abspath $(BIN)):$(PATH)
+
+
+setup:
+	@WMIL_VENV=$(VENV) scripts/setup-env.sh
+
+pipeline: setup
+	$(BIN)/snakemake --cores $(CORES) all
+
+test: setup
+	WMIL_VENV=$(VENV) scripts/run-tests.sh
+
+test-fast: setup
+	WMIL_VENV=$(VENV) scripts/run-tests.sh -m "not integration"
+
+bench: setup
+	$(BIN)/wmil bench
+
+lint: setup
+	$(BIN)/snakemake --lint

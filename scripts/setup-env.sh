@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create or update .venv idempotently: torch's CPU build first (any other spec pulls a multi-GB
+# CUDA build), then the package and its pinned lock. Skips all work when nothing changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${WMIL_VENV:-.venv}
+stamp="$VENV/.wmil-installed"
+want=$(cat pyproject.toml constraints.txt scripts/setup-env.sh | sha256sum | cut -d' ' -f1)
+if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet torch==2.13.0
+"$VENV/bin/python" -m pip install --quiet -c constraints.txt -e '.[test]'
+echo "$want" > "$stamp"
+echo "environment ready: $VENV"

@@ -1,0 +1,772 @@
+"""Tasks, the deterministic parent, the batched ``VectorEnv``, the plan's ``SymbolicEnv``,
+``State`` / ``ActionSpace`` and the Gymnasium registration."""
+
+from __future__ import annotations
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from wmil.envs import TASKS, ActionSpace, State, SymbolicEnv, VectorEnv, make_task
+from wmil.envs.tasks import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, NUM_LEVELS
+from wmil.parents import DeterministicParent, make_parent
+from wmil.training.rewards import RewardVector
+
+TASK_NAMES = sorted(TASKS)
+LEVELS = tuple(range(NUM_LEVELS))
+ACTION_COUNTS = (8, 16)
+N_SAMPLES = 20_000
+RANDOM_TOLERANCE = 0.02
+
+ALL_COMBOS = list(itertools.product(TASK_NAMES, LEVELS, ACTION_COUNTS))
+COMBO_IDS = [f"{t}-L{lvl}-A{a}" for t, lvl, a in ALL_COMBOS]
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def parent_for(task_name: str, num_actions: int) -> DeterministicParent:
+    return DeterministicParent(make_task(task_name, num_actions))
+
+
+def state_row(task, problem: list[int]) -> torch.Tensor:
+    """A full state row (no action yet) for a problem given as its problem slots."""
+    return task.initial_states(torch.tensor([problem]))
+
+
+# --------------------------------------------------------------------------------------------
+# Every task x level x A: answers, random policy, oracle, generated states
+# --------------------------------------------------------------------------------------------
+
+
+def test_levels_and_tasks_registered():
+    assert LEVELS == (0, 1, 2)
+    assert TASK_NAMES == ["conditional", "pattern_echo", "sequence_next"]
+
+
+@pytest.mark.parametrize("task_name,level,num_actions", ALL_COMBOS, ids=COMBO_IDS)
+def test_every_answer_is_an_action(task_name, level, num_actions):
+    task = make_task(task_name, num_actions)
+    table = task.problems(level)
+    assert table.dtype == torch.long
+    assert table.ndim == 2 and table.shape[1] == task.num_problem_slots
+    assert len(table) > 0
+    answers = task.answer(task.initial_states(table))
+    assert answers.dtype == torch.long
+    assert answers.shape == (len(table),)
+    assert int(answers.min()) >= 0
+    assert int(answers.max()) <= num_actions - 1
+
+
+@pytest.mark.parametrize("task_name,level,num_actions", ALL_COMBOS, ids=COMBO_IDS)
+def test_random_policy_success_is_one_over_a(task_name, level, num_actions):
+    parent = parent_for(task_name, num_actions)
+    states = parent.generate(level, N_SAMPLES, gen(level * 100 + num_actions))
+    actions = torch.randint(num_actions, (N_SAMPLES,), generator=gen(12345))
+    reward = parent.reward(states, actions)
+    assert reward.shape == (N_SAMPLES,)
+    assert set(reward.unique().tolist()) <= {0.0, 1.0}
+    success = float(reward.mean())
+    assert abs(success - 1.0 / num_actions) < RANDOM_TOLERANCE, success
+
+
+@pytest.mark.parametrize("task_name,level,num_actions", ALL_COMBOS, ids=COMBO_IDS)
+def test_oracle_policy_always_succeeds(task_name, level, num_actions):
+    parent = parent_for(task_name, num_actions)
+    states = parent.generate(level, N_SAMPLES, gen(3))
+    dist = parent.action_distribution(states)
+    assert dist.shape == (N_SAMPLES, num_actions)
+    assert dist.dtype == torch.float32
+    torch.testing.assert_close(dist.sum(-1), torch.ones(N_SAMPLES))
+    oracle = dist.argmax(-1)
+    reward = parent.reward(states, oracle)
+    assert float(reward.mean()) == 1.0
+    assert bool((reward == 1.0).all())
+
+
+@pytest.mark.parametrize("task_name,level,num_actions", ALL_COMBOS, ids=COMBO_IDS)
+def test_generated_states_shape_dtype_and_range(task_name, level, num_actions):
+    parent = parent_for(task_name, num_actions)
+    task = parent.task
+    n = 5000
+    states = parent.generate(level, n, gen(1))
+    assert states.dtype == torch.long
+    assert states.shape == (n, task.num_slots)
+    assert task.num_slots == task.num_problem_slots + 2
+    # no action yet, no feedback yet
+    assert bool((states[:, -2] == num_actions).all())
+    assert bool((states[:, -1] == FEEDBACK_NONE).all())
+    # every value inside its slot's cardinality
+    assert bool((states >= 0).all())
+    assert bool((states < task.cardinalities).all())
+    assert task.cardinalities.tolist()[-2:] == [num_actions + 1, 3]
+    # every generated problem is a problem of that level, and sampling covers the whole table
+    table = task.problems(level)
+    rows = {tuple(r) for r in states[:, :-2].tolist()}
+    assert rows <= {tuple(r) for r in table.tolist()}
+    if len(table) <= 200:
+        assert len(rows) == len(table)
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_generation_is_seeded(task_name):
+    parent = parent_for(task_name, 16)
+    a = parent.generate(2, 256, gen(5))
+    b = parent.generate(2, 256, gen(5))
+    c = parent.generate(2, 256, gen(6))
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("bad_level", [-1, 3])
+def test_bad_level_raises(task_name, bad_level):
+    with pytest.raises(ValueError, match="level"):
+        make_task(task_name, 16).problems(bad_level)
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_too_few_actions_raises(task_name):
+    with pytest.raises(ValueError, match="at least 8"):
+        make_task(task_name, 7)
+
+
+def test_unknown_task_raises():
+    with pytest.raises(ValueError, match="unknown task 'nope'"):
+        make_task("nope", 16)
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_one_hot_encoding(task_name):
+    task = make_task(task_name, 16)
+    states = DeterministicParent(task).generate(2, 32, gen(0))
+    one_hot = task.one_hot(states)
+    assert one_hot.shape == (32, task.one_hot_dim)
+    assert task.one_hot_dim == int(task.cardinalities.sum())
+    # exactly one 1 per slot, at offset + value
+    torch.testing.assert_close(one_hot.sum(-1), torch.full((32,), float(task.num_slots)))
+    idx = states + task.slot_offsets
+    assert bool((one_hot.gather(1, idx) == 1.0).all())
+
+
+# --------------------------------------------------------------------------------------------
+# Hand-computed rules
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("num_actions", ACTION_COUNTS)
+@pytest.mark.parametrize("level", LEVELS)
+def test_pattern_echo_answer_is_target(num_actions, level):
+    task = make_task("pattern_echo", num_actions)
+    states = task.initial_states(task.problems(level))
+    assert torch.equal(task.answer(states), states[:, 0])
+    for target in (0, 3, num_actions - 1):
+        assert int(task.answer(state_row(task, [target]))[0]) == target
+
+
+@pytest.mark.parametrize(
+    "num_actions,level,expected",
+    [
+        (8, 0, list(range(5))),
+        (16, 0, list(range(5))),
+        (8, 1, list(range(8))),
+        (16, 1, list(range(9))),
+        (8, 2, list(range(8))),
+        (16, 2, list(range(16))),
+    ],
+)
+def test_pattern_echo_level_targets(num_actions, level, expected):
+    task = make_task("pattern_echo", num_actions)
+    assert task.problems(level)[:, 0].tolist() == expected
+
+
+@pytest.mark.parametrize(
+    "num_actions,seq,expected",
+    [
+        (16, [2, 3, None], 4),  # level 0 form: two terms, blank third
+        (8, [2, 3, None], 4),
+        (16, [0, 1, None], 2),
+        (16, [1, 2, 3], 4),  # level 1 form
+        (16, [1, 3, 5], 7),  # level 2: step 2
+        (16, [9, 6, 3], 0),  # level 2: descending
+        (16, [15, 11, 7], 3),
+        (8, [0, 2, 4], 6),
+        (8, [7, 5, 3], 1),
+    ],
+)
+def test_sequence_next_hand_examples(num_actions, seq, expected):
+    task = make_task("sequence_next", num_actions)
+    problem = [num_actions if x is None else x for x in seq]
+    assert int(task.answer(state_row(task, problem))[0]) == expected
+    # answer() also works on bare problem slots
+    assert int(task.answer(torch.tensor([problem]))[0]) == expected
+
+
+@pytest.mark.parametrize(
+    "num_actions,level,problem",
+    [
+        (16, 0, [2, 3, 16]),
+        (8, 0, [2, 3, 8]),
+        (16, 1, [2, 3, 4]),
+        (16, 2, [1, 3, 5]),
+        (16, 2, [9, 6, 3]),
+        (8, 2, [7, 5, 3]),
+    ],
+)
+def test_sequence_next_problem_in_level_table(num_actions, level, problem):
+    table = make_task("sequence_next", num_actions).problems(level).tolist()
+    assert problem in table
+
+
+@pytest.mark.parametrize("num_actions", ACTION_COUNTS)
+def test_sequence_next_level_structure(num_actions):
+    task = make_task("sequence_next", num_actions)
+    A = num_actions
+    lvl0, lvl1, lvl2 = (task.problems(level) for level in LEVELS)
+    # level 0: two terms counting up by one, third slot blank
+    assert bool((lvl0[:, 2] == A).all())
+    assert bool((lvl0[:, 1] - lvl0[:, 0] == 1).all())
+    # level 1: three terms counting up by one, no blanks
+    assert bool((lvl1 < A).all())
+    assert bool((lvl1[:, 1] - lvl1[:, 0] == 1).all() and (lvl1[:, 2] - lvl1[:, 1] == 1).all())
+    # level 2: arithmetic progressions with steps of either sign, nonzero
+    assert bool((lvl2 < A).all())
+    steps = lvl2[:, 1] - lvl2[:, 0]
+    assert torch.equal(steps, lvl2[:, 2] - lvl2[:, 1])
+    assert bool((steps != 0).all())
+    assert bool((steps < 0).any()), "level 2 must contain descending sequences"
+    assert bool((steps > 1).any()), "level 2 must contain steps other than +1"
+    # level 2 contains everything of level 1
+    assert {tuple(r) for r in lvl1.tolist()} <= {tuple(r) for r in lvl2.tolist()}
+
+
+@pytest.mark.parametrize("shape", range(4))
+@pytest.mark.parametrize("color", (0, 1))
+@pytest.mark.parametrize("size", (0, 1))
+def test_conditional_rule_0_is_shape(shape, color, size):
+    task = make_task("conditional", 16)
+    assert int(task.answer(state_row(task, [0, shape, color, size]))[0]) == shape
+
+
+@pytest.mark.parametrize("shape", range(4))
+@pytest.mark.parametrize("color", (0, 1))
+@pytest.mark.parametrize("size", (0, 1))
+def test_conditional_rule_1_red_adds_four(shape, color, size):
+    task = make_task("conditional", 16)
+    expected = shape + 4 if color == 1 else shape
+    assert int(task.answer(state_row(task, [1, shape, color, size]))[0]) == expected
+
+
+@pytest.mark.parametrize(
+    "shape,color,size,expected",
+    [
+        (0, 1, 1, 7),  # red + large -> 7 - shape
+        (1, 1, 1, 6),
+        (2, 1, 1, 5),
+        (3, 1, 1, 4),
+        (0, 0, 1, 0),  # blue + large -> shape
+        (3, 0, 1, 3),
+        (0, 1, 0, 4),  # red + small -> shape + 4
+        (3, 1, 0, 7),
+        (1, 0, 0, 1),  # blue + small -> shape
+        (2, 0, 0, 2),
+    ],
+)
+def test_conditional_rule_2(shape, color, size, expected):
+    task = make_task("conditional", 8)
+    assert int(task.answer(state_row(task, [2, shape, color, size]))[0]) == expected
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_conditional_rule_equals_level(level):
+    table = make_task("conditional", 8).problems(level)
+    assert len(table) == 16
+    assert bool((table[:, 0] == level).all())
+    assert {tuple(r) for r in table[:, 1:].tolist()} == set(
+        itertools.product(range(4), range(2), range(2))
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Deterministic parent
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("num_actions", ACTION_COUNTS)
+def test_parent_transition_and_reward(task_name, num_actions):
+    parent = parent_for(task_name, num_actions)
+    task = parent.task
+    n = 2000
+    states = parent.generate(2, n, gen(0))
+    oracle = task.answer(states)
+    # half the batch right, half random (mostly wrong)
+    random_actions = torch.randint(num_actions, (n,), generator=gen(1))
+    actions = torch.where(torch.arange(n) % 2 == 0, oracle, random_actions)
+    before = states.clone()
+
+    nxt = parent.transition(states, actions)
+    reward = parent.reward(states, actions)
+    right = actions == oracle
+
+    assert torch.equal(states, before), "transition must not modify its input"
+    assert nxt.dtype == torch.long and nxt.shape == states.shape
+    assert torch.equal(nxt[:, :-2], states[:, :-2]), "problem slots must stay"
+    assert torch.equal(nxt[:, -2], actions)
+    expected_feedback = torch.where(right, FEEDBACK_RIGHT, FEEDBACK_WRONG)
+    assert torch.equal(nxt[:, -1], expected_feedback)
+    assert bool((nxt[:, -1] == 2).any()) and bool((nxt[:, -1] == 1).any())
+    assert reward.dtype == torch.float32
+    assert torch.equal(reward, right.float())
+
+    step_reward, step_next = parent.step(states, actions)
+    assert torch.equal(step_reward, reward)
+    assert torch.equal(step_next, nxt)
+
+
+def test_parent_feedback_hand_example():
+    parent = parent_for("pattern_echo", 8)
+    states = torch.tensor([[3, 8, 0], [5, 8, 0]])
+    reward, nxt = parent.step(states, torch.tensor([3, 4]))
+    assert reward.tolist() == [1.0, 0.0]
+    assert nxt.tolist() == [[3, 3, 2], [5, 4, 1]]
+
+
+def test_make_parent():
+    task = make_task("pattern_echo", 8)
+    assert isinstance(make_parent("deterministic", task), DeterministicParent)
+    with pytest.raises(ValueError, match="unknown parent 'llm'"):
+        make_parent("llm", task)
+
+
+# --------------------------------------------------------------------------------------------
+# VectorEnv
+# --------------------------------------------------------------------------------------------
+
+
+def make_vector_env(task_name="pattern_echo", num_actions=8, n=64, T=1, seed=0) -> VectorEnv:
+    return VectorEnv(parent_for(task_name, num_actions), n, T, gen(seed))
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize(
+    "T,expected_dones", [(1, [True, True, True]), (3, [False, False, True, False, False, True])]
+)
+def test_vector_env_done_only_at_time_limit(task_name, T, expected_dones):
+    env = make_vector_env(task_name, 16, n=32, T=T)
+    states = env.reset(level=2)
+    assert states.shape == (32, env.task.num_slots)
+    dones = []
+    for i in range(len(expected_dones)):
+        # the oracle action: success every step must not end the episode early
+        actions = env.task.answer(env.states)
+        result = env.step(actions)
+        assert result.done.dtype == torch.bool and result.done.shape == (32,)
+        assert bool(result.success.all())
+        assert bool((result.done == result.done[0]).all())
+        dones.append(bool(result.done[0]))
+    assert dones == expected_dones
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_vector_env_success_is_separate_from_done(task_name):
+    env = make_vector_env(task_name, 16, n=64, T=3)
+    env.reset(level=2)
+    right = env.task.answer(env.states)
+    r1 = env.step(right)  # right but not done
+    assert r1.success.dtype == torch.bool and r1.success.shape == (64,)
+    assert bool(r1.success.all()) and not bool(r1.done.any())
+    assert r1.goal.dtype == torch.float32 and torch.equal(r1.goal, torch.ones(64))
+    wrong = (env.task.answer(env.states) + 1) % 16
+    r2 = env.step(wrong)  # wrong, not done
+    assert not bool(r2.success.any()) and not bool(r2.done.any())
+    assert torch.equal(r2.goal, torch.zeros(64))
+    r3 = env.step((env.task.answer(env.states) + 1) % 16)  # wrong, done
+    assert bool(r3.done.all()) and not bool(r3.success.any())
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("T", [1, 3])
+def test_vector_env_next_states_carry_consequence(task_name, T):
+    env = make_vector_env(task_name, 16, n=128, T=T, seed=4)
+    env.reset(level=2)
+    for t in range(T):
+        before = env.states.clone()
+        oracle = env.task.answer(before)
+        actions = torch.where(torch.arange(128) % 3 == 0, oracle, (oracle + 1) % 16)
+        result = env.step(actions)
+        assert result.next_states.dtype == torch.long
+        assert torch.equal(result.next_states[:, :-2], before[:, :-2])
+        assert torch.equal(result.next_states[:, -2], actions)
+        assert torch.equal(
+            result.next_states[:, -1], torch.where(actions == oracle, FEEDBACK_RIGHT, FEEDBACK_WRONG)
+        )
+        assert torch.equal(result.success, actions == oracle)
+        if t < T - 1:
+            # mid-episode the env continues from the consequence
+            assert torch.equal(env.states, result.next_states)
+        else:
+            # after the episode end the states are fresh problems
+            assert bool(result.done.all())
+            assert bool((env.states[:, -2] == 16).all())
+            assert bool((env.states[:, -1] == FEEDBACK_NONE).all())
+            assert env.t == 0
+            # ... while the result still holds the consequence (the world-model target)
+            assert bool((result.next_states[:, -1] != FEEDBACK_NONE).all())
+
+
+def test_vector_env_restarts_at_its_level():
+    env = make_vector_env("pattern_echo", 16, n=500, T=1)
+    env.reset(level=0)
+    assert env.level == 0
+    for _ in range(3):
+        env.step(torch.zeros(500, dtype=torch.long))
+        assert int(env.states[:, 0].max()) <= 4
+    env.reset(level=2)
+    env.step(torch.zeros(500, dtype=torch.long))
+    assert int(env.states[:, 0].max()) > 4
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_vector_env_same_seed_same_states(task_name):
+    a = make_vector_env(task_name, 16, n=64, T=2, seed=11)
+    b = make_vector_env(task_name, 16, n=64, T=2, seed=11)
+    c = make_vector_env(task_name, 16, n=64, T=2, seed=12)
+    assert torch.equal(a.reset(2), b.reset(2))
+    assert not torch.equal(a.states, c.reset(2))
+    actions = torch.randint(16, (64,), generator=gen(0))
+    for _ in range(5):
+        ra, rb = a.step(actions), b.step(actions)
+        assert torch.equal(ra.next_states, rb.next_states)
+        assert torch.equal(ra.goal, rb.goal)
+        assert torch.equal(a.states, b.states)
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("T", [1, 3])
+def test_vector_env_state_dict_round_trip(task_name, T):
+    env = make_vector_env(task_name, 16, n=64, T=T, seed=21)
+    env.reset(level=1)
+    env.step(torch.randint(16, (64,), generator=gen(0)))
+    snapshot = env.state_dict()
+
+    def roll(e: VectorEnv) -> list[torch.Tensor]:
+        out = [e.reset().clone()]
+        for k in range(2 * T):
+            r = e.step(torch.full((64,), k % 16))
+            out += [r.next_states.clone(), r.done.clone(), e.states.clone()]
+        return out
+
+    first = roll(env)
+    env.load_state_dict(snapshot)
+    assert env.level == 1
+    second = roll(env)
+    assert all(torch.equal(x, y) for x, y in zip(first, second, strict=True))
+
+    # a fresh env with another seed continues identically from the snapshot
+    other = make_vector_env(task_name, 16, n=64, T=T, seed=999)
+    other.load_state_dict(snapshot)
+    third = roll(other)
+    assert all(torch.equal(x, y) for x, y in zip(first, third, strict=True))
+
+
+@pytest.mark.parametrize("T", [2, 3])
+def test_vector_env_state_dict_mid_episode(T):
+    env = make_vector_env("sequence_next", 16, n=32, T=T, seed=2)
+    env.reset(level=2)
+    env.step(torch.zeros(32, dtype=torch.long))
+    snapshot = env.state_dict()
+    assert snapshot["t"] == 1
+    dones_a = [bool(env.step(torch.ones(32, dtype=torch.long)).done[0]) for _ in range(T)]
+    states_a = env.states.clone()
+    env.load_state_dict(snapshot)
+    dones_b = [bool(env.step(torch.ones(32, dtype=torch.long)).done[0]) for _ in range(T)]
+    assert dones_a == dones_b
+    assert dones_a[T - 2] is True  # the episode ends after T steps in total
+    assert torch.equal(states_a, env.states)
+
+
+def test_vector_env_state_dict_is_a_snapshot():
+    env = make_vector_env("pattern_echo", 16, n=16, T=1, seed=0)
+    env.reset(2)
+    snapshot = env.state_dict()
+    saved_states = snapshot["states"].clone()
+    saved_gen = snapshot["generator"].clone()
+    for _ in range(3):
+        env.step(torch.zeros(16, dtype=torch.long))
+    assert torch.equal(snapshot["states"], saved_states)
+    assert torch.equal(snapshot["generator"], saved_gen)
+
+
+# --------------------------------------------------------------------------------------------
+# SymbolicEnv (the plan's single-episode API)
+# --------------------------------------------------------------------------------------------
+
+
+def symbolic(task_name="pattern_echo", num_actions=16, max_steps=1, seed=0) -> SymbolicEnv:
+    return SymbolicEnv(parent_for(task_name, num_actions), max_steps=max_steps, seed=seed)
+
+
+def correct_action(state: State) -> int:
+    return int(state.task.answer(state.to_tensor().unsqueeze(0))[0])
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("difficulty", LEVELS)
+def test_symbolic_reset_returns_state(task_name, difficulty):
+    env = symbolic(task_name)
+    state = env.reset(difficulty)
+    assert isinstance(state, State)
+    assert list(state.attributes) == [s.name for s in env.task.slots]
+    assert state.attributes["last_action"] == 16
+    assert state.attributes["feedback"] == FEEDBACK_NONE
+    problem = state.to_tensor()[:-2].tolist()
+    assert problem in env.task.problems(difficulty).tolist()
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_symbolic_step_api(task_name):
+    env = symbolic(task_name, max_steps=1)
+    state = env.reset(2)
+    action = correct_action(state)
+    out = env.step(action)
+    assert isinstance(out, tuple) and len(out) == 4
+    next_state, reward, done, info = out
+    assert isinstance(next_state, State)
+    assert isinstance(reward, RewardVector)
+    assert reward.goal == 1.0
+    assert done is True
+    assert info["success"] is True
+    assert next_state.attributes["last_action"] == action
+    assert next_state.attributes["feedback"] == FEEDBACK_RIGHT
+    # the problem stays in the consequence
+    assert next_state.to_tensor()[:-2].tolist() == state.to_tensor()[:-2].tolist()
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_symbolic_wrong_action(task_name):
+    env = symbolic(task_name, max_steps=1)
+    state = env.reset(2)
+    wrong = (correct_action(state) + 1) % 16
+    next_state, reward, done, info = env.step(wrong)
+    assert reward.goal == 0.0
+    assert info["success"] is False
+    assert done is True
+    assert next_state.attributes["feedback"] == FEEDBACK_WRONG
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_symbolic_done_only_on_time_limit(task_name):
+    env = symbolic(task_name, max_steps=3)
+    state = env.reset(1)
+    dones, successes = [], []
+    for _ in range(3):
+        state, reward, done, info = env.step(correct_action(state))
+        dones.append(done)
+        successes.append(info["success"])
+        assert reward.goal == 1.0
+    assert dones == [False, False, True]
+    assert successes == [True, True, True]
+    assert info["step"] == 3
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(0)
+    # reset makes it usable again
+    state = env.reset(1)
+    assert env.step(correct_action(state))[2] is False
+
+
+def test_symbolic_step_before_reset_raises():
+    with pytest.raises(RuntimeError, match="reset"):
+        symbolic().step(0)
+
+
+@pytest.mark.parametrize("bad", [-1, 16, 17, 1000])
+def test_symbolic_invalid_action_raises(bad):
+    env = symbolic(num_actions=16)
+    env.reset(0)
+    with pytest.raises(ValueError, match=r"0\.\.15"):
+        env.step(bad)
+    # the failed call did not consume a step
+    assert env.step(0)[2] is True
+
+
+def test_symbolic_seeded():
+    a = [symbolic("sequence_next", seed=3).reset(2).to_tensor().tolist() for _ in range(2)]
+    assert a[0] == a[1]
+
+
+# --------------------------------------------------------------------------------------------
+# State and ActionSpace
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("num_actions", ACTION_COUNTS)
+def test_state_tensor_round_trip(task_name, num_actions):
+    parent = parent_for(task_name, num_actions)
+    states = parent.generate(2, 20, gen(0))
+    nxt = parent.transition(states, torch.arange(20) % num_actions)
+    for row in torch.cat([states, nxt]):
+        state = State.from_tensor(parent.task, row)
+        assert list(state.attributes) == [s.name for s in parent.task.slots]
+        assert all(isinstance(v, int) for v in state.attributes.values())
+        back = state.to_tensor()
+        assert back.dtype == torch.long
+        assert torch.equal(back, row)
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_state_from_tensor_wrong_length(task_name):
+    task = make_task(task_name, 8)
+    with pytest.raises(ValueError, match=f"{task.num_slots + 1} slots"):
+        State.from_tensor(task, torch.zeros(task.num_slots + 1, dtype=torch.long))
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_state_prompt(task_name):
+    parent = parent_for(task_name, 16)
+    row = parent.generate(2, 1, gen(0))
+    fresh = State.from_tensor(parent.task, row[0])
+    prompt = fresh.to_prompt()
+    assert isinstance(prompt, str)
+    for slot in parent.task.slots:
+        assert f"{slot.name}=" in prompt
+    assert "last_action=none" in prompt
+    assert "Actions are 0..15" in prompt
+    acted = State.from_tensor(parent.task, parent.transition(row, torch.tensor([3]))[0]).to_prompt()
+    assert "last_action=3" in acted
+    assert "last_action=none" not in acted
+
+
+def test_state_prompt_blank_and_values():
+    task = make_task("sequence_next", 16)
+    prompt = State.from_tensor(task, torch.tensor([2, 3, 16, 16, 0])).to_prompt()
+    assert "seq_0=2" in prompt and "seq_1=3" in prompt and "seq_2=blank" in prompt
+    echo = make_task("pattern_echo", 16)
+    assert "target=7" in State.from_tensor(echo, torch.tensor([7, 16, 0])).to_prompt()
+
+
+@pytest.mark.parametrize("size", [8, 16, 33])
+def test_action_space_sample(size):
+    space = ActionSpace(size, generator=gen(0))
+    one = space.sample()
+    assert isinstance(one, int) and 0 <= one < size
+    many = space.sample(5000)
+    assert many.dtype == torch.long and many.shape == (5000,)
+    assert int(many.min()) == 0 and int(many.max()) == size - 1
+    assert len(many.unique()) == size
+    assert space.contains(0) and space.contains(size - 1)
+    assert not space.contains(size) and not space.contains(-1)
+
+
+def test_action_space_seeded():
+    assert torch.equal(ActionSpace(16, gen(4)).sample(100), ActionSpace(16, gen(4)).sample(100))
+
+
+# --------------------------------------------------------------------------------------------
+# Gymnasium
+# --------------------------------------------------------------------------------------------
+
+GYM_IDS = {
+    "wmil/PatternEcho-v0": "pattern_echo",
+    "wmil/SequenceNext-v0": "sequence_next",
+    "wmil/Conditional-v0": "conditional",
+}
+
+
+@pytest.fixture(scope="module")
+def gymnasium():
+    gym = pytest.importorskip("gymnasium")
+    import wmil.envs.gym  # noqa: F401  (registers the ids)
+
+    return gym
+
+
+def test_gym_ids_registered(gymnasium):
+    for env_id in GYM_IDS:
+        assert env_id in gymnasium.registry
+
+
+@pytest.mark.parametrize("env_id", GYM_IDS)
+def test_gym_check_env(gymnasium, env_id):
+    from gymnasium.utils.env_checker import check_env
+
+    env = gymnasium.make(env_id)
+    assert env.unwrapped.task.name == GYM_IDS[env_id]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        check_env(env.unwrapped)
+
+
+@pytest.mark.parametrize("env_id", GYM_IDS)
+@pytest.mark.parametrize("seed", [0, 1, 123])
+def test_gym_reset_seeded(gymnasium, env_id, seed):
+    env = gymnasium.make(env_id).unwrapped
+    obs1, info1 = env.reset(seed=seed)
+    obs2, info2 = env.reset(seed=seed)
+    assert isinstance(obs1, np.ndarray) and obs1.dtype == np.int64
+    assert obs1.shape == (env.task.num_slots,)
+    assert env.observation_space.contains(obs1)
+    np.testing.assert_array_equal(obs1, obs2)
+    assert info1 == info2 == {"level": 2}
+
+
+@pytest.mark.parametrize("env_id", GYM_IDS)
+def test_gym_reset_seeds_differ(gymnasium, env_id):
+    env = gymnasium.make(env_id).unwrapped
+    observations = {tuple(env.reset(seed=s)[0].tolist()) for s in range(20)}
+    assert len(observations) > 1
+
+
+@pytest.mark.parametrize("env_id", GYM_IDS)
+@pytest.mark.parametrize("right", [True, False])
+def test_gym_episode_of_length_one(gymnasium, env_id, right):
+    env = gymnasium.make(env_id).unwrapped
+    obs, _ = env.reset(seed=7)
+    answer = int(env.task.answer(torch.as_tensor(obs).unsqueeze(0))[0])
+    action = answer if right else (answer + 1) % env.action_space.n
+    obs2, reward, terminated, truncated, info = env.step(action)
+    assert terminated is True
+    assert truncated is False
+    assert isinstance(reward, float)
+    assert reward == (1.0 if right else 0.0)
+    assert info["success"] is right
+    assert env.observation_space.contains(obs2)
+    assert obs2[-2] == action
+    assert obs2[-1] == (FEEDBACK_RIGHT if right else FEEDBACK_WRONG)
+    np.testing.assert_array_equal(obs2[:-2], obs[:-2])
+
+
+@pytest.mark.parametrize("env_id", GYM_IDS)
+def test_gym_longer_episode(gymnasium, env_id):
+    env = gymnasium.make(env_id, episode_length=3).unwrapped
+    obs, _ = env.reset(seed=0)
+    flags = []
+    for _ in range(3):
+        answer = int(env.task.answer(torch.as_tensor(obs).unsqueeze(0))[0])
+        obs, reward, terminated, truncated, info = env.step(answer)
+        assert reward == 1.0 and info["success"] is True and truncated is False
+        flags.append(terminated)
+    assert flags == [False, False, True]
+
+
+@pytest.mark.parametrize("bad", [-1, 16, 100])
+def test_gym_invalid_action(gymnasium, bad):
+    env = gymnasium.make("wmil/PatternEcho-v0").unwrapped
+    env.reset(seed=0)
+    with pytest.raises(ValueError):
+        env.step(bad)
+
+
+def test_gym_reset_level_option(gymnasium):
+    env = gymnasium.make("wmil/PatternEcho-v0").unwrapped
+    targets = set()
+    for s in range(40):
+        obs, info = env.reset(seed=s, options={"level": 0})
+        assert info == {"level": 0}
+        targets.add(int(obs[0]))
+    assert targets <= set(range(5))

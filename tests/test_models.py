@@ -1,0 +1,212 @@
+"""The baby model: shapes, the switchable world-model head, REINFORCE gradients, size, initial
+policy and a short supervised check that it can represent PatternEcho's rule."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from wmil.envs import TASKS, make_task
+from wmil.models import BabyModel
+from wmil.parents import DeterministicParent
+from wmil.training.reinforce import REINFORCE
+
+TASK_NAMES = sorted(TASKS)
+#: (task, experiment): every task on the shared defaults, plus the MVP experiment's task
+CONFIGS = [(t, None) for t in TASK_NAMES] + [("pattern_echo", "mvp")]
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def build(params, task_name, experiment=None, overrides=None, value_head=False, seed=0):
+    config = params.run_config(experiment, task_name, overrides=overrides)
+    task = make_task(task_name, config.env.num_actions)
+    torch.manual_seed(seed)
+    return config, task, BabyModel(task, config.model, value_head=value_head)
+
+
+def test_defaults_are_the_documented_ones(params):
+    config = params.run_config(None, "pattern_echo")
+    assert config.model.hidden_dim == 64
+    assert config.env.num_actions == 16
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("n", [1, 7, 64])
+@pytest.mark.parametrize("value_head", [False, True])
+def test_forward_shapes(params, task_name, n, value_head):
+    config, task, model = build(params, task_name, value_head=value_head)
+    states = DeterministicParent(task).generate(2, n, gen(n))
+    h, logits, value = model(states)
+    d, A = config.model.hidden_dim, config.env.num_actions
+    assert h.shape == (n, d) and h.dtype == torch.float32
+    assert logits.shape == (n, A) and logits.dtype == torch.float32
+    assert torch.isfinite(h).all() and torch.isfinite(logits).all()
+    if value_head:
+        assert value is not None and value.shape == (n,) and value.dtype == torch.float32
+        assert model.value_head is not None
+    else:
+        assert value is None
+        assert model.value_head is None
+    assert torch.equal(model.get_state_embedding(states), h)
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("n", [1, 9])
+def test_predict_next_state_shape(params, task_name, n):
+    config, task, model = build(params, task_name)
+    assert config.model.world_model is True
+    assert model.world_model is not None
+    states = DeterministicParent(task).generate(2, n, gen(0))
+    actions = torch.randint(task.num_actions, (n,), generator=gen(1))
+    h, _, _ = model(states)
+    predicted = model.predict_next_state(h, actions)
+    assert predicted.shape == (n, task.one_hot_dim) and predicted.dtype == torch.float32
+    raw = model.predict_next_state_raw(states, actions)
+    torch.testing.assert_close(raw, predicted)
+    # the prediction depends on the action
+    other = model.predict_next_state(h, (actions + 1) % task.num_actions)
+    assert not torch.allclose(other, predicted)
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_world_model_disabled(params, task_name):
+    config, task, model = build(params, task_name, overrides={"model": {"world_model": False}})
+    assert config.model.world_model is False
+    assert model.world_model is None
+    states = DeterministicParent(task).generate(2, 4, gen(0))
+    actions = torch.zeros(4, dtype=torch.long)
+    h, logits, _ = model(states)
+    assert logits.shape == (4, task.num_actions)
+    with pytest.raises(RuntimeError, match="world_model"):
+        model.predict_next_state(h, actions)
+    with pytest.raises(RuntimeError, match="world-model head"):
+        model.predict_next_state_raw(states, actions)
+    # fewer parameters than with the head
+    _, _, with_head = build(params, task_name)
+    assert model.num_parameters() < with_head.num_parameters()
+
+
+def reinforce_batch(task, n=64, seed=0):
+    parent = DeterministicParent(task)
+    states = parent.generate(2, n, gen(seed))
+    oracle = task.answer(states)
+    random_actions = torch.randint(task.num_actions, (n,), generator=gen(seed + 1))
+    actions = torch.where(torch.arange(n) % 2 == 0, oracle, random_actions)
+    reward, next_states = parent.step(states, actions)
+    assert 0 < float(reward.mean()) < 1  # mixed returns so the advantage is not zero
+    return {"states": states, "actions": actions, "returns": reward, "next_states": next_states}
+
+
+@pytest.mark.parametrize("task_name,experiment", CONFIGS)
+def test_reinforce_update_reaches_every_parameter(params, task_name, experiment):
+    config, task, model = build(params, task_name, experiment=experiment)
+    algo = REINFORCE(model, config.algorithm, task)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    stats = algo.update(reinforce_batch(task))
+    for name, p in model.named_parameters():
+        assert p.grad is not None, f"{name} got no gradient"
+        assert float(p.grad.abs().sum()) > 0, f"{name} got a zero gradient"
+        assert not torch.equal(p.detach(), before[name]), f"{name} did not change"
+    for key in ("policy_loss", "world_model_loss", "loss", "entropy", "baseline", "grad_norm"):
+        assert math.isfinite(stats[key]), key
+    assert stats["world_model_loss"] > 0
+    assert stats["grad_norm"] > 0
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_reinforce_without_world_model(params, task_name):
+    config, task, model = build(params, task_name, overrides={"model": {"world_model": False}})
+    algo = REINFORCE(model, config.algorithm, task)
+    stats = algo.update(reinforce_batch(task))
+    assert stats["world_model_loss"] == 0.0
+    for name, p in model.named_parameters():
+        assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
+
+
+def test_reinforce_baseline_is_bias_corrected(params):
+    config, task, model = build(params, "pattern_echo")
+    algo = REINFORCE(model, config.algorithm, task)
+    assert algo.baseline == 0.0
+    batch = reinforce_batch(task)
+    mean_return = float(batch["returns"].mean())
+    stats = algo.update(batch)
+    # after one update the bias-corrected EMA equals the batch mean exactly
+    assert stats["baseline"] == pytest.approx(mean_return, rel=1e-9)
+    state = algo.state_dict()
+    algo2 = REINFORCE(build(params, "pattern_echo")[2], config.algorithm, task)
+    algo2.load_state_dict(state)
+    assert algo2.baseline == pytest.approx(algo.baseline)
+    assert algo2.baseline_updates == 1
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("overrides", [None, {"model": {"world_model": False}}])
+def test_parameter_count_default_below_one_million(params, task_name, overrides):
+    _, _, model = build(params, task_name, overrides=overrides)
+    count = model.num_parameters()
+    assert count == sum(p.numel() for p in model.parameters())
+    assert 0 < count < 1_000_000
+
+
+def test_parameter_count_mvp(params):
+    for task_name in params.experiments["mvp"].tasks:
+        _, _, model = build(params, task_name, experiment="mvp")
+        assert 20_000 <= model.num_parameters() <= 200_000, model.num_parameters()
+
+
+@pytest.mark.parametrize("task_name,experiment", CONFIGS)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_initial_policy_near_uniform(params, task_name, seed, experiment):
+    config, task, model = build(params, task_name, experiment=experiment, seed=seed)
+    states = DeterministicParent(task).generate(2, 256, gen(seed))
+    with torch.no_grad():
+        _, logits, _ = model(states)
+    log_probs = F.log_softmax(logits, -1)
+    entropy = -(log_probs.exp() * log_probs).sum(-1)
+    max_entropy = math.log(config.env.num_actions)
+    assert bool((entropy >= 0.99 * max_entropy).all()), float(entropy.min())
+    assert bool((entropy <= max_entropy + 1e-5).all())
+
+
+def test_same_seed_same_initialisation(params):
+    _, task, a = build(params, "conditional", seed=5)
+    _, _, b = build(params, "conditional", seed=5)
+    _, _, c = build(params, "conditional", seed=6)
+    states = DeterministicParent(task).generate(2, 16, gen(0))
+    with torch.no_grad():
+        assert torch.equal(a(states)[1], b(states)[1])
+        assert not torch.equal(a(states)[1], c(states)[1])
+
+
+@pytest.mark.parametrize("experiment,seed", [(None, 0), ("mvp", 1)])
+def test_supervised_pattern_echo_reaches_full_accuracy(params, experiment, seed):
+    """Cross-entropy on the action head: the architecture can represent the echo rule, also
+    when the last-action / feedback slots hold distracting values."""
+    config, task, model = build(params, "pattern_echo", experiment=experiment, seed=seed)
+    parent = DeterministicParent(task)
+    A = task.num_actions
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    g = gen(seed)
+    for _ in range(200):
+        states = parent.generate(2, 32, g)
+        acted = parent.transition(states, torch.randint(A, (32,), generator=g))
+        batch = torch.cat([states, acted])
+        _, logits, _ = model(batch)
+        loss = F.cross_entropy(logits, task.answer(batch))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    table = task.initial_states(task.problems(2))
+    every_action = torch.arange(A).repeat_interleave(len(table))
+    evaluation = torch.cat([table, parent.transition(table.repeat(A, 1), every_action)])
+    with torch.no_grad():
+        _, logits, _ = model(evaluation)
+    accuracy = float((logits.argmax(-1) == task.answer(evaluation)).float().mean())
+    assert accuracy == 1.0

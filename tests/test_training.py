@@ -1,0 +1,143 @@
+"""Training: learning on the MVP, determinism, kill-and-resume, run-directory contract."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from wmil.config import load_params
+from wmil.evaluation.criteria import seed_criteria
+from wmil.training.checkpoint import CheckpointError
+from wmil.training.trainer import CURVE_COLUMNS, TIMING_COLUMNS, Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = load_params(ROOT / "params.yaml")
+
+pytestmark = pytest.mark.integration
+
+
+def mvp(seed: int = 0, **training) -> object:
+    return PARAMS.run_config("mvp", "pattern_echo", seed, {"training": training} if training else None)
+
+
+def deterministic_curve(run_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(run_dir / "curve.csv").drop(columns=list(TIMING_COLUMNS))
+
+
+def weights(run_dir: Path) -> dict[str, torch.Tensor]:
+    return torch.load(run_dir / "model.pt", weights_only=True)["model"]
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    pd.testing.assert_frame_equal(deterministic_curve(a), deterministic_curve(b), check_exact=True)
+    assert json.loads((a / "metrics.json").read_text()) == json.loads((b / "metrics.json").read_text())
+    wa, wb = weights(a), weights(b)
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_mvp_meets_the_four_criteria(tmp_path, seed):
+    metrics = Trainer(mvp(seed), tmp_path).train(progress=False)
+    result = seed_criteria(tmp_path, PARAMS.mvp_criteria.by_step, PARAMS.mvp_criteria.by_step_success)
+    assert result["passed"], result["checks"]
+    assert metrics["final_rolling_success"] > 0.95
+    assert metrics["steps_to_0.9"] is not None and metrics["steps_to_0.9"] <= 5000
+
+
+def test_run_directory_contract(tmp_path):
+    metrics = Trainer(mvp(max_steps=1000), tmp_path).train(progress=False)
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "config.yaml", "curve.csv", "checkpoint.pt", "model.pt", "metrics.json", "timing.json"}
+    curve = pd.read_csv(tmp_path / "curve.csv")
+    assert tuple(curve.columns) == CURVE_COLUMNS
+    assert curve["env_steps"].tolist() == [250, 500, 750, 1000]
+    assert curve["level"].eq(2).all()
+    assert curve[["reward_goal", "reward_pred", "reward_cons"]].notna().all().all()
+    assert ((curve["reward_pred"] > 0) & (curve["reward_pred"] <= 0.1)).all()  # exp(-mse) * 0.1
+    assert metrics["env_steps"] == 1000 and metrics["episodes"] == 1000
+    assert not list(tmp_path.glob(".*tmp"))  # no temp files left behind
+
+
+def test_no_world_model_logs_no_prediction(tmp_path):
+    config = PARAMS.run_config("mvp", "pattern_echo", 0, {"model": {"world_model": False}, "training": {"max_steps": 500}})
+    metrics = Trainer(config, tmp_path).train(progress=False)
+    curve = pd.read_csv(tmp_path / "curve.csv")
+    assert curve["world_model_mse"].isna().all()
+    assert (curve["reward_pred"] == 0).all() and (curve["world_model_loss"] == 0).all()
+    assert metrics["final_world_model_mse"] is None
+
+
+def test_same_seed_gives_identical_run(tmp_path):
+    Trainer(mvp(3, max_steps=3000), tmp_path / "a").train(progress=False)
+    Trainer(mvp(3, max_steps=3000), tmp_path / "b").train(progress=False)
+    assert_same_run(tmp_path / "a", tmp_path / "b")
+
+
+def test_different_seed_gives_different_run(tmp_path):
+    Trainer(mvp(0, max_steps=1000), tmp_path / "a").train(progress=False)
+    Trainer(mvp(1, max_steps=1000), tmp_path / "b").train(progress=False)
+    assert not deterministic_curve(tmp_path / "a").equals(deterministic_curve(tmp_path / "b"))
+
+
+def test_resume_extends_a_finished_run_bit_identically(tmp_path):
+    Trainer(mvp(4, max_steps=2000), tmp_path / "resumed").train(progress=False)
+    Trainer(mvp(4, max_steps=4000), tmp_path / "resumed").train(resume="must", progress=False)
+    Trainer(mvp(4, max_steps=4000), tmp_path / "straight").train(progress=False)
+    assert_same_run(tmp_path / "resumed", tmp_path / "straight")
+
+
+def test_killed_run_resumes_bit_identically(tmp_path):
+    """SIGKILL a real training process after its first checkpoint, resume it, compare."""
+    args = [sys.executable, "-m", "wmil", "train", "--params", str(ROOT / "params.yaml"), "--experiment", "mvp",
+            "--seed", "5", "--max-steps", "40000", "--set", "training.save_every=1000", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*args, "--run-dir", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (killed / "checkpoint.pt").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
+    assert not (killed / "model.pt").exists()
+    step_at_kill = torch.load(killed / "checkpoint.pt", weights_only=True)["env_steps"]
+    assert 0 < step_at_kill < 40000
+    resumed = subprocess.run([*args, "--run-dir", str(killed), "--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resumed {killed / 'checkpoint.pt'} at env step" in resumed.stderr
+    straight = subprocess.run([*args, "--run-dir", str(tmp_path / "straight")], env=env, capture_output=True, text=True)
+    assert straight.returncode == 0, straight.stderr
+    assert_same_run(killed, tmp_path / "straight")
+
+
+def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
+    Trainer(mvp(0, max_steps=500), tmp_path).train(progress=False)
+    other = PARAMS.run_config("mvp", "pattern_echo", 0, {"algorithm": {"lr": 0.001}})
+    with pytest.raises(CheckpointError, match="different configuration"):
+        Trainer(other, tmp_path).train(resume="must", progress=False)
+    # auto starts afresh instead, and the finished files of the old run are gone until rewritten
+    metrics = Trainer(other, tmp_path).train(resume="auto", progress=False)
+    assert metrics["env_steps"] == other.training.max_steps
+
+
+def test_resume_must_needs_a_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        Trainer(mvp(0), tmp_path).train(resume="must", progress=False)
+
+
+def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
+    Trainer(mvp(0, max_steps=500), tmp_path).train(progress=False)
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        Trainer(mvp(0, max_steps=1000), tmp_path).train(resume="must", progress=False)

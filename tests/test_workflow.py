@@ -1,0 +1,101 @@
+"""The Snakemake DAG and the DVC stage that wraps it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT)}
+
+pytestmark = pytest.mark.integration
+
+
+def sh(args: list[str], cwd: Path, timeout: int = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def tiny_params() -> dict:
+    """The committed params with fewer seeds, steps and sanity episodes: a smoke configuration."""
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["seeds"] = [0, 1]
+    raw["experiments"]["mvp"]["overrides"]["training"] = {"max_steps": 3000, "save_every": 1000}
+    raw["sanity"]["episodes"] = 2000
+    raw["sanity"]["random_tolerance"] = 0.05
+    raw["mvp_criteria"]["by_step"] = 3000
+    return raw
+
+
+def job_counts(output: str) -> dict[str, int]:
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, re.M) if m[1] != "total"}
+
+
+def test_snakemake_lint_is_clean():
+    result = sh([str(BIN / "snakemake"), "--lint"], ROOT)
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+def test_dry_run_expands_experiments_tasks_seeds():
+    result = sh([str(BIN / "snakemake"), "-n", "--forceall", "all"], ROOT)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    n_runs = sum(len(e["tasks"]) for e in params["experiments"].values()) * len(params["seeds"])
+    assert job_counts(result.stdout) == {"sanity": 1, "train": n_runs, "mvp_criteria": 1, "all": 1}
+
+
+def test_committed_schema_is_generated_from_the_config_dataclasses():
+    from wmil.config import json_schema
+
+    committed = yaml.safe_load((ROOT / "workflow/schemas/params.schema.yaml").read_text())
+    assert committed == json_schema(), "run `wmil schema --out workflow/schemas/params.schema.yaml`"
+
+
+def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    snakemake = [str(BIN / "snakemake"), "-s", str(ROOT / "workflow/Snakefile"), "-d", str(tmp_path), "--cores", "2"]
+    sh([*snakemake, "all"], tmp_path)
+    criteria = json.loads((tmp_path / "results/metrics/mvp_criteria.json").read_text())
+    assert criteria["passed"] and set(criteria["seeds"]) == {"pattern_echo/seed0", "pattern_echo/seed1"}
+    assert json.loads((tmp_path / "results/metrics/sanity.json").read_text())["passed"]
+    for seed in (0, 1):
+        run_dir = tmp_path / f"results/runs/mvp/pattern_echo/seed{seed}"
+        assert json.loads((run_dir / "metrics.json").read_text())["env_steps"] == 3000
+        assert (tmp_path / f"results/logs/train/mvp/pattern_echo/seed{seed}.log").exists()
+        assert (tmp_path / f"results/benchmarks/train/mvp/pattern_echo/seed{seed}.tsv").exists()
+    again = sh([*snakemake, "-n", "all"], tmp_path)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # a params change reruns only the runs it touches (and what reads them)
+    changed = tiny_params()
+    changed["seeds"] = [0, 1, 2]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
+    plan = sh([*snakemake, "-n", "all"], tmp_path)
+    assert job_counts(plan.stdout) == {"train": 1, "mvp_criteria": 1, "all": 1}
+
+
+def test_dvc_repro_runs_the_pipeline_and_then_has_nothing_to_do(tmp_path):
+    for item in ("wmil", "workflow", "dvc.yaml", ".dvcignore", "environment.yml"):
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, tmp_path / item)
+    for cache in tmp_path.rglob("__pycache__"):
+        shutil.rmtree(cache)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    sh(["git", "init", "-q"], tmp_path)
+    sh([str(BIN / "dvc"), "init", "-q"], tmp_path)
+    sh([str(BIN / "dvc"), "repro"], tmp_path)
+    assert json.loads((tmp_path / "results/metrics/mvp_criteria.json").read_text())["passed"]
+    lock = yaml.safe_load((tmp_path / "dvc.lock").read_text())
+    assert "results/runs" in {o["path"] for o in lock["stages"]["pipeline"]["outs"]}
+    second = sh([str(BIN / "dvc"), "repro"], tmp_path)
+    assert "didn't change, skipping" in second.stdout
+    shown = sh([str(BIN / "dvc"), "metrics", "show", "--json"], tmp_path)
+    assert "mvp_criteria.json" in shown.stdout

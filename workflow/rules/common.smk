@@ -1,0 +1,47 @@
+# Helpers shared by the rules: params.yaml is read (and validated) here, once.
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+import yaml
+
+from wmil.config import load_params
+
+PARAMS_FILE = config.get("params", "params.yaml")
+with open(PARAMS_FILE) as f:
+    validate(yaml.safe_load(f), workflow.source_path("../schemas/params.schema.yaml"))
+PARAMS = load_params(PARAMS_FILE)
+
+RUNS = "results/runs"
+METRICS = "results/metrics"
+LOGS = "results/logs"
+BENCHMARKS = "results/benchmarks"
+SANITY = f"{METRICS}/sanity.json"
+MVP_CRITERIA = f"{METRICS}/mvp_criteria.json"
+
+localrules:
+    all,
+    mvp_criteria,
+
+
+def runs(experiments=None):
+    """(experiment, task, seed) for every run that params.yaml defines."""
+    names = experiments or PARAMS.experiments
+    return [(e, t, s) for e in names for t in PARAMS.experiments[e].tasks for s in PARAMS.seeds]
+
+
+def run_outputs(experiments=None, name="metrics.json"):
+    return [f"{RUNS}/{e}/{t}/seed{s}/{name}" for e, t, s in runs(experiments)]
+
+
+def run_fingerprint(wildcards):
+    """Hash of a run's resolved config: only runs whose own config changed are rerun."""
+    return PARAMS.run_config(wildcards.experiment, wildcards.task, int(wildcards.seed)).fingerprint()
+
+
+def sanity_fingerprint():
+    """Hash of what the sanity checks read: their own settings and every run's config."""
+    body = [dataclasses.asdict(PARAMS.sanity), PARAMS.defaults,
+            {e.name: e.overrides for e in PARAMS.experiments.values()}]
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,20 @@
+rule mvp_criteria:
+    """The plan's four LOCKED MVP criteria on every MVP seed; fails the pipeline if any seed fails."""
+    input:
+        run_outputs([PARAMS.mvp_criteria.experiment], "curve.csv"),
+    output:
+        MVP_CRITERIA,
+    params:
+        params_file=PARAMS_FILE,
+        runs_root=lambda wildcards, input: Path(input[0]).parents[3],
+    log:
+        f"{LOGS}/mvp_criteria.log",
+    threads: 1
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=1000,
+        runtime=5,
+    shell:
+        "wmil mvp-criteria --params {params.params_file} --runs-root {params.runs_root}"
+        " --out {output} > {log} 2>&1"

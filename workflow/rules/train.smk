@@ -1,0 +1,28 @@
+rule train:
+    """One training run; a killed job resumes from its last checkpoint on the next invocation."""
+    input:
+        sanity=ancient(SANITY),  # runs wait for the sanity checks; a rerun of them retrains nothing
+    output:
+        metrics=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/metrics.json",
+        curve=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/curve.csv",
+        model=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/model.pt",
+    params:
+        params_file=PARAMS_FILE,
+        run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
+        fingerprint=run_fingerprint,
+    log:
+        f"{LOGS}/train/{{experiment}}/{{task}}/seed{{seed}}.log",
+    benchmark:
+        f"{BENCHMARKS}/train/{{experiment}}/{{task}}/seed{{seed}}.tsv"
+    wildcard_constraints:
+        seed=r"\d+",
+    threads: 1
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    shell:
+        "wmil train --params {params.params_file} --experiment {wildcards.experiment}"
+        " --task {wildcards.task} --seed {wildcards.seed} --run-dir {params.run_dir}"
+        " --resume auto --no-progress > {log} 2>&1"
