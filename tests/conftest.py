@@ -1,7 +1,9 @@
 """Shared test setup: one torch thread (the machine is small and the model is tiny)."""
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -17,3 +19,16 @@ def params():
     from wmil.config import load_params
 
     return load_params(PARAMS_PATH)
+
+
+def assert_same_run(a: Path, b: Path) -> None:
+    """Two run directories hold the same learning curve (timing aside), metrics and weights."""
+    from wmil.training.trainer import TIMING_COLUMNS
+
+    curves = [pd.read_csv(d / "curve.csv").drop(columns=list(TIMING_COLUMNS)) for d in (a, b)]
+    pd.testing.assert_frame_equal(*curves, check_exact=True)
+    assert json.loads((a / "metrics.json").read_text()) == json.loads((b / "metrics.json").read_text())
+    wa, wb = (torch.load(d / "model.pt", weights_only=True)["model"] for d in (a, b))
+    assert wa.keys() == wb.keys()
+    for key in wa:
+        assert torch.equal(wa[key], wb[key]), key

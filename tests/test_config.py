@@ -3,7 +3,6 @@ JSON schema."""
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import re
 import typing
@@ -145,7 +144,7 @@ BAD_PARAMS = {
     ),
     "empty-task-list": (_set("experiments.mvp.tasks", []), ["experiments.mvp.tasks", "non-empty"]),
     "unknown-default-task": (_set("defaults.env.task", "chess"), ["defaults.env.task", "'chess'", "pattern_echo"]),
-    "unknown-algorithm": (_set("defaults.algorithm.name", "ppo"), ["defaults.algorithm.name", "'ppo'", "reinforce"]),
+    "unknown-algorithm": (_set("defaults.algorithm.name", "a2c"), ["defaults.algorithm.name", "'a2c'", "reinforce", "ppo"]),
     "unknown-parent": (_set("defaults.parent.name", "llm"), ["defaults.parent.name", "'llm'", "deterministic"]),
     "num-actions-too-small": (_set("defaults.env.num_actions", 4), ["defaults.env.num_actions", "4", "out of range", ">= 8", "256"]),
     "num-actions-too-large": (_set("defaults.env.num_actions", 1000), ["defaults.env.num_actions", "1000", "out of range", "256"]),
@@ -194,11 +193,6 @@ def test_bad_params_raise_config_error(raw, mutate, expected):
         assert part in message, f"{part!r} not in {message!r}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: an error inside experiments.<name>.overrides is reported as 'run.<key>', "
-    "without the experiment's name (wmil/config.py:169, Params.run_config calls parse_run_config(..., 'run'))",
-)
 def test_bad_experiment_override_names_the_experiment(raw):
     raw["experiments"]["mvp"]["overrides"]["env"] = {"num_actions": 4}
     assert "experiments.mvp" in config_error(raw)
@@ -243,7 +237,10 @@ def test_task_not_in_experiment(params):
         ({"model": {"hidden_dim": "big"}}, ["model.hidden_dim", "integer"]),
         ({"model": {"hiden_dim": 64}}, ["model.hiden_dim", "unknown key", "hidden_dim"]),
         ({"algorithm": {"lr": 0}}, ["algorithm.lr", "out of range"]),
-        ({"algorithm": {"name": "ppo"}}, ["algorithm.name", "reinforce"]),
+        ({"algorithm": {"name": "a2c"}}, ["algorithm.name", "reinforce", "ppo"]),
+        ({"algorithm": {"name": "ppo", "minibatches": 9}, "env": {"num_envs": 4, "episode_length": 2}},
+         ["algorithm.minibatches", "9", "8 samples"]),
+        ({"curriculum": {"mastery_threshold": 0}}, ["curriculum.mastery_threshold", "out of range"]),
         ({"model": {"num_heads": 5}}, ["model.num_heads", "divide"]),
     ],
 )
@@ -313,11 +310,6 @@ def test_parse_override_types_are_yaml():
     assert type(parse_override("algorithm.lr=0.5")["algorithm"]["lr"]) is float
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="package bug: YAML 1.1 reads '1e-3' as a string, so --set algorithm.lr=1e-3 is rejected "
-    "(wmil/config.py:326, parse_override uses yaml.safe_load)",
-)
 def test_parse_override_scientific_notation(params):
     overrides = parse_override("algorithm.lr=1e-3")
     assert params.run_config("mvp", "pattern_echo", overrides=overrides).algorithm.lr == 0.001
@@ -381,7 +373,7 @@ def _changed(value):
     if isinstance(value, int):
         return value + 1
     if isinstance(value, float):
-        return value * 0.5 + 0.125
+        return value + 0.0625 if value <= 0.5 else value / 2
     if isinstance(value, str):
         return value + "_other"
     raise AssertionError(f"unexpected leaf type {type(value)}")

@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import itertools
+import json
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,8 +33,8 @@ def gen(seed: int = 0) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def parent_for(task_name: str, num_actions: int) -> DeterministicParent:
-    return DeterministicParent(make_task(task_name, num_actions))
+def parent_for(task_name: str, num_actions: int, T: int = 1) -> DeterministicParent:
+    return DeterministicParent(make_task(task_name, num_actions, T))
 
 
 def state_row(task, problem: list[int]) -> torch.Tensor:
@@ -298,9 +302,11 @@ def test_conditional_rule_equals_level(level):
 
 @pytest.mark.parametrize("task_name", TASK_NAMES)
 @pytest.mark.parametrize("num_actions", ACTION_COUNTS)
-def test_parent_transition_and_reward(task_name, num_actions):
-    parent = parent_for(task_name, num_actions)
+@pytest.mark.parametrize("T", [1, 3])
+def test_parent_transition_and_reward(task_name, num_actions, T):
+    parent = parent_for(task_name, num_actions, T)
     task = parent.task
+    P = task.num_problem_slots
     n = 2000
     states = parent.generate(2, n, gen(0))
     oracle = task.answer(states)
@@ -315,11 +321,16 @@ def test_parent_transition_and_reward(task_name, num_actions):
 
     assert torch.equal(states, before), "transition must not modify its input"
     assert nxt.dtype == torch.long and nxt.shape == states.shape
-    assert torch.equal(nxt[:, :-2], states[:, :-2]), "problem slots must stay"
+    assert torch.equal(nxt[:, :P], task.next_problem(states, actions))
+    if task_name != "sequence_next":
+        assert torch.equal(nxt[:, :P], states[:, :P]), "the problem stays on the table"
+    if T > 1:
+        assert torch.equal(nxt[:, -3], states[:, -3] + 1), "the step slot counts"
     assert torch.equal(nxt[:, -2], actions)
     expected_feedback = torch.where(right, FEEDBACK_RIGHT, FEEDBACK_WRONG)
     assert torch.equal(nxt[:, -1], expected_feedback)
     assert bool((nxt[:, -1] == 2).any()) and bool((nxt[:, -1] == 1).any())
+    assert bool((nxt < task.cardinalities).all()) and bool((nxt >= 0).all())
     assert reward.dtype == torch.float32
     assert torch.equal(reward, right.float())
 
@@ -336,6 +347,68 @@ def test_parent_feedback_hand_example():
     assert nxt.tolist() == [[3, 3, 2], [5, 4, 1]]
 
 
+def test_parent_step_slot_hand_example():
+    parent = parent_for("conditional", 8, T=3)
+    states = torch.tensor([[2, 1, 1, 1, 0, 8, 0], [2, 1, 1, 1, 1, 6, 2]])  # answer 6 for both
+    reward, nxt = parent.step(states, torch.tensor([6, 5]))
+    assert reward.tolist() == [1.0, 0.0]
+    assert nxt.tolist() == [[2, 1, 1, 1, 1, 6, 2], [2, 1, 1, 1, 2, 5, 1]]
+
+
+@pytest.mark.parametrize(
+    "num_actions,problem,action,expected",
+    [
+        (16, [2, 3, 16], 4, [3, 4, 16]),  # two-term form stays two-term
+        (16, [2, 3, 16], 9, [3, 4, 16]),  # a wrong answer is corrected by the parent
+        (16, [1, 3, 5], 7, [3, 5, 7]),
+        (16, [1, 3, 5], 6, [3, 5, 7]),
+        (8, [7, 5, 3], 1, [5, 3, 1]),
+    ],
+)
+def test_sequence_next_next_problem(num_actions, problem, action, expected):
+    parent = parent_for("sequence_next", num_actions, T=2)
+    state = parent.task.initial_states(torch.tensor([problem]))
+    nxt = parent.transition(state, torch.tensor([action]))
+    assert nxt[0, :3].tolist() == expected
+    assert nxt[0, 3:].tolist() == [1, action, FEEDBACK_RIGHT if action == parent.task.answer(state)[0] else FEEDBACK_WRONG]
+
+
+@pytest.mark.parametrize(
+    "num_actions,seq,expected",
+    [(16, [14, 15, None], 0), (16, [3, 5, 6], 7), (16, [13, 14, 15], 0), (8, [1, 0, None], 7), (8, [2, 1, 0], 7)],
+)
+def test_sequence_next_answer_wraps_modulo_a(num_actions, seq, expected):
+    task = make_task("sequence_next", num_actions)
+    problem = [num_actions if x is None else x for x in seq]
+    assert int(task.answer(torch.tensor([problem]))[0]) == expected
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("T", [1, 2, 5])
+def test_step_slot_only_for_multi_step_episodes(task_name, T):
+    task = make_task(task_name, 16, T)
+    names = [s.name for s in task.slots]
+    assert task.episode_length == T
+    assert names[-2:] == ["last_action", "feedback"]
+    if T == 1:
+        assert not task.has_step_slot
+        assert "step" not in names
+        assert task.num_slots == task.num_problem_slots + 2
+    else:
+        assert task.has_step_slot
+        assert names[-3] == "step" and task.slots[-3].cardinality == T + 1
+        assert task.num_slots == task.num_problem_slots + 3
+    states = DeterministicParent(task).generate(1, 50, gen(0))
+    assert states.shape == (50, task.num_slots)
+    assert states[:, task.num_problem_slots:].tolist() == [[0] * (T > 1) + [16, FEEDBACK_NONE]] * 50
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_bad_episode_length_raises(bad):
+    with pytest.raises(ValueError, match="episode_length"):
+        make_task("pattern_echo", 8, bad)
+
+
 def test_make_parent():
     task = make_task("pattern_echo", 8)
     assert isinstance(make_parent("deterministic", task), DeterministicParent)
@@ -349,27 +422,35 @@ def test_make_parent():
 
 
 def make_vector_env(task_name="pattern_echo", num_actions=8, n=64, T=1, seed=0) -> VectorEnv:
-    return VectorEnv(parent_for(task_name, num_actions), n, T, gen(seed))
+    return VectorEnv(parent_for(task_name, num_actions, T), n, T, gen(seed))
+
+
+def test_vector_env_step_before_reset_raises():
+    env = make_vector_env()
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step(torch.zeros(64, dtype=torch.long))
 
 
 @pytest.mark.parametrize("task_name", TASK_NAMES)
-@pytest.mark.parametrize(
-    "T,expected_dones", [(1, [True, True, True]), (3, [False, False, True, False, False, True])]
-)
-def test_vector_env_done_only_at_time_limit(task_name, T, expected_dones):
+@pytest.mark.parametrize("T", [1, 3])
+def test_vector_env_done_only_at_time_limit(task_name, T):
     env = make_vector_env(task_name, 16, n=32, T=T)
-    states = env.reset(level=2)
-    assert states.shape == (32, env.task.num_slots)
-    dones = []
-    for i in range(len(expected_dones)):
-        # the oracle action: success every step must not end the episode early
-        actions = env.task.answer(env.states)
-        result = env.step(actions)
-        assert result.done.dtype == torch.bool and result.done.shape == (32,)
-        assert bool(result.success.all())
-        assert bool((result.done == result.done[0]).all())
-        dones.append(bool(result.done[0]))
-    assert dones == expected_dones
+    expected = [False] * (T - 1) + [True]
+    for episode in range(2):
+        states = env.reset(level=2)
+        assert states.shape == (32, env.task.num_slots)
+        dones = []
+        for _ in range(T):
+            # the oracle action: success every step must not end the episode early
+            result = env.step(env.task.answer(env.states))
+            assert result.done.dtype == torch.bool and result.done.shape == (32,)
+            assert bool(result.success.all())
+            assert bool((result.done == result.done[0]).all())
+            dones.append(bool(result.done[0]))
+        assert dones == expected
+        # the time limit is over: no further step until reset
+        with pytest.raises(RuntimeError, match="reset"):
+            env.step(env.task.answer(env.states))
 
 
 @pytest.mark.parametrize("task_name", TASK_NAMES)
@@ -393,42 +474,50 @@ def test_vector_env_success_is_separate_from_done(task_name):
 @pytest.mark.parametrize("T", [1, 3])
 def test_vector_env_next_states_carry_consequence(task_name, T):
     env = make_vector_env(task_name, 16, n=128, T=T, seed=4)
+    task = env.task
     env.reset(level=2)
     for t in range(T):
         before = env.states.clone()
-        oracle = env.task.answer(before)
+        oracle = task.answer(before)
         actions = torch.where(torch.arange(128) % 3 == 0, oracle, (oracle + 1) % 16)
         result = env.step(actions)
         assert result.next_states.dtype == torch.long
-        assert torch.equal(result.next_states[:, :-2], before[:, :-2])
+        assert torch.equal(result.next_states[:, : task.num_problem_slots], task.next_problem(before, actions))
         assert torch.equal(result.next_states[:, -2], actions)
         assert torch.equal(
             result.next_states[:, -1], torch.where(actions == oracle, FEEDBACK_RIGHT, FEEDBACK_WRONG)
         )
+        if T > 1:
+            assert bool((result.next_states[:, -3] == t + 1).all())
         assert torch.equal(result.success, actions == oracle)
-        if t < T - 1:
-            # mid-episode the env continues from the consequence
-            assert torch.equal(env.states, result.next_states)
-        else:
-            # after the episode end the states are fresh problems
-            assert bool(result.done.all())
-            assert bool((env.states[:, -2] == 16).all())
-            assert bool((env.states[:, -1] == FEEDBACK_NONE).all())
-            assert env.t == 0
-            # ... while the result still holds the consequence (the world-model target)
-            assert bool((result.next_states[:, -1] != FEEDBACK_NONE).all())
+        # the env continues from the consequence, also at the end of the episode
+        assert torch.equal(env.states, result.next_states)
+    assert bool(result.done.all())
+    consequence = result.next_states.clone()
+    # the next episodes start fresh
+    fresh = env.reset()
+    assert env.t == 0
+    assert bool((fresh[:, -2] == 16).all())
+    assert bool((fresh[:, -1] == FEEDBACK_NONE).all())
+    if T > 1:
+        assert bool((fresh[:, -3] == 0).all())
+    # ... while the result still holds the consequence (the world-model target)
+    assert torch.equal(result.next_states, consequence)
+    assert bool((consequence[:, -1] != FEEDBACK_NONE).all())
 
 
-def test_vector_env_restarts_at_its_level():
+def test_vector_env_reset_keeps_its_level():
     env = make_vector_env("pattern_echo", 16, n=500, T=1)
     env.reset(level=0)
     assert env.level == 0
     for _ in range(3):
         env.step(torch.zeros(500, dtype=torch.long))
-        assert int(env.states[:, 0].max()) <= 4
+        assert int(env.reset()[:, 0].max()) <= 4
+    assert env.level == 0
     env.reset(level=2)
-    env.step(torch.zeros(500, dtype=torch.long))
     assert int(env.states[:, 0].max()) > 4
+    env.step(torch.zeros(500, dtype=torch.long))
+    assert int(env.reset()[:, 0].max()) > 4
 
 
 @pytest.mark.parametrize("task_name", TASK_NAMES)
@@ -444,6 +533,23 @@ def test_vector_env_same_seed_same_states(task_name):
         assert torch.equal(ra.next_states, rb.next_states)
         assert torch.equal(ra.goal, rb.goal)
         assert torch.equal(a.states, b.states)
+        if bool(ra.done[0]):
+            assert torch.equal(a.reset(), b.reset())
+
+
+def _roll(env: VectorEnv, episodes: int = 2) -> list[torch.Tensor]:
+    """``episodes`` episodes from a reset each, recording everything observable."""
+    out = []
+    for e in range(episodes):
+        out.append(env.reset().clone())
+        done = False
+        k = 0
+        while not done:
+            r = env.step(torch.full((env.num_envs,), (e + k) % env.task.num_actions))
+            out += [r.next_states.clone(), r.goal.clone(), r.done.clone()]
+            done = bool(r.done[0])
+            k += 1
+    return out
 
 
 @pytest.mark.parametrize("task_name", TASK_NAMES)
@@ -451,27 +557,23 @@ def test_vector_env_same_seed_same_states(task_name):
 def test_vector_env_state_dict_round_trip(task_name, T):
     env = make_vector_env(task_name, 16, n=64, T=T, seed=21)
     env.reset(level=1)
-    env.step(torch.randint(16, (64,), generator=gen(0)))
+    for _ in range(T):
+        env.step(torch.randint(16, (64,), generator=gen(0)))
     snapshot = env.state_dict()
 
-    def roll(e: VectorEnv) -> list[torch.Tensor]:
-        out = [e.reset().clone()]
-        for k in range(2 * T):
-            r = e.step(torch.full((64,), k % 16))
-            out += [r.next_states.clone(), r.done.clone(), e.states.clone()]
-        return out
-
-    first = roll(env)
+    first = _roll(env)
     env.load_state_dict(snapshot)
     assert env.level == 1
-    second = roll(env)
-    assert all(torch.equal(x, y) for x, y in zip(first, second, strict=True))
+    second = _roll(env)
+    assert len(first) == len(second)
+    assert all(torch.equal(x, y) for x, y in zip(first, second))
 
     # a fresh env with another seed continues identically from the snapshot
     other = make_vector_env(task_name, 16, n=64, T=T, seed=999)
     other.load_state_dict(snapshot)
-    third = roll(other)
-    assert all(torch.equal(x, y) for x, y in zip(first, third, strict=True))
+    assert other.level == 1
+    third = _roll(other)
+    assert all(torch.equal(x, y) for x, y in zip(first, third))
 
 
 @pytest.mark.parametrize("T", [2, 3])
@@ -481,13 +583,16 @@ def test_vector_env_state_dict_mid_episode(T):
     env.step(torch.zeros(32, dtype=torch.long))
     snapshot = env.state_dict()
     assert snapshot["t"] == 1
-    dones_a = [bool(env.step(torch.ones(32, dtype=torch.long)).done[0]) for _ in range(T)]
-    states_a = env.states.clone()
+
+    def finish() -> tuple[list[bool], torch.Tensor, torch.Tensor]:
+        dones = [bool(env.step(torch.ones(32, dtype=torch.long)).done[0]) for _ in range(T - 1)]
+        return dones, env.states.clone(), env.reset().clone()
+
+    a = finish()
     env.load_state_dict(snapshot)
-    dones_b = [bool(env.step(torch.ones(32, dtype=torch.long)).done[0]) for _ in range(T)]
-    assert dones_a == dones_b
-    assert dones_a[T - 2] is True  # the episode ends after T steps in total
-    assert torch.equal(states_a, env.states)
+    b = finish()
+    assert a[0] == b[0] == [False] * (T - 2) + [True]  # the episode ends after T steps in total
+    assert torch.equal(a[1], b[1]) and torch.equal(a[2], b[2])
 
 
 def test_vector_env_state_dict_is_a_snapshot():
@@ -498,6 +603,7 @@ def test_vector_env_state_dict_is_a_snapshot():
     saved_gen = snapshot["generator"].clone()
     for _ in range(3):
         env.step(torch.zeros(16, dtype=torch.long))
+        env.reset()
     assert torch.equal(snapshot["states"], saved_states)
     assert torch.equal(snapshot["generator"], saved_gen)
 
@@ -508,7 +614,7 @@ def test_vector_env_state_dict_is_a_snapshot():
 
 
 def symbolic(task_name="pattern_echo", num_actions=16, max_steps=1, seed=0) -> SymbolicEnv:
-    return SymbolicEnv(parent_for(task_name, num_actions), max_steps=max_steps, seed=seed)
+    return SymbolicEnv(parent_for(task_name, num_actions, max_steps), max_steps=max_steps, seed=seed)
 
 
 def correct_action(state: State) -> int:
@@ -543,8 +649,9 @@ def test_symbolic_step_api(task_name):
     assert info["success"] is True
     assert next_state.attributes["last_action"] == action
     assert next_state.attributes["feedback"] == FEEDBACK_RIGHT
-    # the problem stays in the consequence
-    assert next_state.to_tensor()[:-2].tolist() == state.to_tensor()[:-2].tolist()
+    P = env.task.num_problem_slots
+    expected_problem = env.task.next_problem(state.to_tensor().unsqueeze(0), torch.tensor([action]))[0]
+    assert next_state.to_tensor()[:P].tolist() == expected_problem.tolist()
 
 
 @pytest.mark.parametrize("task_name", TASK_NAMES)
@@ -563,20 +670,28 @@ def test_symbolic_wrong_action(task_name):
 def test_symbolic_done_only_on_time_limit(task_name):
     env = symbolic(task_name, max_steps=3)
     state = env.reset(1)
+    assert state.attributes["step"] == 0
     dones, successes = [], []
-    for _ in range(3):
+    for k in range(3):
         state, reward, done, info = env.step(correct_action(state))
         dones.append(done)
         successes.append(info["success"])
         assert reward.goal == 1.0
+        assert state.attributes["step"] == k + 1
     assert dones == [False, False, True]
     assert successes == [True, True, True]
     assert info["step"] == 3
+    assert info["episode_success"] is True
     with pytest.raises(RuntimeError, match="reset"):
         env.step(0)
     # reset makes it usable again
     state = env.reset(1)
     assert env.step(correct_action(state))[2] is False
+
+
+def test_symbolic_max_steps_must_match_the_task():
+    with pytest.raises(ValueError, match="max_steps"):
+        SymbolicEnv(parent_for("pattern_echo", 16, 1), max_steps=3)
 
 
 def test_symbolic_step_before_reset_raises():
@@ -606,8 +721,9 @@ def test_symbolic_seeded():
 
 @pytest.mark.parametrize("task_name", TASK_NAMES)
 @pytest.mark.parametrize("num_actions", ACTION_COUNTS)
-def test_state_tensor_round_trip(task_name, num_actions):
-    parent = parent_for(task_name, num_actions)
+@pytest.mark.parametrize("T", [1, 3])
+def test_state_tensor_round_trip(task_name, num_actions, T):
+    parent = parent_for(task_name, num_actions, T)
     states = parent.generate(2, 20, gen(0))
     nxt = parent.transition(states, torch.arange(20) % num_actions)
     for row in torch.cat([states, nxt]):
@@ -627,8 +743,9 @@ def test_state_from_tensor_wrong_length(task_name):
 
 
 @pytest.mark.parametrize("task_name", TASK_NAMES)
-def test_state_prompt(task_name):
-    parent = parent_for(task_name, 16)
+@pytest.mark.parametrize("T", [1, 3])
+def test_state_prompt(task_name, T):
+    parent = parent_for(task_name, 16, T)
     row = parent.generate(2, 1, gen(0))
     fresh = State.from_tensor(parent.task, row[0])
     prompt = fresh.to_prompt()
@@ -640,6 +757,8 @@ def test_state_prompt(task_name):
     acted = State.from_tensor(parent.task, parent.transition(row, torch.tensor([3]))[0]).to_prompt()
     assert "last_action=3" in acted
     assert "last_action=none" not in acted
+    if T > 1:
+        assert "step=0 of 3" in prompt and "step=1 of 3" in acted
 
 
 def test_state_prompt_blank_and_values():
@@ -692,10 +811,11 @@ def test_gym_ids_registered(gymnasium):
 
 
 @pytest.mark.parametrize("env_id", GYM_IDS)
-def test_gym_check_env(gymnasium, env_id):
+@pytest.mark.parametrize("episode_length", [1, 3])
+def test_gym_check_env(gymnasium, env_id, episode_length):
     from gymnasium.utils.env_checker import check_env
 
-    env = gymnasium.make(env_id)
+    env = gymnasium.make(env_id, episode_length=episode_length)
     assert env.unwrapped.task.name == GYM_IDS[env_id]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -727,7 +847,8 @@ def test_gym_reset_seeds_differ(gymnasium, env_id):
 def test_gym_episode_of_length_one(gymnasium, env_id, right):
     env = gymnasium.make(env_id).unwrapped
     obs, _ = env.reset(seed=7)
-    answer = int(env.task.answer(torch.as_tensor(obs).unsqueeze(0))[0])
+    state = torch.as_tensor(obs).unsqueeze(0)
+    answer = int(env.task.answer(state)[0])
     action = answer if right else (answer + 1) % env.action_space.n
     obs2, reward, terminated, truncated, info = env.step(action)
     assert terminated is True
@@ -738,18 +859,21 @@ def test_gym_episode_of_length_one(gymnasium, env_id, right):
     assert env.observation_space.contains(obs2)
     assert obs2[-2] == action
     assert obs2[-1] == (FEEDBACK_RIGHT if right else FEEDBACK_WRONG)
-    np.testing.assert_array_equal(obs2[:-2], obs[:-2])
+    expected_problem = env.task.next_problem(state, torch.tensor([action]))[0].numpy()
+    np.testing.assert_array_equal(obs2[: env.task.num_problem_slots], expected_problem)
 
 
 @pytest.mark.parametrize("env_id", GYM_IDS)
 def test_gym_longer_episode(gymnasium, env_id):
     env = gymnasium.make(env_id, episode_length=3).unwrapped
     obs, _ = env.reset(seed=0)
+    assert obs[-3] == 0
     flags = []
-    for _ in range(3):
+    for k in range(3):
         answer = int(env.task.answer(torch.as_tensor(obs).unsqueeze(0))[0])
         obs, reward, terminated, truncated, info = env.step(answer)
         assert reward == 1.0 and info["success"] is True and truncated is False
+        assert obs[-3] == k + 1
         flags.append(terminated)
     assert flags == [False, False, True]
 
@@ -770,3 +894,49 @@ def test_gym_reset_level_option(gymnasium):
         assert info == {"level": 0}
         targets.add(int(obs[0]))
     assert targets <= set(range(5))
+
+
+# --------------------------------------------------------------------------------------------
+# Every module imports on its own (no import-order dependence)
+# --------------------------------------------------------------------------------------------
+
+_PACKAGE_DIR = Path(__file__).resolve().parents[1] / "wmil"
+MODULES = sorted(
+    ".".join(("wmil", *p.relative_to(_PACKAGE_DIR).with_suffix("").parts)).removesuffix(".__init__")
+    for p in _PACKAGE_DIR.rglob("*.py")
+    if p.name != "__main__.py"
+)
+
+_IMPORT_EACH = r"""
+import importlib, json, sys, traceback, warnings
+warnings.simplefilter("ignore")
+failures = {}
+for name in sys.argv[1:]:
+    for loaded in [m for m in sys.modules if m == "wmil" or m.startswith("wmil.")]:
+        del sys.modules[loaded]
+    try:
+        importlib.import_module(name)
+    except Exception as exc:
+        failures[name] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(failures))
+"""
+
+
+@pytest.fixture(scope="module")
+def import_failures():
+    """Each module imported first in a clean ``wmil`` namespace (one subprocess for all)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _IMPORT_EACH, *MODULES],
+        capture_output=True, text=True, timeout=120, cwd=_PACKAGE_DIR.parent,
+    )
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_module_list_is_complete():
+    assert {"wmil", "wmil.envs", "wmil.envs.env", "wmil.parents.base", "wmil.training.rewards"} <= set(MODULES)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_module_imports_first(import_failures, module):
+    assert module not in import_failures, import_failures.get(module)

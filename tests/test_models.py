@@ -9,9 +9,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wmil.envs import TASKS, make_task
+from wmil.envs import TASKS, VectorEnv, make_task
 from wmil.models import BabyModel
 from wmil.parents import DeterministicParent
+from wmil.training.algorithms import ALGORITHMS
+from wmil.training.buffer import RolloutBuffer, discounted_returns
 from wmil.training.reinforce import REINFORCE
 
 TASK_NAMES = sorted(TASKS)
@@ -25,7 +27,7 @@ def gen(seed: int = 0) -> torch.Generator:
 
 def build(params, task_name, experiment=None, overrides=None, value_head=False, seed=0):
     config = params.run_config(experiment, task_name, overrides=overrides)
-    task = make_task(task_name, config.env.num_actions)
+    task = make_task(task_name, config.env.num_actions, config.env.episode_length)
     torch.manual_seed(seed)
     return config, task, BabyModel(task, config.model, value_head=value_head)
 
@@ -92,54 +94,87 @@ def test_world_model_disabled(params, task_name):
     assert model.num_parameters() < with_head.num_parameters()
 
 
-def reinforce_batch(task, n=64, seed=0):
-    parent = DeterministicParent(task)
-    states = parent.generate(2, n, gen(seed))
-    oracle = task.answer(states)
-    random_actions = torch.randint(task.num_actions, (n,), generator=gen(seed + 1))
-    actions = torch.where(torch.arange(n) % 2 == 0, oracle, random_actions)
-    reward, next_states = parent.step(states, actions)
-    assert 0 < float(reward.mean()) < 1  # mixed returns so the advantage is not zero
-    return {"states": states, "actions": actions, "returns": reward, "next_states": next_states}
+def rollout_batch(task, model, n=64, T=None, seed=0):
+    """One rollout of whole episodes in the ``RolloutBuffer`` layout ``(T, N, ...)``: half the
+    envs play the oracle action and half a random one, so returns are mixed."""
+    T = task.episode_length if T is None else T
+    env = VectorEnv(DeterministicParent(task), n, T, gen(seed))
+    buf = RolloutBuffer(T, n, task.num_slots)
+    states = env.reset(2)
+    g = gen(seed + 1)
+    for t in range(T):
+        with torch.no_grad():
+            _, logits, value = model(states)
+        oracle = task.answer(states)
+        actions = torch.where(torch.arange(n) % 2 == 0, oracle, torch.randint(task.num_actions, (n,), generator=g))
+        result = env.step(actions)
+        buf.states[t], buf.next_states[t], buf.actions[t] = states, result.next_states, actions
+        buf.log_probs[t] = F.log_softmax(logits, -1).gather(1, actions[:, None]).squeeze(1)
+        if value is not None:
+            buf.values[t] = value
+        buf.goal[t] = buf.rewards[t] = result.goal
+        buf.dones[t], buf.success[t] = result.done, result.success
+        states = result.next_states
+    assert 0 < float(buf.rewards.mean()) < 1  # mixed returns so the advantage is not zero
+    return buf.batch()
 
 
-@pytest.mark.parametrize("task_name,experiment", CONFIGS)
-def test_reinforce_update_reaches_every_parameter(params, task_name, experiment):
-    config, task, model = build(params, task_name, experiment=experiment)
-    algo = REINFORCE(model, config.algorithm, task)
+def make_algorithm(name, model, config, task):
+    return ALGORITHMS[name](model, config.algorithm, task, gen(123))
+
+
+ALGORITHM_CONFIGS = [(t, e, "reinforce") for t, e in CONFIGS] + [(t, None, "ppo") for t in TASK_NAMES]
+
+
+@pytest.mark.parametrize("task_name,experiment,algorithm", ALGORITHM_CONFIGS)
+def test_update_reaches_every_parameter(params, task_name, experiment, algorithm):
+    overrides = {"algorithm": {"name": algorithm}}
+    config, task, model = build(params, task_name, experiment=experiment, overrides=overrides,
+                                value_head=ALGORITHMS[algorithm].needs_value)
+    assert (model.value_head is not None) == (algorithm == "ppo")
+    algo = make_algorithm(algorithm, model, config, task)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
-    stats = algo.update(reinforce_batch(task))
+    stats = algo.update(rollout_batch(task, model))
     for name, p in model.named_parameters():
         assert p.grad is not None, f"{name} got no gradient"
         assert float(p.grad.abs().sum()) > 0, f"{name} got a zero gradient"
         assert not torch.equal(p.detach(), before[name]), f"{name} did not change"
-    for key in ("policy_loss", "world_model_loss", "loss", "entropy", "baseline", "grad_norm"):
+    for key in ("policy_loss", "world_model_loss", "loss", "entropy", "grad_norm"):
         assert math.isfinite(stats[key]), key
     assert stats["world_model_loss"] > 0
     assert stats["grad_norm"] > 0
 
 
+def test_reinforce_is_registered():
+    assert ALGORITHMS["reinforce"] is REINFORCE
+    assert REINFORCE.needs_value is False
+
+
 @pytest.mark.parametrize("task_name", TASK_NAMES)
-def test_reinforce_without_world_model(params, task_name):
-    config, task, model = build(params, task_name, overrides={"model": {"world_model": False}})
-    algo = REINFORCE(model, config.algorithm, task)
-    stats = algo.update(reinforce_batch(task))
+@pytest.mark.parametrize("T", [1, 3])
+def test_reinforce_without_world_model(params, task_name, T):
+    overrides = {"model": {"world_model": False}, "env": {"episode_length": T}}
+    config, task, model = build(params, task_name, overrides=overrides)
+    assert task.episode_length == T
+    algo = make_algorithm("reinforce", model, config, task)
+    stats = algo.update(rollout_batch(task, model))
     assert stats["world_model_loss"] == 0.0
     for name, p in model.named_parameters():
         assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
 
 
-def test_reinforce_baseline_is_bias_corrected(params):
-    config, task, model = build(params, "pattern_echo")
-    algo = REINFORCE(model, config.algorithm, task)
+@pytest.mark.parametrize("T", [1, 3])
+def test_reinforce_baseline_is_bias_corrected(params, T):
+    config, task, model = build(params, "pattern_echo", overrides={"env": {"episode_length": T}})
+    algo = make_algorithm("reinforce", model, config, task)
     assert algo.baseline == 0.0
-    batch = reinforce_batch(task)
-    mean_return = float(batch["returns"].mean())
+    batch = rollout_batch(task, model)
+    mean_return = float(discounted_returns(batch["rewards"], batch["dones"], config.algorithm.gamma).mean())
     stats = algo.update(batch)
-    # after one update the bias-corrected EMA equals the batch mean exactly
-    assert stats["baseline"] == pytest.approx(mean_return, rel=1e-9)
+    # after one update the bias-corrected EMA equals the batch mean return exactly
+    assert stats["baseline"] == pytest.approx(mean_return, rel=1e-6)
     state = algo.state_dict()
-    algo2 = REINFORCE(build(params, "pattern_echo")[2], config.algorithm, task)
+    algo2 = make_algorithm("reinforce", build(params, "pattern_echo")[2], config, task)
     algo2.load_state_dict(state)
     assert algo2.baseline == pytest.approx(algo.baseline)
     assert algo2.baseline_updates == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,6 +18,8 @@ from wmil.evaluation.criteria import seed_criteria
 from wmil.training.checkpoint import CheckpointError
 from wmil.training.trainer import CURVE_COLUMNS, TIMING_COLUMNS, Trainer
 
+from conftest import assert_same_run
+
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = load_params(ROOT / "params.yaml")
 
@@ -31,19 +32,6 @@ def mvp(seed: int = 0, **training) -> object:
 
 def deterministic_curve(run_dir: Path) -> pd.DataFrame:
     return pd.read_csv(run_dir / "curve.csv").drop(columns=list(TIMING_COLUMNS))
-
-
-def weights(run_dir: Path) -> dict[str, torch.Tensor]:
-    return torch.load(run_dir / "model.pt", weights_only=True)["model"]
-
-
-def assert_same_run(a: Path, b: Path) -> None:
-    pd.testing.assert_frame_equal(deterministic_curve(a), deterministic_curve(b), check_exact=True)
-    assert json.loads((a / "metrics.json").read_text()) == json.loads((b / "metrics.json").read_text())
-    wa, wb = weights(a), weights(b)
-    assert wa.keys() == wb.keys()
-    for key in wa:
-        assert torch.equal(wa[key], wb[key]), key
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

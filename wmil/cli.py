@@ -107,7 +107,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from wmil import io
     from wmil.bench import run_bench
 
-    report = run_bench(load_params(args.params), seeds=args.seeds)
+    report = run_bench(load_params(args.params), seeds=args.seeds, ppo_levels=args.ppo_levels,
+                       ppo_seeds=args.ppo_seeds)
     if args.out:
         io.write_json(args.out, report)
     return 0
@@ -156,7 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="speed and sample-efficiency benchmark (medians over seeds)")
     _add_params(p)
-    p.add_argument("--seeds", type=int, default=5)
+    p.add_argument("--seeds", type=int, default=5, help="MVP seeds")
+    p.add_argument("--ppo-levels", action="store_true",
+                   help="also measure PPO's env steps to 90%% success per task and level (minutes)")
+    p.add_argument("--ppo-seeds", type=int, default=3)
     p.add_argument("--out", type=Path, help="write the JSON report here")
     p.set_defaults(func=cmd_bench)
 

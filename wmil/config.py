@@ -12,6 +12,7 @@ import copy
 import dataclasses
 import hashlib
 import json
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,22 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 class ConfigError(ValueError):
     """A params value is missing, unknown, of the wrong type or out of range."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML with 1.2 floats: PyYAML alone reads ``1e-3`` (no dot) as a string."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*\.[0-9_]*(?:[eE][-+]?[0-9]+)?|\.[0-9_]+(?:[eE][-+]?[0-9]+)?"
+               r"|[0-9][0-9_]*[eE][-+]?[0-9]+|\.(?:inf|Inf|INF)|[-+]\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
+    list("-+0123456789."),
+)
+
+
+def read_yaml(text: str):
+    return yaml.load(text, Loader=_Loader)
 
 
 def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False) -> dict:
@@ -56,13 +73,21 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class AlgorithmConfig:
-    name: Literal["reinforce"]
+    """Hyperparameters of both algorithms; each reads the ones it uses (see params.yaml)."""
+
+    name: Literal["reinforce", "ppo"]
     lr: float = field(metadata=_range(0.0, 1.0, lo_open=True))
-    baseline_decay: float = field(metadata=_range(0.0, 0.999999))
     entropy_coef: float = field(metadata=_range(0.0, 10.0))
     world_model_coef: float = field(metadata=_range(0.0, 100.0))
     gamma: float = field(metadata=_range(0.0, 1.0))
     max_grad_norm: float = field(metadata=_range(0.0, 1e6, lo_open=True))
+    baseline_decay: float = field(metadata=_range(0.0, 0.999999))  # REINFORCE
+    gae_lambda: float = field(metadata=_range(0.0, 1.0))  # PPO from here on
+    clip_eps: float = field(metadata=_range(0.0, 1.0, lo_open=True))
+    value_coef: float = field(metadata=_range(0.0, 100.0))
+    epochs: int = field(metadata=_range(1, 100))
+    minibatches: int = field(metadata=_range(1, 1024))
+    normalize_advantages: bool
 
 
 @dataclass(frozen=True)
@@ -71,6 +96,18 @@ class RewardConfig:
     goal_weight: float = field(metadata=_range(0.0, 100.0))
     pred_weight: float = field(metadata=_range(0.0, 100.0))
     cons_weight: float = field(metadata=_range(0.0, 100.0))
+
+
+@dataclass(frozen=True)
+class CurriculumConfig:
+    """Mastery curriculum: start at level 0, advance when the success rate over the last
+    ``window`` episodes at the current level reaches ``mastery_threshold``. A ``replay`` share of
+    each batch replays a uniformly chosen easier level, against forgetting."""
+
+    enabled: bool
+    mastery_threshold: float = field(metadata=_range(0.0, 1.0, lo_open=True))
+    window: int = field(metadata=_range(1, 10**7))
+    replay: float = field(metadata=_range(0.0, 1.0))  # share of episodes replayed at easier levels
 
 
 @dataclass(frozen=True)
@@ -92,6 +129,7 @@ class RunConfig:
     model: ModelConfig
     algorithm: AlgorithmConfig
     rewards: RewardConfig
+    curriculum: CurriculumConfig
     training: TrainingConfig
 
     def to_dict(self) -> dict[str, Any]:
@@ -106,7 +144,7 @@ class RunConfig:
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
-SECTIONS = ("env", "parent", "model", "algorithm", "rewards", "training")
+SECTIONS = ("env", "parent", "model", "algorithm", "rewards", "curriculum", "training")
 
 
 @dataclass(frozen=True)
@@ -150,6 +188,7 @@ class Params:
         """Defaults, then the experiment's overrides, then ``task``, then CLI ``overrides``."""
         tree = copy.deepcopy(self.defaults)
         name = "adhoc"
+        where = "run"
         if experiment is not None:
             if experiment not in self.experiments:
                 raise ConfigError(
@@ -162,11 +201,13 @@ class Params:
                     f"task {task!r} is not part of experiment {experiment!r}; allowed: {list(exp.tasks)}"
                 )
             name = experiment
+            where = f"experiments.{experiment}.overrides"  # the defaults were validated alone
         if task is not None:
             tree.setdefault("env", {})["task"] = task
         if overrides:
             tree = deep_merge(tree, overrides, "override")
-        return parse_run_config({"experiment": name, "seed": seed, **tree}, "run")
+            where = "run"
+        return parse_run_config({"experiment": name, "seed": seed, **tree}, where)
 
 
 def deep_merge(base: dict, update: dict, where: str) -> dict:
@@ -208,7 +249,8 @@ def _check_value(key: str, tp: Any, value: Any, meta: dict) -> Any:
         bound = f"> {lo}" if meta.get("lo_open") else f">= {lo}"
         raise ConfigError(f"{key}: {value!r} is out of range; allowed: {bound} and <= {hi}")
     if hi is not None and value > hi:
-        raise ConfigError(f"{key}: {value!r} is out of range; allowed: <= {hi}")
+        low = "" if lo is None else (f"> {lo} and " if meta.get("lo_open") else f">= {lo} and ")
+        raise ConfigError(f"{key}: {value!r} is out of range; allowed: {low}<= {hi}")
     return value
 
 
@@ -239,10 +281,16 @@ def from_dict(cls: type, data: Any, where: str) -> Any:
 
 def parse_run_config(data: dict, where: str = "run") -> RunConfig:
     cfg = from_dict(RunConfig, data, where)
-    m = cfg.model
+    m, a = cfg.model, cfg.algorithm
     if m.hidden_dim % m.num_heads:
         raise ConfigError(
             f"{where}.model.num_heads: {m.num_heads} must divide model.hidden_dim={m.hidden_dim}"
+        )
+    batch = cfg.env.num_envs * cfg.env.episode_length
+    if a.name == "ppo" and a.minibatches > batch:
+        raise ConfigError(
+            f"{where}.algorithm.minibatches: {a.minibatches} exceeds the rollout of "
+            f"env.num_envs * env.episode_length = {batch} samples"
         )
     return cfg
 
@@ -251,7 +299,7 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
     """Read and validate ``params.yaml``; every experiment is resolved once to catch bad overrides."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = read_yaml(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: params file not found") from None
     except yaml.YAMLError as exc:
@@ -270,7 +318,7 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     if not isinstance(defaults, dict):
         raise ConfigError(f"defaults: expected a mapping, got {defaults!r}")
     parse_run_config({"experiment": "defaults", "seed": 0, **defaults}, "defaults")
-    seeds = raw.get("seeds", [0])
+    seeds = raw.get("seeds")
     if not isinstance(seeds, list) or not seeds:
         raise ConfigError(f"seeds: expected a non-empty list of integers, got {seeds!r}")
     for i, s in enumerate(seeds):
@@ -323,7 +371,7 @@ def parse_override(assignment: str) -> dict[str, Any]:
     parts = key.strip().split(".")
     if len(parts) != 2 or parts[0] not in SECTIONS:
         raise ConfigError(f"--set {key!r}: expected SECTION.KEY with SECTION in {list(SECTIONS)}")
-    return {parts[0]: {parts[1]: yaml.safe_load(text)}}
+    return {parts[0]: {parts[1]: read_yaml(text)}}
 
 
 def json_schema() -> dict[str, Any]:
@@ -353,6 +401,9 @@ def json_schema() -> dict[str, Any]:
     def section_tree(required: bool) -> dict[str, Any]:
         run = schema_of(RunConfig, required)
         sections = {k: run["properties"][k] for k in SECTIONS}
+        if not required:  # an experiment names its tasks in `tasks`, not in env.task
+            env = sections["env"]
+            sections["env"] = {**env, "properties": {k: v for k, v in env["properties"].items() if k != "task"}}
         out = {"type": "object", "additionalProperties": False, "properties": sections}
         return {**out, "required": list(SECTIONS)} if required else out
 
@@ -361,10 +412,11 @@ def json_schema() -> dict[str, Any]:
         "description": "params.yaml of WMIL (generated by `wmil schema`; do not edit by hand)",
         "type": "object",
         "additionalProperties": False,
-        "required": ["defaults", "seeds", "experiments"],
+        "required": ["defaults", "seeds", "experiments", "sanity", "mvp_criteria"],
         "properties": {
             "defaults": section_tree(required=True),
-            "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+            "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+                      "minItems": 1, "uniqueItems": True},
             "experiments": {
                 "type": "object",
                 "additionalProperties": {

@@ -93,13 +93,14 @@ def check_gradients(params: Params, action_sizes: list[int]) -> dict[str, Any]:
             torch.manual_seed(0)
             task = make_task(name, A)
             model = BabyModel(task, config.model)
-            algo = REINFORCE(model, config.algorithm, task)
+            algo = REINFORCE(model, config.algorithm, task, torch.Generator())
             parent = make_parent("deterministic", task)
             generator = torch.Generator().manual_seed(0)
             states = parent.generate(config.env.level, 64, generator)
             actions = torch.randint(A, (64,), generator=generator)
             goal, next_states = parent.step(states, actions)
-            algo.update({"states": states, "actions": actions, "returns": goal, "next_states": next_states})
+            algo.update({"states": states[None], "actions": actions[None], "rewards": goal[None],
+                         "next_states": next_states[None], "dones": torch.ones(1, 64, dtype=torch.bool)})
             dead = [n for n, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
             rows.append({"task": name, "num_actions": A, "parameters": model.num_parameters(),
                          "without_gradient": dead})
@@ -111,11 +112,12 @@ def check_gradients(params: Params, action_sizes: list[int]) -> dict[str, Any]:
 def check_speed(params: Params) -> dict[str, Any]:
     task = make_task("conditional", params.defaults["env"]["num_actions"])
     env = VectorEnv(make_parent("deterministic", task), STEP_TIMING_ENVS, 1, torch.Generator().manual_seed(0))
-    env.reset(2)
+    env.level = 2
     actions = torch.zeros(STEP_TIMING_ENVS, dtype=torch.long)
     times = []
     for _ in range(200):
         t0 = time.perf_counter()
+        env.reset()  # T = 1: every step starts a fresh episode, so generation is part of the cost
         env.step(actions)
         times.append(time.perf_counter() - t0)
     median = statistics.median(times)

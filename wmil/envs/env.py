@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from wmil.envs.state import State
-from wmil.parents.base import Parent
 from wmil.training.rewards import RewardVector
+
+if TYPE_CHECKING:
+    from wmil.parents.base import Parent
 
 SUCCESS_THRESHOLD = 0.9
 
@@ -29,21 +31,23 @@ class StepResult:
 
 
 class VectorEnv:
-    """``num_envs`` synchronous episodes of ``episode_length`` steps; finished ones restart at
-    ``self.level`` with problems drawn from ``generator``."""
+    """``num_envs`` synchronous episodes of ``episode_length`` steps, problems drawn from
+    ``generator``. After ``done`` the caller starts the next episodes with :meth:`reset` (so that a
+    curriculum can choose their level)."""
 
-    def __init__(self, parent: Parent, num_envs: int, episode_length: int, generator: torch.Generator):
+    def __init__(self, parent: "Parent", num_envs: int, episode_length: int, generator: torch.Generator):
         self.parent = parent
         self.task = parent.task
         self.num_envs = num_envs
         self.episode_length = episode_length
         self.generator = generator
         self.level = 0
-        self.t = 0
+        self.t = episode_length  # no episode running until reset()
         self.states = torch.empty(0, self.task.num_slots, dtype=torch.long)
 
-    def reset(self, level: int | None = None) -> torch.Tensor:
-        """Start ``num_envs`` new episodes; returns their states ``LongTensor (n, num_slots)``."""
+    def reset(self, level: int | torch.Tensor | None = None) -> torch.Tensor:
+        """Start ``num_envs`` new episodes at ``level`` (one for all, or ``LongTensor (n,)``; by
+        default the last one given); returns their states ``LongTensor (n, num_slots)``."""
         if level is not None:
             self.level = level
         self.states = self.parent.generate(self.level, self.num_envs, self.generator)
@@ -51,14 +55,12 @@ class VectorEnv:
         return self.states
 
     def step(self, actions: torch.Tensor) -> StepResult:
+        if self.t >= self.episode_length:
+            raise RuntimeError("the episodes are over (time limit); call reset() first")
         goal, next_states = self.parent.step(self.states, actions)
         self.t += 1
-        finished = self.t >= self.episode_length
-        done = torch.full((self.num_envs,), finished)
-        if finished:
-            self.reset()
-        else:
-            self.states = next_states
+        self.states = next_states
+        done = torch.full((self.num_envs,), self.t >= self.episode_length)
         return StepResult(next_states, goal, done, goal > SUCCESS_THRESHOLD)
 
     def state_dict(self) -> dict[str, Any]:
@@ -66,7 +68,7 @@ class VectorEnv:
                 "generator": self.generator.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.level, self.t = int(state["level"]), int(state["t"])
+        self.level, self.t = state["level"], int(state["t"])
         self.states = state["states"].clone()
         self.generator.set_state(state["generator"])
 
@@ -75,7 +77,10 @@ class SymbolicEnv:
     """The plan's single-episode API: ``reset(difficulty) -> State`` and
     ``step(action) -> (next_state, RewardVector, done, info)``, a view over one ``VectorEnv`` row."""
 
-    def __init__(self, parent: Parent, max_steps: int = 1, seed: int = 0):
+    def __init__(self, parent: "Parent", max_steps: int = 1, seed: int = 0):
+        if parent.task.episode_length != max_steps:
+            raise ValueError(f"max_steps={max_steps} but the task was built for episode_length="
+                             f"{parent.task.episode_length}")
         self.task = parent.task
         self.max_steps = max_steps
         self._env = VectorEnv(parent, 1, max_steps, torch.Generator().manual_seed(seed))

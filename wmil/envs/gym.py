@@ -30,7 +30,7 @@ class WmilGymEnv(gymnasium.Env):
 
     def __init__(self, task: str = "pattern_echo", num_actions: int = 16, episode_length: int = 1,
                  level: int = 2, parent: str = "deterministic"):
-        self.task = make_task(task, num_actions)
+        self.task = make_task(task, num_actions, episode_length)
         self.level = level
         self._env = VectorEnv(make_parent(parent, self.task), 1, episode_length, torch.Generator())
         self.observation_space = spaces.MultiDiscrete(self.task.cardinalities.numpy())
@@ -47,10 +47,9 @@ class WmilGymEnv(gymnasium.Env):
         if not self.action_space.contains(action):
             raise ValueError(f"action {action!r} is not in {self.action_space}")
         result = self._env.step(torch.tensor([int(action)]))
-        done = bool(result.done[0])
-        obs = result.next_states[0] if done else self._env.states[0]
         info = {"success": bool(result.success[0])}
-        return obs.numpy().astype(np.int64), float(result.goal[0]), done, False, info
+        obs = result.next_states[0].numpy().astype(np.int64)
+        return obs, float(result.goal[0]), bool(result.done[0]), False, info
 
 
 def register_envs() -> None:

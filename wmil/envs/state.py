@@ -36,6 +36,8 @@ class State:
         for slot in self.task.problem_slots:
             value = self.attributes[slot.name]
             parts.append(f"{slot.name}={'blank' if value == A and slot.cardinality == A + 1 else value}")
+        if self.task.has_step_slot:
+            parts.append(f"step={self.attributes['step']} of {self.task.episode_length}")
         last = self.attributes["last_action"]
         parts.append(f"last_action={'none' if last == A else last}")
         parts.append(f"feedback={_FEEDBACK_WORDS[self.attributes['feedback']]}")

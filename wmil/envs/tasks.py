@@ -1,11 +1,17 @@
 """The three tasks: state slots, difficulty levels and the rule that names the correct action.
 
 A state is a row of a ``LongTensor (n, num_slots)``. Its first slots describe the problem (they
-differ per task); the last two are shared by every task and carry the consequence of the previous
-action, so that the world model has something learnable to predict:
+differ per task); the rest are shared by every task and carry time and the consequence of the
+previous action, so that the world model has something learnable to predict:
 
+* ``step`` in ``0..T`` (only when episodes last ``T > 1`` steps): the fixed horizon is the end of
+  the task, so the time left is part of the state and values need not be aliased across steps;
 * ``last_action`` in ``0..A`` (``A`` = no action yet),
 * ``feedback`` in ``{0: none yet, 1: wrong, 2: right}``.
+
+One step is one answer, judged right (goal reward 1) or wrong (0). One episode is ``T`` steps on
+one problem; after each answer the parent moves the problem on with :meth:`Task.next_problem` (a
+deterministic function of state and action). An episode succeeds when every answer in it is right.
 
 Each level enumerates its problems once as a table; generation samples rows uniformly. Every
 problem's answer lies in ``0..A-1`` for every ``A >= 8``, so every task is solvable at every level.
@@ -36,10 +42,13 @@ class Task(ABC):
     name: str
     description: str
 
-    def __init__(self, num_actions: int):
+    def __init__(self, num_actions: int, episode_length: int = 1):
         if num_actions < MIN_ACTIONS:
             raise ValueError(f"num_actions={num_actions}: every task needs at least {MIN_ACTIONS} actions")
+        if episode_length < 1:
+            raise ValueError(f"episode_length={episode_length}: must be at least 1")
         self.num_actions = num_actions
+        self.episode_length = episode_length
 
     @property
     @abstractmethod
@@ -53,9 +62,19 @@ class Task(ABC):
     def answer(self, states: torch.Tensor) -> torch.Tensor:
         """The rule: correct action ``LongTensor (n,)`` for states ``(n, >= num_problem_slots)``."""
 
+    def next_problem(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Problem slots after answering ``actions``, ``(n, num_problem_slots)``. By default the
+        problem stays on the table, so the next step asks again with the feedback in view."""
+        return states[:, : self.num_problem_slots]
+
     @cached_property
     def slots(self) -> tuple[Slot, ...]:
-        return self.problem_slots + (Slot("last_action", self.num_actions + 1), Slot("feedback", 3))
+        timed = (Slot("step", self.episode_length + 1),) if self.episode_length > 1 else ()
+        return self.problem_slots + timed + (Slot("last_action", self.num_actions + 1), Slot("feedback", 3))
+
+    @property
+    def has_step_slot(self) -> bool:
+        return self.episode_length > 1
 
     @property
     def num_slots(self) -> int:
@@ -95,9 +114,8 @@ class Task(ABC):
 
     def initial_states(self, problems: torch.Tensor) -> torch.Tensor:
         """Problems ``(n, num_problem_slots)`` with no action taken yet: ``(n, num_slots)``."""
-        n = problems.shape[0]
-        feedback = torch.tensor([self.num_actions, FEEDBACK_NONE]).expand(n, 2)
-        return torch.cat([problems, feedback], dim=1)
+        start = [0] * self.has_step_slot + [self.num_actions, FEEDBACK_NONE]
+        return torch.cat([problems, torch.tensor(start).expand(problems.shape[0], len(start))], dim=1)
 
     def one_hot(self, states: torch.Tensor) -> torch.Tensor:
         """Raw-state target of the world model: ``FloatTensor (n, one_hot_dim)`` (Fix 2)."""
@@ -130,9 +148,15 @@ class PatternEchoTask(Task):
 class SequenceNextTask(Task):
     """``State: seq_0, seq_1, seq_2`` (right-padded with the blank ``A``); answer the next term.
 
-    The next term is ``last + (last - previous)``; the action with that number is correct.
+    The next term is ``last + (last - previous)`` modulo ``A`` (clock arithmetic, so that a
+    continued sequence stays answerable); the action with that number is correct.
     Levels: 0 -> two terms counting up by one; 1 -> three terms counting up by one;
     2 -> three terms of any arithmetic progression (step of either sign) that stays in ``0..A-1``.
+    In a multi-step episode the sequence moves on by its correct next term (the agent's answer when
+    right, the parent's correction when wrong) and drops its oldest term, so every step asks for
+    the following term. Appending a wrong answer instead would let the agent steer the sequence to
+    a constant one (answer ``x`` twice) and then collect reward for repeating ``x``: a policy found
+    exactly that exploit.
     """
 
     name = "sequence_next"
@@ -159,7 +183,16 @@ class SequenceNextTask(Task):
         blank = states[:, 2] == self.num_actions
         last = torch.where(blank, states[:, 1], states[:, 2])
         prev = torch.where(blank, states[:, 0], states[:, 1])
-        return 2 * last - prev
+        return (2 * last - prev) % self.num_actions
+
+    def next_problem(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        blank = states[:, 2] == self.num_actions
+        term = self.answer(states)
+        return torch.stack([
+            states[:, 1],
+            torch.where(blank, term, states[:, 2]),
+            torch.where(blank, states[:, 2], term),
+        ], dim=1)
 
 
 class ConditionalTask(Task):
@@ -194,7 +227,7 @@ TASKS: dict[str, type[Task]] = {
 }
 
 
-def make_task(name: str, num_actions: int) -> Task:
+def make_task(name: str, num_actions: int, episode_length: int = 1) -> Task:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; allowed: {sorted(TASKS)}")
-    return TASKS[name](num_actions)
+    return TASKS[name](num_actions, episode_length)

@@ -22,10 +22,15 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(hidden_dim)
         self.ff = nn.Sequential(nn.Linear(hidden_dim, ff_dim), nn.GELU(), nn.Linear(ff_dim, hidden_dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, summary_only: bool = False) -> torch.Tensor:
+        """``(n, t, d)`` -> ``(n, t, d)``, or ``(n, 1, d)`` for the summary token alone: the last
+        block needs no other outputs, which saves about a third of the model's arithmetic."""
         n, t, d = x.shape
-        q, k, v = self.qkv(self.norm1(x)).view(n, t, 3, self.num_heads, d // self.num_heads).permute(2, 0, 3, 1, 4)
-        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, t, d)
+        h = self.num_heads
+        q, k, v = self.qkv(self.norm1(x)).view(n, t, 3, h, d // h).permute(2, 0, 3, 1, 4)
+        if summary_only:
+            x, q = x[:, :1], q[:, :, :1]
+        attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(n, x.shape[1], d)
         x = x + self.proj(attended)
         return x + self.ff(self.norm2(x))
 
@@ -40,6 +45,7 @@ class TransformerCore(nn.Module):
         self.norm = nn.LayerNorm(hidden_dim)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        for block in self.blocks:
-            tokens = block(tokens)
+        last = len(self.blocks) - 1
+        for i, block in enumerate(self.blocks):
+            tokens = block(tokens, summary_only=i == last)
         return self.norm(tokens[:, 0])

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from wmil.envs.tasks import Task
+from wmil.envs.tasks import NUM_LEVELS, Task
 
 
 class Parent(ABC):
@@ -15,11 +15,19 @@ class Parent(ABC):
     def __init__(self, task: Task):
         self.task = task
 
-    def generate(self, level: int, n: int, generator: torch.Generator) -> torch.Tensor:
-        """``n`` fresh problems of ``level``, sampled uniformly from its table, no action taken."""
-        table = self.task.problems(level)
-        rows = torch.randint(len(table), (n,), generator=generator)
-        return self.task.initial_states(table[rows])
+    def generate(self, level: int | torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
+        """``n`` fresh problems, no action taken, each sampled uniformly from its level's table.
+        ``level`` is one level for all, or ``LongTensor (n,)`` with a level per problem."""
+        if isinstance(level, int):
+            table = self.task.problems(level)
+            return self.task.initial_states(table[torch.randint(len(table), (n,), generator=generator)])
+        problems = torch.empty(n, self.task.num_problem_slots, dtype=torch.long)
+        for lv in range(NUM_LEVELS):  # a fixed order keeps the draws reproducible
+            mask = level == lv
+            if bool(mask.any()):
+                table = self.task.problems(lv)
+                problems[mask] = table[torch.randint(len(table), (int(mask.sum()),), generator=generator)]
+        return self.task.initial_states(problems)
 
     @abstractmethod
     def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -9,8 +9,8 @@ from wmil.parents.base import Parent
 
 
 class DeterministicParent(Parent):
-    """Reward 1 for the task's correct action and 0 otherwise; the problem stays on the table and
-    the next state records the action taken and whether it was right."""
+    """Reward 1 for the task's correct action and 0 otherwise. The next state is the task's next
+    problem, one step later, recording the action taken and whether it was right."""
 
     def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.step(states, actions)[0]
@@ -19,8 +19,12 @@ class DeterministicParent(Parent):
         return self.step(states, actions)[1]
 
     def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        right = actions == self.task.answer(states)
+        task = self.task
+        right = actions == task.answer(states)
         nxt = states.clone()
+        nxt[:, : task.num_problem_slots] = task.next_problem(states, actions)
+        if task.has_step_slot:
+            nxt[:, -3] += 1
         nxt[:, -2] = actions
         nxt[:, -1] = torch.where(right, FEEDBACK_RIGHT, FEEDBACK_WRONG)
         return right.float(), nxt

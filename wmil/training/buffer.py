@@ -1,46 +1,66 @@
-"""Preallocated on-policy rollout storage of shape ``(T, N)``."""
+"""Preallocated on-policy rollout storage of shape ``(T, N)`` and the return estimators.
+
+Time-limit semantics: an episode ends after exactly ``T`` steps and that horizon is the end of the
+task (the state carries the step count), so ``done`` is terminal: no value is bootstrapped across
+it. Rollouts hold whole episodes, so nothing is bootstrapped past the rollout either; ``gae``
+still takes ``last_value`` for rollouts that stop mid-episode.
+"""
 
 from __future__ import annotations
 
 import torch
 
-FIELDS_LONG = ("actions",)
-FIELDS_FLOAT = ("log_probs", "goal", "pred", "cons", "rewards", "world_model_mse")
-FIELDS_BOOL = ("dones", "success")
+FIELDS = {
+    "actions": torch.long,
+    "log_probs": torch.float32,  # log pi(a|s) of the action taken, at collection time
+    "values": torch.float32,     # V(s) at collection time (zeros without a value head)
+    "goal": torch.float32, "pred": torch.float32, "cons": torch.float32,  # reward components
+    "rewards": torch.float32,    # the weighted scalar the algorithms optimise
+    "world_model_mse": torch.float32,
+    "dones": torch.bool,
+    "success": torch.bool,
+}
 
 
 class RolloutBuffer:
-    """``T`` steps of ``N`` environments. States are ``(T, N, num_slots)``; the rest ``(T, N)``.
-    ``next_states`` hold each action's consequence, so no world-model target crosses an
-    episode boundary (the env's reset states are never stored as targets)."""
+    """``T`` steps of ``N`` environments: states ``(T, N, num_slots)``, every field ``(T, N)``.
+    ``next_states[t]`` is the consequence of ``actions[t]`` in ``states[t]``, never a reset state,
+    so no world-model target crosses an episode boundary."""
 
     def __init__(self, num_steps: int, num_envs: int, num_slots: int):
-        T, N = num_steps, num_envs
-        self.num_steps, self.num_envs = T, N
-        self.states = torch.zeros(T, N, num_slots, dtype=torch.long)
-        self.next_states = torch.zeros(T, N, num_slots, dtype=torch.long)
-        for name in FIELDS_LONG:
-            setattr(self, name, torch.zeros(T, N, dtype=torch.long))
-        for name in FIELDS_FLOAT:
-            setattr(self, name, torch.zeros(T, N))
-        for name in FIELDS_BOOL:
-            setattr(self, name, torch.zeros(T, N, dtype=torch.bool))
+        self.num_steps, self.num_envs = num_steps, num_envs
+        self.states = torch.zeros(num_steps, num_envs, num_slots, dtype=torch.long)
+        self.next_states = torch.zeros(num_steps, num_envs, num_slots, dtype=torch.long)
+        for name, dtype in FIELDS.items():
+            setattr(self, name, torch.zeros(num_steps, num_envs, dtype=dtype))
 
-    def discounted_returns(self, gamma: float) -> torch.Tensor:
-        """Return-to-go ``(T, N)`` within each episode; the sum restarts after every ``done``.
+    def batch(self) -> dict[str, torch.Tensor]:
+        """Every field by name, still ``(T, N, ...)``: algorithms compute their own targets."""
+        return {"states": self.states, "next_states": self.next_states,
+                **{name: getattr(self, name) for name in FIELDS}}
 
-        The rollout must end on an episode boundary (REINFORCE collects whole episodes)."""
-        returns = torch.zeros_like(self.rewards)
-        running = torch.zeros(self.num_envs)
-        for t in reversed(range(self.num_steps)):
-            running = self.rewards[t] + gamma * running * (~self.dones[t]).float()
-            returns[t] = running
-        return returns
 
-    def flat(self, **extra: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every field flattened to ``(T * N, ...)``, plus ``extra`` tensors of shape ``(T, N)``."""
-        out = {"states": self.states.flatten(0, 1), "next_states": self.next_states.flatten(0, 1)}
-        for name in FIELDS_LONG + FIELDS_FLOAT + FIELDS_BOOL:
-            out[name] = getattr(self, name).flatten()
-        out.update({k: v.flatten() for k, v in extra.items()})
-        return out
+def discounted_returns(rewards: torch.Tensor, dones: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Monte-Carlo return-to-go ``(T, N)``; the sum restarts after every ``done``."""
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    for t in reversed(range(len(rewards))):
+        running = rewards[t] + gamma * running * (~dones[t]).float()
+        returns[t] = running
+    return returns
+
+
+def gae(rewards: torch.Tensor, values: torch.Tensor, dones: torch.Tensor, last_value: torch.Tensor,
+        gamma: float, lam: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Generalised advantage estimation, computed backwards. Returns ``(advantages, returns)``,
+    both ``(T, N)``; ``last_value (N,)`` is V of the state after the rollout's last step."""
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[0])
+    next_value = last_value
+    for t in reversed(range(len(rewards))):
+        live = (~dones[t]).float()
+        delta = rewards[t] + gamma * next_value * live - values[t]
+        running = delta + gamma * lam * live * running
+        advantages[t] = running
+        next_value = values[t]
+    return advantages, advantages + values

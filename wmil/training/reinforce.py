@@ -10,17 +10,19 @@ import torch.nn.functional as F
 from wmil.config import AlgorithmConfig
 from wmil.envs.tasks import Task
 from wmil.models.baby import BabyModel
+from wmil.training.buffer import discounted_returns
 
 
 class REINFORCE:
     """``loss = -log pi(a|s) (G - b) - entropy_coef * H + world_model_coef * MSE(next-state)``.
 
     ``b`` is an exponential moving average of the batch mean return, bias-corrected so that the
-    first update already has a meaningful baseline."""
+    first update already has a meaningful baseline. ``generator`` is unused: REINFORCE draws no
+    random numbers of its own (every algorithm takes the same constructor arguments)."""
 
     needs_value = False
 
-    def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task):
+    def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator):
         self.model = model
         self.config = config
         self.task = task
@@ -35,25 +37,26 @@ class REINFORCE:
         return self.baseline_avg / (1.0 - self.config.baseline_decay**self.baseline_updates)
 
     def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """One gradient step on a batch of whole episodes: ``states (B, S)``, ``actions (B,)``,
-        ``returns (B,)``, ``next_states (B, S)``."""
+        """One gradient step on whole episodes: ``states``/``next_states (T, N, S)``,
+        ``actions``, ``rewards``, ``dones (T, N)``."""
         cfg = self.config
-        returns = batch["returns"]
+        returns = discounted_returns(batch["rewards"], batch["dones"], cfg.gamma).flatten()
+        states, actions = batch["states"].flatten(0, 1), batch["actions"].flatten()
         mean_return = float(returns.mean())
         self.baseline_avg = cfg.baseline_decay * self.baseline_avg + (1 - cfg.baseline_decay) * mean_return
         self.baseline_updates += 1
         advantages = returns - self.baseline
 
-        h, logits, _ = self.model(batch["states"])
+        h, logits, _ = self.model(states)
         log_probs = F.log_softmax(logits, -1)
-        log_prob_taken = log_probs.gather(1, batch["actions"].unsqueeze(1)).squeeze(1)
+        log_prob_taken = log_probs.gather(1, actions.unsqueeze(1)).squeeze(1)
         policy_loss = -(log_prob_taken * advantages).mean()
         entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
         loss = policy_loss - cfg.entropy_coef * entropy
         world_model_loss = torch.zeros(())
         if self.model.world_model is not None:
-            predicted = self.model.predict_next_state(h, batch["actions"])
-            world_model_loss = F.mse_loss(predicted, self.task.one_hot(batch["next_states"]))
+            predicted = self.model.predict_next_state(h, actions)
+            world_model_loss = F.mse_loss(predicted, self.task.one_hot(batch["next_states"].flatten(0, 1)))
             loss = loss + cfg.world_model_coef * world_model_loss
 
         self.optimizer.zero_grad(set_to_none=True)
@@ -79,4 +82,3 @@ class REINFORCE:
         self.baseline_updates = int(state["baseline_updates"])
 
 
-ALGORITHMS = {"reinforce": REINFORCE}

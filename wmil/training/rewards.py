@@ -6,8 +6,12 @@ from dataclasses import dataclass
 
 import torch
 
+from typing import TYPE_CHECKING
+
 from wmil.config import RewardConfig
-from wmil.envs.tasks import Task
+
+if TYPE_CHECKING:
+    from wmil.envs.tasks import Task
 
 
 @dataclass
@@ -25,7 +29,8 @@ class RewardVector:
     cons: float | torch.Tensor = 0.0
 
     def to_tensor(self) -> torch.Tensor:
-        return torch.stack([torch.as_tensor(x, dtype=torch.float32) for x in (self.goal, self.pred, self.cons)], -1)
+        parts = torch.broadcast_tensors(*(torch.as_tensor(x, dtype=torch.float32) for x in (self.goal, self.pred, self.cons)))
+        return torch.stack(parts, -1)
 
     def scalar(self, weights: tuple[float, float, float] = (1.0, 1.0, 0.0)) -> float | torch.Tensor:
         return weights[0] * self.goal + weights[1] * self.pred + weights[2] * self.cons
@@ -34,7 +39,7 @@ class RewardVector:
 class RewardComputer:
     """Turns the parent's goal reward and the world model's prediction into a ``RewardVector``."""
 
-    def __init__(self, config: RewardConfig, task: Task):
+    def __init__(self, config: RewardConfig, task: "Task"):
         self.config = config
         self.task = task
         self.weights = (config.goal_weight, config.pred_weight, config.cons_weight)

@@ -6,7 +6,8 @@ The trainer never knows which parent or algorithm it drives. One run writes one 
 * ``curve.csv``    one row per logging step (columns: :data:`CURVE_COLUMNS`);
 * ``checkpoint.pt`` everything needed to resume bit-identically (updated every ``save_every``);
 * ``model.pt``     final weights and config (what evaluation reads);
-* ``metrics.json`` final metrics, written last: its presence marks a finished run;
+* ``metrics.json`` final metrics incl. held-out greedy success per level; written last, its
+                   presence marks a finished run;
 * ``timing.json``  wall-clock numbers, kept apart so that metrics are deterministic.
 """
 
@@ -28,13 +29,15 @@ from tqdm import tqdm
 
 from wmil import io
 from wmil.config import RunConfig
+from wmil.curriculum import CurriculumManager, SuccessWindow
 from wmil.envs.env import VectorEnv
-from wmil.envs.tasks import make_task
+from wmil.envs.tasks import NUM_LEVELS, make_task
+from wmil.evaluation.evaluate import Evaluator
 from wmil.models.baby import BabyModel
 from wmil.parents import make_parent
+from wmil.training.algorithms import ALGORITHMS
 from wmil.training.buffer import RolloutBuffer
 from wmil.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from wmil.training.reinforce import ALGORITHMS
 from wmil.training.rewards import RewardComputer
 
 log = logging.getLogger("wmil.train")
@@ -51,18 +54,21 @@ CURVE_COLUMNS = (
     "reward_goal", "reward_pred", "reward_cons", "reward_total",  # per-step means
     "entropy",          # policy entropy, nats
     "world_model_mse",  # MSE of the raw next-state prediction at collection time (before training on it)
-    "policy_loss", "world_model_loss", "loss", "baseline", "grad_norm",
+    "policy_loss", "world_model_loss", "loss", "grad_norm",
+    "baseline",         # REINFORCE's running baseline (NaN under PPO)
+    "value_loss", "approx_kl", "clip_frac", "explained_variance",  # PPO only (NaN under REINFORCE)
     "steps_per_s",      # env steps per wall-clock second since the previous row (not deterministic)
 )
 TIMING_COLUMNS = ("steps_per_s",)
 SUCCESS_THRESHOLDS = (0.5, 0.9)
 FINISHED_FILES = ("metrics.json", "model.pt", "timing.json")
+EVAL_EPISODES = 1000
 
 
-def seed_streams(seed: int) -> tuple[int, int, int]:
-    """Independent seeds for model init, environment and action sampling."""
-    a, b, c = np.random.SeedSequence(seed).generate_state(3, dtype=np.uint64)
-    return int(a >> 1), int(b >> 1), int(c >> 1)
+def seed_streams(seed: int) -> tuple[int, int, int, int, int]:
+    """Independent seeds: model init, environment, action sampling, the algorithm's own
+    randomness, and held-out evaluation (disjoint from training's problems)."""
+    return tuple(int(x >> 1) for x in np.random.SeedSequence(seed).generate_state(5, dtype=np.uint64))
 
 
 class Trainer:
@@ -70,20 +76,22 @@ class Trainer:
         torch.set_num_threads(1)
         self.config = config
         self.run_dir = Path(run_dir)
-        init_seed, env_seed, policy_seed = seed_streams(config.seed)
-        self.task = make_task(config.env.task, config.env.num_actions)
+        init_seed, env_seed, policy_seed, algo_seed, self.eval_seed = seed_streams(config.seed)
+        env = config.env
+        self.task = make_task(env.task, env.num_actions, env.episode_length)
         self.parent = make_parent(config.parent.name, self.task)
-        self.env = VectorEnv(self.parent, config.env.num_envs, config.env.episode_length,
-                             torch.Generator().manual_seed(env_seed))
+        self.env = VectorEnv(self.parent, env.num_envs, env.episode_length, torch.Generator().manual_seed(env_seed))
         algorithm = ALGORITHMS[config.algorithm.name]
         torch.manual_seed(init_seed)
         self.model = BabyModel(self.task, config.model, value_head=algorithm.needs_value)
-        self.algorithm = algorithm(self.model, config.algorithm, self.task)
+        self.algorithm = algorithm(self.model, config.algorithm, self.task, torch.Generator().manual_seed(algo_seed))
         self.rewards = RewardComputer(config.rewards, self.task)
         self.policy_generator = torch.Generator().manual_seed(policy_seed)
-        self.buffer = RolloutBuffer(config.env.episode_length, config.env.num_envs, self.task.num_slots)
-        window = config.training.success_window
-        self.window = torch.zeros(window, dtype=torch.bool)
+        self.buffer = RolloutBuffer(env.episode_length, env.num_envs, self.task.num_slots)
+        cur = config.curriculum
+        self.curriculum = (CurriculumManager(NUM_LEVELS - 1, cur.mastery_threshold, cur.window)
+                           if cur.enabled else None)
+        self.window = SuccessWindow(config.training.success_window)
         self.episodes = 0
         self.env_steps = 0
         self.updates = 0
@@ -91,58 +99,67 @@ class Trainer:
         self.pending: list[dict[str, float]] = []  # per-update stats since the last curve row
         self.steps_to: dict[str, int | None] = {f"steps_to_{t:g}": None for t in SUCCESS_THRESHOLDS}
         self.elapsed = 0.0
-        self.env.reset(config.env.level)
+
+    @property
+    def level(self) -> int:
+        return self.curriculum.level if self.curriculum is not None else self.config.env.level
+
+    def episode_levels(self) -> int | torch.Tensor:
+        """The level of each new episode: the current one, except a ``replay`` share of the
+        batch that goes back to a uniformly chosen easier level."""
+        level, replay = self.level, self.config.curriculum.replay
+        if self.curriculum is None or level == 0 or replay == 0:
+            return level
+        n, g = self.env.num_envs, self.env.generator
+        back = torch.rand(n, generator=g) < replay
+        return torch.where(back, torch.randint(level, (n,), generator=g), torch.full((n,), level))
 
     # ---- one iteration -------------------------------------------------------------------
     def collect(self) -> dict[str, torch.Tensor]:
-        """Roll out one episode in every env; returns the flat batch for the algorithm."""
+        """Play one whole episode in every env at the current level; returns the ``(T, N)`` batch."""
         buf, model = self.buffer, self.model
+        states = self.env.reset(self.episode_levels())
         for t in range(buf.num_steps):
-            states = self.env.states
             with torch.inference_mode():
-                h, logits, _ = model(states)
-                probs = F.softmax(logits, -1)
-                actions = torch.multinomial(probs, 1, generator=self.policy_generator).squeeze(1)
+                h, logits, values = model(states)
+                log_probs = F.log_softmax(logits, -1)
+                actions = torch.multinomial(log_probs.exp(), 1, generator=self.policy_generator).squeeze(1)
                 predicted = model.predict_next_state(h, actions) if model.world_model is not None else None
             step = self.env.step(actions)
             reward = self.rewards.compute(step.goal, predicted, step.next_states)
             buf.states[t], buf.next_states[t], buf.actions[t] = states, step.next_states, actions
-            buf.log_probs[t] = probs.gather(1, actions.unsqueeze(1)).squeeze(1).log()
+            buf.log_probs[t] = log_probs.gather(1, actions.unsqueeze(1)).squeeze(1)
+            if values is not None:
+                buf.values[t] = values
             buf.goal[t], buf.pred[t], buf.cons[t] = reward.goal, reward.pred, reward.cons
             buf.rewards[t] = self.rewards.scalar(reward)
             buf.dones[t], buf.success[t] = step.done, step.success
             if predicted is not None:
                 buf.world_model_mse[t] = ((predicted - self.task.one_hot(step.next_states)) ** 2).mean(-1)
-        return buf.flat(returns=buf.discounted_returns(self.config.algorithm.gamma))
-
-    def record_episodes(self) -> float:
-        """Push each finished episode's success (any successful step) into the rolling window."""
-        successes = self.buffer.success.any(0)  # every rollout is one whole episode per env
-        n, w = len(successes), len(self.window)
-        idx = (torch.arange(n) + self.episodes) % w
-        self.window[idx[-w:]] = successes[-w:]
-        self.episodes += n
-        return float(successes.float().mean())
-
-    def rolling_success(self) -> float:
-        filled = min(self.episodes, len(self.window))
-        return float(self.window.float().sum() / filled) if filled else 0.0
+            states = step.next_states
+        return buf.batch()
 
     def iterate(self) -> None:
+        level = self.level
         batch = self.collect()
         stats = self.algorithm.update(batch)
         self.env_steps += self.buffer.num_steps * self.buffer.num_envs
         self.updates += 1
-        success_rate = self.record_episodes()
-        if self.episodes >= len(self.window):
-            rolling = self.rolling_success()
+        successes = self.buffer.success.all(0)  # an episode succeeds when every answer is right
+        self.episodes += len(successes)
+        self.window.push(successes)
+        if self.curriculum is not None:  # mastery counts the current level's episodes only
+            levels = self.env.level
+            self.curriculum.update(successes if isinstance(levels, int) else successes[levels == level])
+        if self.window.full:
             for key, threshold in zip(self.steps_to, SUCCESS_THRESHOLDS):
-                if self.steps_to[key] is None and rolling >= threshold:
+                if self.steps_to[key] is None and self.window.rate() >= threshold:
                     self.steps_to[key] = self.env_steps
         buf = self.buffer
         self.pending.append({
             **stats,
-            "success_rate": success_rate,
+            "level": level,
+            "success_rate": float(successes.float().mean()),
             "reward_goal": float(buf.goal.mean()), "reward_pred": float(buf.pred.mean()),
             "reward_cons": float(buf.cons.mean()), "reward_total": float(buf.rewards.mean()),
             "world_model_mse": float(buf.world_model_mse.mean()) if self.model.world_model is not None else float("nan"),
@@ -151,9 +168,10 @@ class Trainer:
     def log_row(self, steps_per_s: float) -> dict[str, float]:
         means = {k: float(np.mean([p[k] for p in self.pending])) for k in self.pending[0]}
         row = {
+            **dict.fromkeys(CURVE_COLUMNS, float("nan")), **means,
             "env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates,
-            "level": self.env.level, "rolling_success": self.rolling_success(),
-            "steps_per_s": steps_per_s, **means,
+            "level": self.pending[-1]["level"], "rolling_success": self.window.rate(),
+            "steps_per_s": steps_per_s,
         }
         self.pending = []
         row = {k: row[k] for k in CURVE_COLUMNS}
@@ -189,6 +207,16 @@ class Trainer:
         bar.close()
         return self.finish()
 
+    def train_until_success(self, threshold: float) -> int | None:
+        """Train (no files written) until the rolling success over a full window reaches
+        ``threshold`` or ``max_steps`` runs out; returns the env steps taken, or None."""
+        while self.env_steps < self.config.training.max_steps:
+            self.iterate()
+            self.pending.clear()
+            if self.window.full and self.window.rate() >= threshold:
+                return self.env_steps
+        return None
+
     # ---- persistence ---------------------------------------------------------------------
     def _maybe_resume(self, resume: str) -> None:
         path = self.run_dir / "checkpoint.pt"
@@ -212,7 +240,9 @@ class Trainer:
         self.algorithm.load_state_dict(state["algorithm"])
         self.env.load_state_dict(state["env"])
         self.policy_generator.set_state(state["policy_generator"])
-        self.window = state["window"].clone()
+        self.window.load_state_dict(state["window"])
+        if self.curriculum is not None:
+            self.curriculum.load_state_dict(state["curriculum"])
         for key in ("episodes", "env_steps", "updates", "elapsed"):
             setattr(self, key, state[key])
         self.curve, self.pending, self.steps_to = state["curve"], state["pending"], state["steps_to"]
@@ -223,7 +253,8 @@ class Trainer:
             "fingerprint": self.config.fingerprint(), "config": self.config.to_dict(),
             "model": self.model.state_dict(), "algorithm": self.algorithm.state_dict(),
             "env": self.env.state_dict(), "policy_generator": self.policy_generator.get_state(),
-            "window": self.window.clone(), "episodes": self.episodes, "env_steps": self.env_steps,
+            "window": self.window.state_dict(), "episodes": self.episodes, "env_steps": self.env_steps,
+            "curriculum": self.curriculum.state_dict() if self.curriculum is not None else None,
             "updates": self.updates, "elapsed": self.elapsed, "curve": self.curve,
             "pending": self.pending, "steps_to": self.steps_to,
         })
@@ -235,9 +266,14 @@ class Trainer:
             "experiment": self.config.experiment, "task": self.config.env.task, "seed": self.config.seed,
             "env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates,
             "num_parameters": self.model.num_parameters(),
+            "final_level": last["level"],
             "final_rolling_success": last["rolling_success"], "final_entropy": last["entropy"],
             "final_world_model_mse": None if np.isnan(last["world_model_mse"]) else last["world_model_mse"],
             **self.steps_to,
+            "greedy_success_by_level": {
+                level: result["success"] for level, result in Evaluator(
+                    self.parent, self.config.env.episode_length, EVAL_EPISODES, self.eval_seed
+                ).evaluate_levels(self.model).items()},
         }
         io.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})
         io.write_json(self.run_dir / "timing.json", {

@@ -1,0 +1,78 @@
+"""The mastery curriculum: advances when mastery is reached, never before, never past the top."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from wmil.config import load_params
+from wmil.curriculum import CurriculumManager, SuccessWindow
+from wmil.training.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def flags(successes: int, failures: int) -> torch.Tensor:
+    return torch.tensor([True] * successes + [False] * failures)
+
+
+def test_no_advance_before_the_window_is_full_even_at_100_percent():
+    cur = CurriculumManager(max_level=2, mastery_threshold=0.9, window=100)
+    assert not cur.update(flags(99, 0))
+    assert cur.level == 0
+    assert cur.update(flags(1, 0))
+    assert cur.level == 1
+
+
+def test_no_advance_below_the_threshold_and_advance_at_it():
+    cur = CurriculumManager(max_level=2, mastery_threshold=0.9, window=100)
+    assert not cur.update(torch.tensor([False] * 11 + [True] * 89))  # 89% of a full window
+    assert cur.level == 0
+    assert cur.update(flags(1, 0))  # the oldest failure drops out: 90 successes of the last 100
+    assert cur.level == 1
+
+
+def test_a_new_level_starts_with_an_empty_window():
+    cur = CurriculumManager(max_level=2, mastery_threshold=0.5, window=10)
+    assert cur.update(flags(10, 0)) and cur.level == 1
+    assert not cur.update(flags(9, 0))  # successes at level 0 do not count for level 1
+    assert cur.update(flags(1, 0)) and cur.level == 2
+
+
+def test_never_past_the_top_level():
+    cur = CurriculumManager(max_level=2, mastery_threshold=0.5, window=4)
+    for _ in range(10):
+        cur.update(flags(4, 0))
+    assert cur.level == 2
+
+
+def test_state_dict_round_trip():
+    cur = CurriculumManager(max_level=2, mastery_threshold=0.9, window=10)
+    cur.update(flags(7, 1))
+    other = CurriculumManager(max_level=2, mastery_threshold=0.9, window=10)
+    other.load_state_dict(cur.state_dict())
+    assert other.level == cur.level and other.recent.rate() == cur.recent.rate()
+    assert other.update(flags(2, 0)) == cur.update(flags(2, 0))
+
+
+def test_success_window_keeps_only_the_last_n():
+    window = SuccessWindow(4)
+    window.push(flags(0, 3))
+    assert window.rate() == 0.0 and not window.full
+    window.push(flags(3, 0))
+    assert window.full and window.rate() == 0.75  # last four: F T T T
+    window.push(flags(10, 0))
+    assert window.rate() == 1.0
+
+
+@pytest.mark.integration
+def test_trainer_climbs_levels_in_order_and_logs_them(tmp_path):
+    config = load_params(ROOT / "params.yaml").run_config("curriculum", "pattern_echo", 0)
+    metrics = Trainer(config, tmp_path).train(progress=False)
+    levels = pd.read_csv(tmp_path / "curve.csv")["level"]
+    assert levels.iloc[0] == 0 and levels.is_monotonic_increasing
+    assert metrics["final_level"] == 2
+    assert all(s >= 0.9 for s in metrics["greedy_success_by_level"].values())

@@ -1,0 +1,110 @@
+"""PPO, GAE and multi-step rollouts."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from wmil.config import load_params
+from wmil.envs.tasks import make_task
+from wmil.parents import make_parent
+from wmil.training.buffer import discounted_returns, gae
+from wmil.training.trainer import Trainer
+
+from conftest import assert_same_run
+
+ROOT = Path(__file__).resolve().parents[1]
+PARAMS = load_params(ROOT / "params.yaml")
+
+
+def test_gae_matches_a_hand_computed_example_with_an_episode_boundary():
+    gamma, lam = 0.9, 0.8
+    rewards = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    values = torch.tensor([[0.5, 0.2], [0.4, 0.3], [0.6, 0.1]])
+    dones = torch.tensor([[False, False], [False, True], [True, False]])
+    last_value = torch.tensor([9.0, 0.7])  # env 0 ended: must be ignored; env 1 bootstraps
+    adv, ret = gae(rewards, values, dones, last_value, gamma, lam)
+    # env 0: one episode of three steps, terminal at t=2
+    d2 = 1.0 - 0.6
+    d1 = 0.0 + gamma * 0.6 - 0.4
+    d0 = 1.0 + gamma * 0.4 - 0.5
+    a2, a1 = d2, d1 + gamma * lam * d2
+    a0 = d0 + gamma * lam * a1
+    # env 1: an episode ends at t=1 (no bootstrap into t=2), a new one runs at t=2 and bootstraps
+    e2 = 1.0 + gamma * 0.7 - 0.1
+    e1 = 1.0 - 0.3
+    e0 = 0.0 + gamma * 0.3 - 0.2
+    b2, b1 = e2, e1
+    b0 = e0 + gamma * lam * b1
+    expected = torch.tensor([[a0, b0], [a1, b1], [a2, b2]])
+    torch.testing.assert_close(adv, expected)
+    torch.testing.assert_close(ret, expected + values)
+
+
+def test_gae_with_lambda_one_and_zero_values_is_the_discounted_return():
+    rewards = torch.rand(5, 3)
+    dones = torch.zeros(5, 3, dtype=torch.bool)
+    dones[2, 1] = dones[4] = True
+    adv, _ = gae(rewards, torch.zeros(5, 3), dones, torch.zeros(3), 0.9, 1.0)
+    torch.testing.assert_close(adv, discounted_returns(rewards, dones, 0.9))
+
+
+def ppo_config(task: str, level: int, seed: int = 0, **training):
+    return PARAMS.run_config("ppo", task, seed, {"env": {"level": level}, "training": training})
+
+
+def test_multi_step_rollout_never_crosses_an_episode_boundary(tmp_path):
+    config = ppo_config("sequence_next", 2, max_steps=2048)
+    trainer = Trainer(config, tmp_path)
+    batch = trainer.collect()
+    states, nxt, actions, dones = batch["states"], batch["next_states"], batch["actions"], batch["dones"]
+    T = config.env.episode_length
+    assert T > 1 and dones[-1].all() and not dones[:-1].any()
+    parent = make_parent("deterministic", trainer.task)
+    for t in range(T):
+        torch.testing.assert_close(nxt[t], parent.transition(states[t], actions[t]))
+        assert (states[t][:, -3] == t).all()  # the step slot counts time
+    for t in range(T - 1):
+        assert torch.equal(states[t + 1], nxt[t])  # within an episode the next state is the consequence
+
+
+def test_sequence_next_moves_on_by_the_correct_term_even_after_a_wrong_answer():
+    task = make_task("sequence_next", 16, episode_length=3)
+    parent = make_parent("deterministic", task)
+    states = task.initial_states(torch.tensor([[2, 4, 6], [3, 4, 16], [12, 14, 16]]))
+    goal, nxt = parent.step(states, torch.tensor([8, 9, 0]))
+    assert goal.tolist() == [1.0, 0.0, 1.0]
+    assert nxt.tolist() == [[4, 6, 8, 1, 8, 2], [4, 5, 16, 1, 9, 1], [14, 0, 16, 1, 0, 2]]
+    assert task.answer(nxt).tolist() == [10, 6, 2]  # 14, 0 -> 2: clock arithmetic modulo 16
+
+
+def test_ppo_update_logs_its_fixed_scalars(tmp_path):
+    trainer = Trainer(ppo_config("pattern_echo", 0, max_steps=2048), tmp_path)
+    stats = trainer.algorithm.update(trainer.collect())
+    assert set(stats) == {"policy_loss", "value_loss", "world_model_loss", "loss", "entropy", "grad_norm",
+                          "approx_kl", "clip_frac", "explained_variance"}
+    assert stats["approx_kl"] >= 0 and 0 <= stats["clip_frac"] <= 1
+    assert 0 < stats["entropy"] <= math.log(16) + 1e-6
+    assert all(math.isfinite(v) for v in stats.values())
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("task", ["pattern_echo", "sequence_next", "conditional"])
+def test_ppo_masters_level_0_of_every_task(tmp_path, task):
+    budget = PARAMS.experiments["ppo"].overrides["training"]["max_steps"]
+    metrics = Trainer(ppo_config(task, 0, seed=1, max_steps=budget), tmp_path).train(progress=False)
+    assert metrics["greedy_success_by_level"]["0"] >= 0.9, metrics
+
+
+@pytest.mark.integration
+def test_ppo_with_curriculum_is_deterministic_and_resumes_identically(tmp_path):
+    def config(steps: int):
+        return PARAMS.run_config("curriculum", "pattern_echo", 2, {"training": {"max_steps": steps, "log_every": 2048}})
+
+    Trainer(config(8192), tmp_path / "a").train(progress=False)
+    Trainer(config(16384), tmp_path / "a").train(resume="must", progress=False)
+    Trainer(config(16384), tmp_path / "b").train(progress=False)
+    assert_same_run(tmp_path / "a", tmp_path / "b")

@@ -1,0 +1,70 @@
+"""Mastery curriculum: the level only rises, and only once the current level is mastered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+class SuccessWindow:
+    """Success flags of the last ``size`` episodes, as a ring buffer."""
+
+    def __init__(self, size: int):
+        self.flags = torch.zeros(size, dtype=torch.bool)
+        self.count = 0  # episodes pushed since the last clear
+
+    def push(self, successes: torch.Tensor) -> None:
+        size = len(self.flags)
+        idx = (torch.arange(len(successes)) + self.count) % size
+        self.flags[idx[-size:]] = successes[-size:]
+        self.count += len(successes)
+
+    @property
+    def full(self) -> bool:
+        return self.count >= len(self.flags)
+
+    def rate(self) -> float:
+        filled = min(self.count, len(self.flags))
+        return int(self.flags[:filled].sum()) / filled if filled else 0.0  # exact: 90/100 is 0.9
+
+    def clear(self) -> None:
+        self.count = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"flags": self.flags.clone(), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.flags, self.count = state["flags"].clone(), int(state["count"])
+
+
+class CurriculumManager:
+    """Tracks the success of the last ``window`` episodes played at the current level; when that
+    window is full and its success rate reaches ``mastery_threshold``, moves to the next level
+    (up to ``max_level``) and starts a fresh window. It sees only success flags."""
+
+    def __init__(self, max_level: int, mastery_threshold: float, window: int, initial_level: int = 0):
+        self.level = initial_level
+        self.max_level = max_level
+        self.mastery_threshold = mastery_threshold
+        self.recent = SuccessWindow(window)
+
+    def update(self, successes: torch.Tensor) -> bool:
+        """Record episode successes ``BoolTensor (n,)`` played at the current level; returns
+        whether the level advanced."""
+        self.recent.push(successes)
+        if self.level < self.max_level and self.recent.full and self.recent.rate() >= self.mastery_threshold:
+            self.level += 1
+            self.recent.clear()
+            return True
+        return False
+
+    def get_difficulty(self) -> int:
+        return self.level
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"level": self.level, "recent": self.recent.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.level = int(state["level"])
+        self.recent.load_state_dict(state["recent"])

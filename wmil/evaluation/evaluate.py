@@ -1,0 +1,60 @@
+"""Held-out evaluation of a policy: success (greedy or sampled), world-model MSE and entropy."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from wmil.envs.env import VectorEnv
+from wmil.envs.tasks import NUM_LEVELS
+from wmil.models.baby import BabyModel
+from wmil.parents.base import Parent
+
+Policy = Callable[[torch.Tensor], torch.Tensor]  # states (n, S) -> actions (n,)
+
+
+class Evaluator:
+    """Plays ``episodes`` fresh episodes per level from its own seed stream (disjoint from
+    training's) and measures the model; nothing here changes the model."""
+
+    def __init__(self, parent: Parent, episode_length: int, episodes: int, seed: int):
+        self.parent = parent
+        self.episode_length = episode_length
+        self.episodes = episodes
+        self.seed = seed
+
+    @torch.inference_mode()
+    def evaluate(self, model: BabyModel, level: int, greedy: bool = True) -> dict[str, float]:
+        """Episode success (every step right), per-step success, entropy (nats) and the world
+        model's raw next-state MSE on ``level``."""
+        task = self.parent.task
+        stream = np.random.SeedSequence([self.seed, level]).generate_state(1, dtype=np.uint64)[0]
+        generator = torch.Generator().manual_seed(int(stream >> 1))
+        env = VectorEnv(self.parent, self.episodes, self.episode_length, generator)
+        states = env.reset(level)
+        all_right = torch.ones(self.episodes, dtype=torch.bool)
+        step_success, entropy, mse = [], [], []
+        for _ in range(self.episode_length):
+            h, logits, _ = model(states)
+            log_probs = F.log_softmax(logits, -1)
+            actions = logits.argmax(-1) if greedy else torch.multinomial(log_probs.exp(), 1, generator=generator).squeeze(1)
+            step = env.step(actions)
+            all_right &= step.success
+            step_success.append(step.success.float().mean())
+            entropy.append(-(log_probs.exp() * log_probs).sum(-1).mean())
+            if model.world_model is not None:
+                predicted = model.predict_next_state(h, actions)
+                mse.append(((predicted - task.one_hot(step.next_states)) ** 2).mean())
+            states = step.next_states
+        return {
+            "success": float(all_right.float().mean()),
+            "step_success": float(torch.stack(step_success).mean()),
+            "entropy": float(torch.stack(entropy).mean()),
+            "world_model_mse": float(torch.stack(mse).mean()) if mse else None,
+        }
+
+    def evaluate_levels(self, model: BabyModel, greedy: bool = True) -> dict[str, dict[str, float]]:
+        return {str(level): self.evaluate(model, level, greedy) for level in range(NUM_LEVELS)}

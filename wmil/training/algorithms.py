@@ -1,0 +1,6 @@
+"""Algorithm registry: each is a small class with ``update(batch) -> dict[str, float]``."""
+
+from wmil.training.ppo import PPO
+from wmil.training.reinforce import REINFORCE
+
+ALGORITHMS = {"reinforce": REINFORCE, "ppo": PPO}
