@@ -30,7 +30,9 @@ def tiny_params() -> dict:
     """The committed params with fewer seeds, steps and sanity episodes: a smoke configuration."""
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
     raw["seeds"] = [0, 1]
-    raw["experiments"]["mvp"]["overrides"]["training"] = {"max_steps": 3000, "save_every": 1000}
+    for name, exp in raw["experiments"].items():
+        exp["overrides"]["training"] = ({"max_steps": 3000, "save_every": 1000} if name == "mvp"
+                                        else {"max_steps": 2048, "log_every": 1024, "save_every": 1024})
     raw["sanity"]["episodes"] = 2000
     raw["sanity"]["random_tolerance"] = 0.05
     raw["mvp_criteria"]["by_step"] = 3000
@@ -50,7 +52,7 @@ def test_dry_run_expands_experiments_tasks_seeds():
     result = sh([str(BIN / "snakemake"), "-n", "--forceall", "all"], ROOT)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     n_runs = sum(len(e["tasks"]) for e in params["experiments"].values()) * len(params["seeds"])
-    assert job_counts(result.stdout) == {"sanity": 1, "train": n_runs, "mvp_criteria": 1, "all": 1}
+    assert job_counts(result.stdout) == {"sanity": 1, "train": n_runs, "mvp_criteria": 1, "summarize": 1, "all": 1}
 
 
 def test_committed_schema_is_generated_from_the_config_dataclasses():
@@ -67,6 +69,9 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     criteria = json.loads((tmp_path / "results/metrics/mvp_criteria.json").read_text())
     assert criteria["passed"] and set(criteria["seeds"]) == {"pattern_echo/seed0", "pattern_echo/seed1"}
     assert json.loads((tmp_path / "results/metrics/sanity.json").read_text())["passed"]
+    summary = json.loads((tmp_path / "results/metrics/summary.json").read_text())
+    assert set(summary) == set(tiny_params()["experiments"])
+    assert len(summary["ppo"]["conditional"]["final_rolling_success"]["per_seed"]) == 2
     for seed in (0, 1):
         run_dir = tmp_path / f"results/runs/mvp/pattern_echo/seed{seed}"
         assert json.loads((run_dir / "metrics.json").read_text())["env_steps"] == 3000
@@ -79,7 +84,8 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     changed["seeds"] = [0, 1, 2]
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
     plan = sh([*snakemake, "-n", "all"], tmp_path)
-    assert job_counts(plan.stdout) == {"train": 1, "mvp_criteria": 1, "all": 1}
+    runs_per_seed = sum(len(e["tasks"]) for e in changed["experiments"].values())
+    assert job_counts(plan.stdout) == {"train": runs_per_seed, "mvp_criteria": 1, "summarize": 1, "all": 1}
 
 
 def test_dvc_repro_runs_the_pipeline_and_then_has_nothing_to_do(tmp_path):

@@ -1,4 +1,4 @@
-"""``wmil <command>``: train, sanity, mvp-criteria, bench, config, schema."""
+"""``wmil <command>``: train, sanity, mvp-criteria, summarize, bench, config, schema."""
 
 from __future__ import annotations
 
@@ -103,6 +103,18 @@ def cmd_mvp_criteria(args: argparse.Namespace) -> int:
     return 0 if report["passed"] else 1
 
 
+def cmd_summarize(args: argparse.Namespace) -> int:
+    from wmil import io
+    from wmil.evaluation.summary import summarize
+
+    try:
+        report = summarize(load_params(args.params), args.runs_root)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+    io.write_json(args.out, report)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from wmil import io
     from wmil.bench import run_bench
@@ -154,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
     p.add_argument("--out", type=Path, default=Path("results/metrics/mvp_criteria.json"))
     p.set_defaults(func=cmd_mvp_criteria)
+
+    p = sub.add_parser("summarize", help="every run's final metrics and their medians, per experiment x task")
+    _add_params(p)
+    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
+    p.add_argument("--out", type=Path, default=Path("results/metrics/summary.json"))
+    p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("bench", help="speed and sample-efficiency benchmark (medians over seeds)")
     _add_params(p)

@@ -19,10 +19,12 @@ LOGS = "results/logs"
 BENCHMARKS = "results/benchmarks"
 SANITY = f"{METRICS}/sanity.json"
 MVP_CRITERIA = f"{METRICS}/mvp_criteria.json"
+SUMMARY = f"{METRICS}/summary.json"
 
 localrules:
     all,
     mvp_criteria,
+    summarize,
 
 
 def runs(experiments=None):
