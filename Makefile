@@ -23,3 +23,8 @@ bench: setup
 
 lint: setup
 	$(BIN)/snakemake --lint
+
+# After `git checkout` + `dvc checkout`/`dvc pull`, file times disagree with Snakemake's records
+# and it would retrain; this marks the restored outputs as up to date instead.
+realign:
+	$(BIN)/snakemake --touch --cores 1 all

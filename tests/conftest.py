@@ -6,6 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 torch.set_num_threads(1)
 
@@ -32,3 +33,16 @@ def assert_same_run(a: Path, b: Path) -> None:
     assert wa.keys() == wb.keys()
     for key in wa:
         assert torch.equal(wa[key], wb[key]), key
+
+
+def tiny_params() -> dict:
+    """The committed params with fewer seeds, steps and sanity episodes: a smoke configuration."""
+    raw = yaml.safe_load(PARAMS_PATH.read_text())
+    raw["seeds"] = [0, 1]
+    for name, exp in raw["experiments"].items():
+        exp["overrides"]["training"] = ({"max_steps": 3000, "save_every": 1000} if name == "mvp"
+                                        else {"max_steps": 2048, "log_every": 1024, "save_every": 1024})
+    raw["sanity"]["episodes"] = 2000
+    raw["sanity"]["random_tolerance"] = 0.05
+    raw["mvp_criteria"]["by_step"] = 3000
+    return raw

@@ -799,7 +799,7 @@ GYM_IDS = {
 
 @pytest.fixture(scope="module")
 def gymnasium():
-    gym = pytest.importorskip("gymnasium")
+    import gymnasium as gym
     import wmil.envs.gym  # noqa: F401  (registers the ids)
 
     return gym

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import torch
 
-import wmil.envs  # noqa: F401  (first: importing wmil.training.rewards first hits a circular import, see test_envs)
 from wmil import io
 from wmil.envs import make_task
 from wmil.parents import DeterministicParent

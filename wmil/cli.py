@@ -105,13 +105,16 @@ def cmd_mvp_criteria(args: argparse.Namespace) -> int:
 
 def cmd_summarize(args: argparse.Namespace) -> int:
     from wmil import io
-    from wmil.evaluation.summary import summarize
+    from wmil.evaluation.summary import curves, summarize
 
+    params = load_params(args.params)
     try:
-        report = summarize(load_params(args.params), args.runs_root)
+        report = summarize(params, args.runs_root)
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
     io.write_json(args.out, report)
+    if args.curves:
+        io.write_text(args.curves, curves(params, args.runs_root).to_csv(index=False))
     return 0
 
 
@@ -171,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_params(p)
     p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
     p.add_argument("--out", type=Path, default=Path("results/metrics/summary.json"))
+    p.add_argument("--curves", type=Path, help="also write every learning curve as one CSV (DVC plot data)")
     p.set_defaults(func=cmd_summarize)
 
     p = sub.add_parser("bench", help="speed and sample-efficiency benchmark (medians over seeds)")

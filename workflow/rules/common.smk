@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+import wmil
 from wmil.config import load_params
 
 PARAMS_FILE = config.get("params", "params.yaml")
@@ -20,6 +21,10 @@ BENCHMARKS = "results/benchmarks"
 SANITY = f"{METRICS}/sanity.json"
 MVP_CRITERIA = f"{METRICS}/mvp_criteria.json"
 SUMMARY = f"{METRICS}/summary.json"
+CURVES = "results/plots/curves.csv"
+
+# The package that the rules run: a change to it reruns the runs (results follow the code).
+WMIL_SOURCES = sorted(str(p) for p in Path(wmil.__file__).parent.rglob("*.py"))
 
 localrules:
     all,

@@ -1,12 +1,13 @@
 rule mvp_criteria:
     """The plan's four LOCKED MVP criteria on every MVP seed; fails the pipeline if any seed fails."""
     input:
-        run_outputs([PARAMS.mvp_criteria.experiment], "curve.csv"),
+        curves=run_outputs([PARAMS.mvp_criteria.experiment], "curve.csv"),
+        code=WMIL_SOURCES,
     output:
         MVP_CRITERIA,
     params:
         params_file=PARAMS_FILE,
-        runs_root=lambda wildcards, input: Path(input[0]).parents[3],
+        runs_root=lambda wildcards, input: Path(input.curves[0]).parents[3],
     log:
         f"{LOGS}/mvp_criteria.log",
     threads: 1

@@ -1,12 +1,14 @@
 rule summarize:
-    """Every run's final metrics and their medians per experiment x task (a DVC metrics file)."""
+    """Every run's final metrics with medians per experiment x task, and all learning curves (DVC metrics and plots)."""
     input:
-        run_outputs(),
+        metrics=run_outputs(),
+        code=WMIL_SOURCES,
     output:
-        SUMMARY,
+        summary=SUMMARY,
+        curves=CURVES,
     params:
         params_file=PARAMS_FILE,
-        runs_root=lambda wildcards, input: Path(input[0]).parents[3],
+        runs_root=lambda wildcards, input: Path(input.metrics[0]).parents[3],
     log:
         f"{LOGS}/summarize.log",
     threads: 1
@@ -17,4 +19,4 @@ rule summarize:
         runtime=5,
     shell:
         "wmil summarize --params {params.params_file} --runs-root {params.runs_root}"
-        " --out {output} > {log} 2>&1"
+        " --out {output.summary} --curves {output.curves} > {log} 2>&1"

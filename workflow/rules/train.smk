@@ -2,6 +2,7 @@ rule train:
     """One training run; a killed job resumes from its last checkpoint on the next invocation."""
     input:
         sanity=ancient(SANITY),  # runs wait for the sanity checks; a rerun of them retrains nothing
+        code=WMIL_SOURCES,
     output:
         metrics=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/metrics.json",
         curve=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/curve.csv",

@@ -1,0 +1,143 @@
+"""Reproducibility and scale-out as users work: `dvc repro`, branch diffs, push/pull, realign,
+and the same workflow through a real single-node Slurm cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import tiny_params
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
+       "GIT_AUTHOR_NAME": "wmil-test", "GIT_AUTHOR_EMAIL": "test@localhost",
+       "GIT_COMMITTER_NAME": "wmil-test", "GIT_COMMITTER_EMAIL": "test@localhost"}
+PROJECT_FILES = ("wmil", "workflow", "dvc.yaml", ".dvcignore", "environment.yml", "Makefile", ".gitignore")
+
+pytestmark = pytest.mark.integration
+
+
+def sh(args: list[str], cwd: Path, check: bool = True, timeout: int = 600) -> subprocess.CompletedProcess:
+    result = subprocess.run(args, cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert result.returncode == 0, f"{' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def make_project(path: Path, params: dict) -> Path:
+    """A fresh git + DVC project holding this checkout's pipeline, the committed DVC config
+    (default remote included) and ``params``."""
+    path.mkdir()
+    for item in PROJECT_FILES:
+        src = ROOT / item
+        (shutil.copytree if src.is_dir() else shutil.copy)(src, path / item)
+    for cache in path.rglob("__pycache__"):
+        shutil.rmtree(cache)
+    (path / "params.yaml").write_text(yaml.safe_dump(params))
+    sh(["git", "init", "-q", "-b", "main"], path)
+    sh([str(BIN / "dvc"), "init", "-q"], path)
+    shutil.copy(ROOT / ".dvc/config", path / ".dvc/config")
+    return path
+
+
+def mtimes(project: Path, experiment: str) -> dict[str, float]:
+    return {str(p): p.stat().st_mtime for p in (project / "results/runs" / experiment).rglob("metrics.json")}
+
+
+def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
+    dvc = str(BIN / "dvc")
+    project = make_project(tmp_path / "project", tiny_params())
+    sh([dvc, "repro"], project)
+    assert json.loads((project / "results/metrics/mvp_criteria.json").read_text())["passed"]
+    sh(["git", "add", "-A"], project)
+    sh(["git", "commit", "-qm", "results on main"], project)
+    assert "didn't change, skipping" in sh([dvc, "repro"], project).stdout
+
+    # a branch that changes one parameter reruns only the runs that depend on it
+    sh(["git", "checkout", "-qb", "faster-ppo"], project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["experiments"]["ppo"]["overrides"]["algorithm"]["lr"] = 0.002
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    untouched = {e: mtimes(project, e) for e in ("mvp", "curriculum")}
+    before_ppo = mtimes(project, "ppo")
+    sh([dvc, "repro"], project)
+    assert {e: mtimes(project, e) for e in ("mvp", "curriculum")} == untouched
+    after_ppo = mtimes(project, "ppo")
+    assert after_ppo.keys() == before_ppo.keys() and all(after_ppo[k] > before_ppo[k] for k in after_ppo)
+    sh(["git", "add", "-A"], project)
+    sh(["git", "commit", "-qm", "ppo lr 0.002"], project)
+
+    params_diff = json.loads(sh([dvc, "params", "diff", "main", "faster-ppo", "--json"], project).stdout)
+    assert params_diff["params.yaml"]["experiments.ppo.overrides.algorithm.lr"] == {"old": 0.001, "new": 0.002}
+    metrics_diff = json.loads(sh([dvc, "metrics", "diff", "main", "faster-ppo", "--json"], project).stdout)
+    changed = metrics_diff["results/metrics/summary.json"]
+    assert any(key.startswith("ppo.") for key in changed)
+    assert not any(key.startswith(("mvp.", "curriculum.")) for key in changed)
+
+    # push to the default remote, lose cache and outputs, pull them back, realign Snakemake
+    sh([dvc, "push"], project)
+    assert (project / ".dvc-storage").is_dir()
+    shutil.rmtree(project / ".dvc/cache")
+    shutil.rmtree(project / "results/runs")
+    sh([dvc, "pull"], project)
+    assert json.loads((project / "results/runs/ppo/conditional/seed1/metrics.json").read_text())["env_steps"] == 2048
+    sh(["make", "realign", f"VENV={Path(sys.executable).parents[1]}"], project)
+    dry = sh([str(BIN / "snakemake"), "-n", "all"], project)
+    assert "Nothing to be done" in dry.stdout + dry.stderr
+    assert "didn't change, skipping" in sh([dvc, "repro"], project).stdout
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    started = subprocess.run([str(ROOT / "scripts/slurm-local.sh"), "start"], capture_output=True, text=True,
+                             timeout=300)
+    assert started.returncode == 0, started.stdout + started.stderr
+    yield
+    subprocess.run(["scancel", "--user=root"], capture_output=True)
+
+
+def run_on_slurm(project: Path) -> subprocess.CompletedProcess:
+    # Snakemake ignores SIGTERM while cluster jobs run: timeout -k makes sure it ends
+    return sh(["timeout", "-k", "10", "600", str(BIN / "snakemake"), "--profile", str(ROOT / "workflow/profiles/slurm"),
+               "-s", str(ROOT / "workflow/Snakefile"), "-d", str(project), "all"], project, check=False, timeout=660)
+
+
+def slurm_job_ids() -> set[str]:
+    out = subprocess.run(["squeue", "-t", "all", "-h", "-o", "%i"], capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def test_whole_dag_runs_through_sbatch(slurm_cluster, tmp_path):
+    params = tiny_params()
+    params["seeds"] = [0]
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    before = slurm_job_ids()
+    result = run_on_slurm(project)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    n_runs = sum(len(e["tasks"]) for e in params["experiments"].values())
+    new_jobs = slurm_job_ids() - before
+    assert len(new_jobs) >= n_runs + 1  # every training run and the sanity checks went through sbatch
+    summary = json.loads((project / "results/metrics/summary.json").read_text())
+    assert summary["ppo"]["sequence_next"]["final_rolling_success"]["per_seed"]
+
+
+def test_a_failing_slurm_job_fails_snakemake(slurm_cluster, tmp_path):
+    params = tiny_params()
+    params["sanity"]["max_step_seconds"] = 1e-9  # no env step is this fast: the sanity job fails
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run_on_slurm(project)
+    assert result.returncode != 0
+    assert "Error in rule sanity" in result.stdout + result.stderr
+    assert not (project / "results/runs").exists()
