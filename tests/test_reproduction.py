@@ -76,7 +76,8 @@ def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     sh(["git", "commit", "-qm", "ppo lr 0.002"], project)
 
     params_diff = json.loads(sh([dvc, "params", "diff", "main", "faster-ppo", "--json"], project).stdout)
-    assert params_diff["params.yaml"]["experiments.ppo.overrides.algorithm.lr"] == {"old": 0.001, "new": 0.002}
+    lr = params_diff["params.yaml"]["experiments.ppo.overrides.algorithm.lr"]
+    assert (lr["old"], lr["new"]) == (0.001, 0.002)
     metrics_diff = json.loads(sh([dvc, "metrics", "diff", "main", "faster-ppo", "--json"], project).stdout)
     changed = metrics_diff["results/metrics/summary.json"]
     assert any(key.startswith("ppo.") for key in changed)
@@ -141,3 +142,22 @@ def test_a_failing_slurm_job_fails_snakemake(slurm_cluster, tmp_path):
     assert result.returncode != 0
     assert "Error in rule sanity" in result.stdout + result.stderr
     assert not (project / "results/runs").exists()
+
+
+def test_dvc_repro_through_the_slurm_profile_leaves_dvc_lock_unchanged(slurm_cluster, tmp_path):
+    params = tiny_params()
+    params["seeds"] = [0]
+    project = make_project(tmp_path / "project", params)
+    dvc = str(BIN / "dvc")
+    slurm = {**ENV, "SNAKEMAKE_PROFILE": str(ROOT / "workflow/profiles/slurm")}
+    before = slurm_job_ids()
+    on_slurm = subprocess.run(["timeout", "-k", "10", "600", dvc, "repro"], cwd=project, env=slurm,
+                              capture_output=True, text=True, timeout=660)
+    assert on_slurm.returncode == 0, on_slurm.stdout[-3000:] + on_slurm.stderr[-3000:]
+    assert f"Using profiles {ROOT / 'workflow/profiles/slurm'}" in on_slurm.stderr
+    assert len(slurm_job_ids() - before) >= sum(len(e["tasks"]) for e in params["experiments"].values())
+    lock = (project / "dvc.lock").read_text()
+    assert "didn't change, skipping" in sh([dvc, "repro"], project).stdout  # local run: nothing to redo
+    again = subprocess.run([dvc, "repro"], cwd=project, env=slurm, capture_output=True, text=True, timeout=300)
+    assert "didn't change, skipping" in again.stdout
+    assert (project / "dvc.lock").read_text() == lock

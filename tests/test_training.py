@@ -129,3 +129,14 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="corrupt"):
         Trainer(mvp(0, max_steps=1000), tmp_path).train(resume="must", progress=False)
+
+
+def test_resuming_a_finished_run_rewrites_every_output(tmp_path):
+    """Snakemake deletes a job's outputs before rerunning it; the finished checkpoint remains."""
+    Trainer(mvp(0, max_steps=1000), tmp_path / "run").train(progress=False)
+    saved = {name: (tmp_path / "run" / name).read_bytes() for name in ("curve.csv", "metrics.json")}
+    for name in ("curve.csv", "metrics.json", "model.pt"):
+        (tmp_path / "run" / name).unlink()
+    Trainer(mvp(0, max_steps=1000), tmp_path / "run").train(resume="auto", progress=False)
+    assert {name: (tmp_path / "run" / name).read_bytes() for name in saved} == saved
+    assert (tmp_path / "run" / "model.pt").exists()

@@ -275,6 +275,7 @@ class Trainer:
                     self.parent, self.config.env.episode_length, EVAL_EPISODES, self.eval_seed
                 ).evaluate_levels(self.model).items()},
         }
+        io.write_text(self.run_dir / "curve.csv", curve_to_csv(self.curve))  # also when resumed at the end
         io.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})
         io.write_json(self.run_dir / "timing.json", {
             "wall_seconds": self.elapsed, "env_steps_per_s": self.env_steps / max(self.elapsed, 1e-9)})

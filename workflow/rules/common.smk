@@ -48,7 +48,8 @@ def run_fingerprint(wildcards):
 
 
 def sanity_fingerprint():
-    """Hash of what the sanity checks read: their own settings and every run's config."""
-    body = [dataclasses.asdict(PARAMS.sanity), PARAMS.defaults,
-            {e.name: e.overrides for e in PARAMS.experiments.values()}]
+    """Hash of what the sanity checks read: their settings, the defaults and the action-space
+    sizes in use (not every override: rerunning sanity would rerun every training run)."""
+    sizes = sorted({PARAMS.run_config(e, t).env.num_actions for e, t, _ in runs()})
+    body = [dataclasses.asdict(PARAMS.sanity), PARAMS.defaults, sizes]
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
