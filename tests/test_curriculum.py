@@ -42,6 +42,12 @@ def test_a_new_level_starts_with_an_empty_window():
     assert cur.update(flags(1, 0)) and cur.level == 2
 
 
+def test_get_difficulty_is_the_level():
+    cur = CurriculumManager(max_level=2, mastery_threshold=0.5, window=2)
+    cur.update(flags(2, 0))
+    assert cur.get_difficulty() == cur.level == 1
+
+
 def test_never_past_the_top_level():
     cur = CurriculumManager(max_level=2, mastery_threshold=0.5, window=4)
     for _ in range(10):
@@ -73,6 +79,6 @@ def test_trainer_climbs_levels_in_order_and_logs_them(tmp_path):
     config = load_params(ROOT / "params.yaml").run_config("curriculum", "pattern_echo", 0)
     metrics = Trainer(config, tmp_path).train(progress=False)
     levels = pd.read_csv(tmp_path / "curve.csv")["level"]
-    assert levels.iloc[0] == 0 and levels.is_monotonic_increasing
+    assert levels.iloc[0] == 0 and levels.is_monotonic_increasing and set(levels) == {0, 1, 2}
     assert metrics["final_level"] == 2
     assert all(s >= 0.9 for s in metrics["greedy_success_by_level"].values())

@@ -321,7 +321,7 @@ def test_parent_transition_and_reward(task_name, num_actions, T):
 
     assert torch.equal(states, before), "transition must not modify its input"
     assert nxt.dtype == torch.long and nxt.shape == states.shape
-    assert torch.equal(nxt[:, :P], task.next_problem(states, actions))
+    assert torch.equal(nxt[:, :P], task.next_problem(states, actions, oracle))
     if task_name != "sequence_next":
         assert torch.equal(nxt[:, :P], states[:, :P]), "the problem stays on the table"
     if T > 1:
@@ -482,7 +482,7 @@ def test_vector_env_next_states_carry_consequence(task_name, T):
         actions = torch.where(torch.arange(128) % 3 == 0, oracle, (oracle + 1) % 16)
         result = env.step(actions)
         assert result.next_states.dtype == torch.long
-        assert torch.equal(result.next_states[:, : task.num_problem_slots], task.next_problem(before, actions))
+        assert torch.equal(result.next_states[:, : task.num_problem_slots], task.next_problem(before, actions, oracle))
         assert torch.equal(result.next_states[:, -2], actions)
         assert torch.equal(
             result.next_states[:, -1], torch.where(actions == oracle, FEEDBACK_RIGHT, FEEDBACK_WRONG)
@@ -650,7 +650,8 @@ def test_symbolic_step_api(task_name):
     assert next_state.attributes["last_action"] == action
     assert next_state.attributes["feedback"] == FEEDBACK_RIGHT
     P = env.task.num_problem_slots
-    expected_problem = env.task.next_problem(state.to_tensor().unsqueeze(0), torch.tensor([action]))[0]
+    row = state.to_tensor().unsqueeze(0)
+    expected_problem = env.task.next_problem(row, torch.tensor([action]), env.task.answer(row))[0]
     assert next_state.to_tensor()[:P].tolist() == expected_problem.tolist()
 
 
@@ -859,7 +860,7 @@ def test_gym_episode_of_length_one(gymnasium, env_id, right):
     assert env.observation_space.contains(obs2)
     assert obs2[-2] == action
     assert obs2[-1] == (FEEDBACK_RIGHT if right else FEEDBACK_WRONG)
-    expected_problem = env.task.next_problem(state, torch.tensor([action]))[0].numpy()
+    expected_problem = env.task.next_problem(state, torch.tensor([action]), env.task.answer(state))[0].numpy()
     np.testing.assert_array_equal(obs2[: env.task.num_problem_slots], expected_problem)
 
 

@@ -91,6 +91,22 @@ def test_ppo_update_logs_its_fixed_scalars(tmp_path):
     assert all(math.isfinite(v) for v in stats.values())
 
 
+def test_first_ppo_minibatch_is_on_policy(tmp_path):
+    """One epoch over one minibatch: the ratio is 1 up to float error, so nothing is clipped."""
+    config = PARAMS.run_config("ppo", "conditional", 0, {"algorithm": {"epochs": 1, "minibatches": 1},
+                                                         "training": {"max_steps": 1024}})
+    trainer = Trainer(config, tmp_path)
+    stats = trainer.algorithm.update(trainer.collect())
+    assert stats["approx_kl"] < 1e-6 and stats["clip_frac"] == 0.0
+
+
+def test_minibatches_must_split_the_rollout_evenly():
+    from wmil.config import ConfigError
+
+    with pytest.raises(ConfigError, match="algorithm.minibatches: 3 must divide the rollout"):
+        PARAMS.run_config("ppo", "conditional", 0, {"algorithm": {"minibatches": 3}})
+
+
 @pytest.mark.integration
 @pytest.mark.parametrize("task", ["pattern_echo", "sequence_next", "conditional"])
 def test_ppo_masters_level_0_of_every_task(tmp_path, task):

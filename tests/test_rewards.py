@@ -31,7 +31,7 @@ TASK_NAMES = ("pattern_echo", "sequence_next", "conditional")
 def test_reward_vector_defaults():
     r = RewardVector()
     assert (r.goal, r.pred, r.cons) == (0.0, 0.0, 0.0)
-    assert RewardVector(goal=1.0).scalar() == 1.0
+    assert RewardVector(goal=1.0).scalar((1.0, 1.0, 1.0)) == 1.0
 
 
 @pytest.mark.parametrize(
@@ -50,8 +50,9 @@ def test_reward_vector_scalar_floats(weights, expected):
     assert r.scalar(weights) == pytest.approx(expected)
 
 
-def test_reward_vector_scalar_default_weights_ignore_consistency():
-    assert RewardVector(goal=1.0, pred=0.25, cons=100.0).scalar() == pytest.approx(1.25)
+def test_reward_vector_scalar_needs_explicit_weights():
+    with pytest.raises(TypeError):
+        RewardVector(goal=1.0).scalar()
 
 
 @pytest.mark.parametrize("weights", [(1.0, 1.0, 0.0), (2.0, 0.5, 3.0)])
@@ -169,8 +170,8 @@ def test_compute_without_world_model(params, task_name):
     parent = DeterministicParent(rc.task)
     states = parent.generate(2, 5, torch.Generator().manual_seed(1))
     goal, next_states = parent.step(states, torch.zeros(5, dtype=torch.long))
-    r = rc.compute(goal, None, next_states)
-    assert isinstance(r, RewardVector)
+    r, mse = rc.compute(goal, None, next_states)
+    assert isinstance(r, RewardVector) and mse is None
     assert torch.equal(r.goal, goal)
     assert torch.equal(r.pred, torch.zeros(5)) and torch.equal(r.cons, torch.zeros(5))
     assert r.to_tensor().shape == (5, 3)
@@ -182,7 +183,8 @@ def test_compute_with_perfect_world_model(params, task_name):
     parent = DeterministicParent(rc.task)
     states = parent.generate(2, 8, torch.Generator().manual_seed(2))
     goal, next_states = parent.step(states, torch.arange(8))
-    r = rc.compute(goal, rc.task.one_hot(next_states), next_states)
+    r, mse = rc.compute(goal, rc.task.one_hot(next_states), next_states)
+    assert torch.equal(mse, torch.zeros(8))
     assert torch.equal(r.goal, goal)
     assert torch.equal(r.pred, torch.full((8,), rc.config.pred_scale))
     assert torch.equal(r.cons, torch.ones(8))
@@ -420,10 +422,9 @@ CORRUPTIONS = {
     "middle-overwritten": lambda data: data[:100] + b"\xff" * 200 + data[300:],
 }
 
-# Corruptions that load_checkpoint lets through as a raw OSError (a truncated checkpoint of a
-# few kB: the zip reader seeks before the file start, EINVAL) or a raw KeyError / IndexError
-# (text: the legacy unpickler) instead of a CheckpointError. Package bug: the except clause of
-# load_checkpoint (wmil/training/checkpoint.py) does not catch OSError, KeyError, IndexError.
+# Corruptions on which torch.load raises OSError (a truncated checkpoint of a few kB: the zip
+# reader seeks before the file start) or KeyError / IndexError (text: the legacy unpickler);
+# load_checkpoint must still answer with a CheckpointError.
 MORE_CORRUPTIONS = {
     "truncated-half": lambda data: data[: len(data) // 2],
     "truncated-last-byte": lambda data: data[:-1],
@@ -532,8 +533,9 @@ def test_write_json_replaces_atomically(tmp_path, monkeypatch):
         real_replace(src, dst)
 
     def spy_fsync(fd):
-        # while writing, the final name still holds the old, complete content
-        assert json.loads(path.read_text()) == {"old": True}
+        # until the rename, the final name still holds the old, complete content
+        expected = OBJ if calls else {"old": True}
+        assert json.loads(path.read_text()) == expected
         real_fsync(fd)
 
     monkeypatch.setattr(os, "replace", spy_replace)

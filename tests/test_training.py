@@ -85,6 +85,26 @@ def test_resume_extends_a_finished_run_bit_identically(tmp_path):
     assert_same_run(tmp_path / "resumed", tmp_path / "straight")
 
 
+def test_extending_a_run_that_ended_off_the_logging_cadence_is_exact(tmp_path):
+    Trainer(mvp(6, max_steps=1100), tmp_path / "resumed").train(progress=False)  # log_every is 250
+    assert pd.read_csv(tmp_path / "resumed/curve.csv")["env_steps"].iloc[-1] == 1100
+    Trainer(mvp(6, max_steps=2000), tmp_path / "resumed").train(resume="must", progress=False)
+    Trainer(mvp(6, max_steps=2000), tmp_path / "straight").train(progress=False)
+    assert_same_run(tmp_path / "resumed", tmp_path / "straight")
+
+
+def test_a_checkpoint_of_other_training_code_is_not_resumed(tmp_path):
+    Trainer(mvp(0, max_steps=500), tmp_path).train(progress=False)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    state["code"] = "0" * 16
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(CheckpointError, match="different training code"):
+        Trainer(mvp(0, max_steps=1000), tmp_path).train(resume="must", progress=False)
+    metrics = Trainer(mvp(0, max_steps=1000), tmp_path).train(resume="auto", progress=False)
+    fresh = Trainer(mvp(0, max_steps=1000), tmp_path / "fresh").train(progress=False)
+    assert metrics == fresh  # auto started afresh instead of continuing the foreign checkpoint
+
+
 def test_killed_run_resumes_bit_identically(tmp_path):
     """SIGKILL a real training process after its first checkpoint, resume it, compare."""
     args = [sys.executable, "-m", "wmil", "train", "--params", str(ROOT / "params.yaml"), "--experiment", "mvp",

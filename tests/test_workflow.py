@@ -68,12 +68,18 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     again = sh([*snakemake, "-n", "all"], tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr
     # a params change reruns only the runs it touches (and what reads them)
-    changed = tiny_params()
-    changed["seeds"] = [0, 1, 2]
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
-    plan = sh([*snakemake, "-n", "all"], tmp_path)
-    runs_per_seed = sum(len(e["tasks"]) for e in changed["experiments"].values())
-    assert job_counts(plan.stdout) == {"train": runs_per_seed, "mvp_criteria": 1, "summarize": 1, "all": 1}
+    def plan_after(edit) -> dict[str, int]:
+        changed = tiny_params()
+        edit(changed)
+        (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
+        return job_counts(sh([*snakemake, "-n", "all"], tmp_path).stdout)
+
+    runs_per_seed = sum(len(e["tasks"]) for e in tiny_params()["experiments"].values())
+    assert plan_after(lambda p: p.update(seeds=[0, 1, 2])) == {
+        "train": runs_per_seed, "mvp_criteria": 1, "summarize": 1, "all": 1}
+    assert plan_after(lambda p: p["experiments"]["mvp"]["overrides"]["training"].update(max_steps=4000)) == {
+        "train": 2, "mvp_criteria": 1, "summarize": 1, "all": 1}
+    assert plan_after(lambda p: p["mvp_criteria"].update(by_step=2000)) == {"mvp_criteria": 1, "all": 1}
 
 
 def test_every_committed_result_is_an_output_of_the_dag():

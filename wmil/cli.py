@@ -68,8 +68,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     _, config = _resolve(args)
     run_dir = args.run_dir or default_run_dir(config.experiment, config.env.task, config.seed)
-    progress = None if args.progress is None else args.progress
-    metrics = Trainer(config, run_dir).train(resume=args.resume, progress=progress)
+    metrics = Trainer(config, run_dir).train(resume=args.resume, progress=args.progress)
     print(json.dumps(metrics, indent=2))
     return 0
 

@@ -135,6 +135,12 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def config_hash(self) -> str:
+        """Hash of the whole resolved config but the experiment's name: any change reruns a run."""
+        body = self.to_dict()
+        del body["experiment"]
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
     def fingerprint(self) -> str:
         """Hash of everything that shapes the trajectory up to any step. Left out: the experiment
         name, ``max_steps`` (a longer run extends a shorter one exactly, so it may resume from it)
@@ -287,10 +293,10 @@ def parse_run_config(data: dict, where: str = "run") -> RunConfig:
             f"{where}.model.num_heads: {m.num_heads} must divide model.hidden_dim={m.hidden_dim}"
         )
     batch = cfg.env.num_envs * cfg.env.episode_length
-    if a.name == "ppo" and a.minibatches > batch:
+    if a.name == "ppo" and batch % a.minibatches:
         raise ConfigError(
-            f"{where}.algorithm.minibatches: {a.minibatches} exceeds the rollout of "
-            f"env.num_envs * env.episode_length = {batch} samples"
+            f"{where}.algorithm.minibatches: {a.minibatches} must divide the rollout of "
+            f"env.num_envs * env.episode_length = {batch} samples into equal minibatches"
         )
     return cfg
 
@@ -326,7 +332,10 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds: duplicates in {seeds!r}")
     experiments: dict[str, Experiment] = {}
-    for name, body in (raw.get("experiments") or {}).items():
+    raw_experiments = raw.get("experiments") or {}
+    if not isinstance(raw_experiments, dict):
+        raise ConfigError(f"experiments: expected a mapping of name -> experiment, got {raw_experiments!r}")
+    for name, body in raw_experiments.items():
         where = f"experiments.{name}"
         if not isinstance(body, dict):
             raise ConfigError(f"{where}: expected a mapping")

@@ -11,14 +11,11 @@
 
 from __future__ import annotations
 
-import statistics
-import time
 from typing import Any
 
 import torch
 
 from wmil.config import Params
-from wmil.envs.env import VectorEnv
 from wmil.envs.tasks import NUM_LEVELS, TASKS, make_task
 from wmil.models.baby import BabyModel
 from wmil.parents import make_parent
@@ -110,17 +107,9 @@ def check_gradients(params: Params, action_sizes: list[int]) -> dict[str, Any]:
 
 
 def check_speed(params: Params) -> dict[str, Any]:
-    task = make_task("conditional", params.defaults["env"]["num_actions"])
-    env = VectorEnv(make_parent("deterministic", task), STEP_TIMING_ENVS, 1, torch.Generator().manual_seed(0))
-    env.level = 2
-    actions = torch.zeros(STEP_TIMING_ENVS, dtype=torch.long)
-    times = []
-    for _ in range(200):
-        t0 = time.perf_counter()
-        env.reset()  # T = 1: every step starts a fresh episode, so generation is part of the cost
-        env.step(actions)
-        times.append(time.perf_counter() - t0)
-    median = statistics.median(times)
+    from wmil.bench import time_env_step
+
+    median = time_env_step("conditional", params.defaults["env"]["num_actions"], STEP_TIMING_ENVS, 200)
     failures = []
     if median > params.sanity.max_step_seconds:
         failures.append(f"a step of {STEP_TIMING_ENVS} envs takes {median * 1e3:.3f} ms > {params.sanity.max_step_seconds * 1e3} ms")

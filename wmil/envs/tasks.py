@@ -62,9 +62,10 @@ class Task(ABC):
     def answer(self, states: torch.Tensor) -> torch.Tensor:
         """The rule: correct action ``LongTensor (n,)`` for states ``(n, >= num_problem_slots)``."""
 
-    def next_problem(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Problem slots after answering ``actions``, ``(n, num_problem_slots)``. By default the
-        problem stays on the table, so the next step asks again with the feedback in view."""
+    def next_problem(self, states: torch.Tensor, actions: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
+        """Problem slots after answering ``actions`` where ``answers`` (the rule's) were right,
+        ``(n, num_problem_slots)``. By default the problem stays on the table, so the next step
+        asks again with the feedback in view."""
         return states[:, : self.num_problem_slots]
 
     @cached_property
@@ -185,13 +186,12 @@ class SequenceNextTask(Task):
         prev = torch.where(blank, states[:, 0], states[:, 1])
         return (2 * last - prev) % self.num_actions
 
-    def next_problem(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+    def next_problem(self, states: torch.Tensor, actions: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
         blank = states[:, 2] == self.num_actions
-        term = self.answer(states)
         return torch.stack([
             states[:, 1],
-            torch.where(blank, term, states[:, 2]),
-            torch.where(blank, states[:, 2], term),
+            torch.where(blank, answers, states[:, 2]),
+            torch.where(blank, states[:, 2], answers),
         ], dim=1)
 
 

@@ -1,4 +1,4 @@
-"""Held-out evaluation of a policy: success (greedy or sampled), world-model MSE and entropy."""
+"""Evaluation of a policy on fresh episodes: success (greedy or sampled), world-model MSE, entropy."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ Policy = Callable[[torch.Tensor], torch.Tensor]  # states (n, S) -> actions (n,)
 
 
 class Evaluator:
-    """Plays ``episodes`` fresh episodes per level from its own seed stream (disjoint from
-    training's) and measures the model; nothing here changes the model."""
+    """Plays ``episodes`` fresh episodes per level from its own seed stream (independent of
+    training's; the problems themselves come from the same small tables) and measures the
+    model; nothing here changes the model."""
 
     def __init__(self, parent: Parent, episode_length: int, episodes: int, seed: int):
         self.parent = parent

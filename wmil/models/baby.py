@@ -20,7 +20,7 @@ class BabyModel(nn.Module):
     def __init__(self, task: Task, config: ModelConfig, value_head: bool = False):
         super().__init__()
         d = config.hidden_dim
-        self.encoder = StateEncoder(task.cardinalities, d)
+        self.encoder = StateEncoder(task.cardinalities, task.slot_offsets, d)
         self.transformer = TransformerCore(d, config.num_layers, config.num_heads, config.ff_dim)
         self.action_head = ActionHead(d, task.num_actions)
         self.world_model = WorldModelHead(d, task.num_actions, task.one_hot_dim) if config.world_model else None

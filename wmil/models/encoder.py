@@ -10,10 +10,11 @@ class StateEncoder(nn.Module):
     """Each slot becomes one token: embedding of its value + embedding of the slot, after a
     learned summary token. ``(n, num_slots)`` long -> ``(n, num_slots + 1, hidden_dim)``."""
 
-    def __init__(self, cardinalities: torch.Tensor, hidden_dim: int):
+    def __init__(self, cardinalities: torch.Tensor, offsets: torch.Tensor, hidden_dim: int):
+        """``cardinalities`` and ``offsets`` ``(num_slots,)``: each slot's value count and the
+        start of its values in the shared embedding table (``Task.slot_offsets``)."""
         super().__init__()
-        offsets = torch.cumsum(cardinalities, 0) - cardinalities
-        self.register_buffer("offsets", offsets, persistent=False)
+        self.register_buffer("offsets", offsets.clone(), persistent=False)
         self.value_embed = nn.Embedding(int(cardinalities.sum()), hidden_dim)
         self.slot_embed = nn.Parameter(torch.randn(len(cardinalities), hidden_dim) * 0.02)
         self.summary_token = nn.Parameter(torch.randn(1, 1, hidden_dim) * 0.02)

@@ -20,9 +20,10 @@ class DeterministicParent(Parent):
 
     def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         task = self.task
-        right = actions == task.answer(states)
+        answers = task.answer(states)
+        right = actions == answers
         nxt = states.clone()
-        nxt[:, : task.num_problem_slots] = task.next_problem(states, actions)
+        nxt[:, : task.num_problem_slots] = task.next_problem(states, actions, answers)
         if task.has_step_slot:
             nxt[:, -3] += 1
         nxt[:, -2] = actions

@@ -20,8 +20,9 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     io.save_torch(path, {"format_version": FORMAT_VERSION, **state})
 
 
-def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict[str, Any]:
-    """Load ``path``; if ``fingerprint`` is given it must match the checkpoint's config hash."""
+def load_checkpoint(path: Path, fingerprint: str | None = None, code: str | None = None) -> dict[str, Any]:
+    """Load ``path``; a given ``fingerprint`` (config) and ``code`` (training sources) hash must
+    match the checkpoint's."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
@@ -36,5 +37,10 @@ def load_checkpoint(path: Path, fingerprint: str | None = None) -> dict[str, Any
             f"{path}: checkpoint was written for a different configuration "
             f"(fingerprint {state.get('fingerprint')} != {fingerprint}); "
             "delete it or pass the run directory of the matching configuration"
+        )
+    if code is not None and state.get("code") != code:
+        raise CheckpointError(
+            f"{path}: checkpoint was written by different training code "
+            f"(code hash {state.get('code')} != {code}); resuming would mix two versions"
         )
     return state

@@ -34,7 +34,7 @@ class PPO:
         states, next_states = batch["states"].flatten(0, 1), batch["next_states"].flatten(0, 1)
         actions, old_log_probs = batch["actions"].flatten(), batch["log_probs"].flatten()
         advantages, returns, old_values = advantages.flatten(), returns.flatten(), batch["values"].flatten()
-        size = len(actions)
+        size = len(actions)  # a multiple of minibatches (validated), so the chunks are equal
         sums: dict[str, float] = {}
         for _ in range(cfg.epochs):
             for idx in torch.randperm(size, generator=self.generator).chunk(cfg.minibatches):
@@ -65,8 +65,7 @@ class PPO:
                              "clip_frac": ((ratio - 1).abs() > cfg.clip_eps).float().mean()}
                 for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + value.item()
-        updates = cfg.epochs * min(cfg.minibatches, size)
-        out = {key: value / updates for key, value in sums.items()}
+        out = {key: value / (cfg.epochs * cfg.minibatches) for key, value in sums.items()}
         variance = returns.var()
         out["explained_variance"] = float(1 - (returns - old_values).var() / variance) if variance > 0 else float("nan")
         return out

@@ -16,8 +16,8 @@ from wmil.training.buffer import discounted_returns
 class REINFORCE:
     """``loss = -log pi(a|s) (G - b) - entropy_coef * H + world_model_coef * MSE(next-state)``.
 
-    ``b`` is an exponential moving average of the batch mean return, bias-corrected so that the
-    first update already has a meaningful baseline. ``generator`` is unused: REINFORCE draws no
+    ``b`` is an exponential moving average of earlier batches' mean return, bias-corrected so that
+    it is meaningful from the second update on (the first uses 0). ``generator`` is unused: REINFORCE draws no
     random numbers of its own (every algorithm takes the same constructor arguments)."""
 
     needs_value = False
@@ -42,10 +42,9 @@ class REINFORCE:
         cfg = self.config
         returns = discounted_returns(batch["rewards"], batch["dones"], cfg.gamma).flatten()
         states, actions = batch["states"].flatten(0, 1), batch["actions"].flatten()
-        mean_return = float(returns.mean())
-        self.baseline_avg = cfg.baseline_decay * self.baseline_avg + (1 - cfg.baseline_decay) * mean_return
+        advantages = returns - self.baseline  # the baseline of earlier batches: no bias from this one
+        self.baseline_avg = cfg.baseline_decay * self.baseline_avg + (1 - cfg.baseline_decay) * float(returns.mean())
         self.baseline_updates += 1
-        advantages = returns - self.baseline
 
         h, logits, _ = self.model(states)
         log_probs = F.log_softmax(logits, -1)

@@ -32,7 +32,8 @@ class RewardVector:
         parts = torch.broadcast_tensors(*(torch.as_tensor(x, dtype=torch.float32) for x in (self.goal, self.pred, self.cons)))
         return torch.stack(parts, -1)
 
-    def scalar(self, weights: tuple[float, float, float] = (1.0, 1.0, 0.0)) -> float | torch.Tensor:
+    def scalar(self, weights: tuple[float, float, float]) -> float | torch.Tensor:
+        """Weighted sum ``goal, pred, cons`` (weights from params ``rewards``)."""
         return weights[0] * self.goal + weights[1] * self.pred + weights[2] * self.cons
 
 
@@ -53,16 +54,15 @@ class RewardComputer:
         start = int(self.task.slot_offsets[-1])
         return (predicted[:, start:].argmax(-1) == next_states[:, -1]).float()
 
-    def compute(self, goal: torch.Tensor, predicted: torch.Tensor | None, next_states: torch.Tensor) -> RewardVector:
+    def compute(self, goal: torch.Tensor, predicted: torch.Tensor | None,
+                next_states: torch.Tensor) -> tuple[RewardVector, torch.Tensor | None]:
+        """The reward components and the world model's per-sample MSE ``(n,)`` (None without one)."""
         if predicted is None:
             zeros = torch.zeros_like(goal)
-            return RewardVector(goal, zeros, zeros)
-        actual = self.task.one_hot(next_states)
-        return RewardVector(
-            goal,
-            self.compute_prediction_reward(predicted, actual),
-            self.compute_consistency_reward(predicted, next_states),
-        )
+            return RewardVector(goal, zeros, zeros), None
+        mse = ((predicted - self.task.one_hot(next_states)) ** 2).mean(-1)
+        pred = torch.exp(-mse) * self.config.pred_scale
+        return RewardVector(goal, pred, self.compute_consistency_reward(predicted, next_states)), mse
 
     def scalar(self, reward: RewardVector) -> torch.Tensor:
         return reward.scalar(self.weights)

@@ -6,7 +6,7 @@ The trainer never knows which parent or algorithm it drives. One run writes one 
 * ``curve.csv``    one row per logging step (columns: :data:`CURVE_COLUMNS`);
 * ``checkpoint.pt`` everything needed to resume bit-identically (updated every ``save_every``);
 * ``model.pt``     final weights and config (what evaluation reads);
-* ``metrics.json`` final metrics incl. held-out greedy success per level; written last, its
+* ``metrics.json`` final metrics incl. greedy success per level on fresh episodes; written last, its
                    presence marks a finished run;
 * ``timing.json``  wall-clock numbers, kept apart so that metrics are deterministic.
 """
@@ -35,6 +35,7 @@ from wmil.envs.tasks import NUM_LEVELS, make_task
 from wmil.evaluation.evaluate import Evaluator
 from wmil.models.baby import BabyModel
 from wmil.parents import make_parent
+from wmil.provenance import code_hash
 from wmil.training.algorithms import ALGORITHMS
 from wmil.training.buffer import RolloutBuffer
 from wmil.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
@@ -67,7 +68,8 @@ EVAL_EPISODES = 1000
 
 def seed_streams(seed: int) -> tuple[int, int, int, int, int]:
     """Independent seeds: model init, environment, action sampling, the algorithm's own
-    randomness, and held-out evaluation (disjoint from training's problems)."""
+    randomness, and evaluation (its own stream of episodes; the problem tables are small and
+    shared, so evaluation measures the policy on fresh draws, not on unseen problems)."""
     return tuple(int(x >> 1) for x in np.random.SeedSequence(seed).generate_state(5, dtype=np.uint64))
 
 
@@ -126,7 +128,7 @@ class Trainer:
                 actions = torch.multinomial(log_probs.exp(), 1, generator=self.policy_generator).squeeze(1)
                 predicted = model.predict_next_state(h, actions) if model.world_model is not None else None
             step = self.env.step(actions)
-            reward = self.rewards.compute(step.goal, predicted, step.next_states)
+            reward, mse = self.rewards.compute(step.goal, predicted, step.next_states)
             buf.states[t], buf.next_states[t], buf.actions[t] = states, step.next_states, actions
             buf.log_probs[t] = log_probs.gather(1, actions.unsqueeze(1)).squeeze(1)
             if values is not None:
@@ -134,8 +136,8 @@ class Trainer:
             buf.goal[t], buf.pred[t], buf.cons[t] = reward.goal, reward.pred, reward.cons
             buf.rewards[t] = self.rewards.scalar(reward)
             buf.dones[t], buf.success[t] = step.done, step.success
-            if predicted is not None:
-                buf.world_model_mse[t] = ((predicted - self.task.one_hot(step.next_states)) ** 2).mean(-1)
+            if mse is not None:
+                buf.world_model_mse[t] = mse
             states = step.next_states
         return buf.batch()
 
@@ -165,7 +167,8 @@ class Trainer:
             "world_model_mse": float(buf.world_model_mse.mean()) if self.model.world_model is not None else float("nan"),
         })
 
-    def log_row(self, steps_per_s: float) -> dict[str, float]:
+    def make_row(self, steps_per_s: float) -> dict[str, float]:
+        """A learning-curve row from the updates since the previous row (``self.pending``)."""
         means = {k: float(np.mean([p[k] for p in self.pending])) for k in self.pending[0]}
         row = {
             **dict.fromkeys(CURVE_COLUMNS, float("nan")), **means,
@@ -173,10 +176,7 @@ class Trainer:
             "level": self.pending[-1]["level"], "rolling_success": self.window.rate(),
             "steps_per_s": steps_per_s,
         }
-        self.pending = []
-        row = {k: row[k] for k in CURVE_COLUMNS}
-        self.curve.append(row)
-        return row
+        return {k: row[k] for k in CURVE_COLUMNS}
 
     # ---- the loop --------------------------------------------------------------------------
     def train(self, resume: str = "never", progress: bool | None = None) -> dict[str, Any]:
@@ -191,21 +191,28 @@ class Trainer:
         show = sys.stderr.isatty() if progress is None else progress
         bar = tqdm(total=cfg.max_steps, initial=self.env_steps, unit="step", disable=not show)
         last_log_steps, last_log_time = self.env_steps, time.perf_counter()
+
+        def rate() -> float:
+            return (self.env_steps - last_log_steps) / max(time.perf_counter() - last_log_time, 1e-9)
+
         started = time.perf_counter() - self.elapsed
         while self.env_steps < cfg.max_steps:
             before = self.env_steps
             self.iterate()
             bar.update(self.env_steps - before)
-            if self.env_steps // cfg.log_every > before // cfg.log_every or self.env_steps >= cfg.max_steps:
-                now = time.perf_counter()
-                row = self.log_row((self.env_steps - last_log_steps) / max(now - last_log_time, 1e-9))
-                last_log_steps, last_log_time = self.env_steps, now
+            if self.env_steps // cfg.log_every > before // cfg.log_every:
+                row = self.make_row(rate())
+                self.curve.append(row)
+                self.pending = []
+                last_log_steps, last_log_time = self.env_steps, time.perf_counter()
                 bar.set_postfix(success=f"{row['rolling_success']:.2f}", entropy=f"{row['entropy']:.2f}")
             self.elapsed = time.perf_counter() - started
             if self.env_steps // cfg.save_every > before // cfg.save_every or self.env_steps >= cfg.max_steps:
                 self.save()
         bar.close()
-        return self.finish()
+        # an off-cadence last row goes to the outputs only: a longer run resuming from this
+        # checkpoint must log exactly as an uninterrupted one
+        return self.finish(self.curve + ([self.make_row(rate())] if self.pending else []))
 
     def train_until_success(self, threshold: float) -> int | None:
         """Train (no files written) until the rolling success over a full window reaches
@@ -223,10 +230,10 @@ class Trainer:
         if resume == "never" or (resume == "auto" and not path.exists()):
             return
         try:
-            state = load_checkpoint(path, self.config.fingerprint())
-        except CheckpointError:
-            if resume == "auto" and path.exists():
-                log.warning("%s does not match this configuration; starting afresh", path)
+            state = load_checkpoint(path, self.config.fingerprint(), code_hash())
+        except CheckpointError as exc:
+            if resume == "auto":
+                log.warning("%s; starting afresh", exc)
                 return
             raise
         if state["env_steps"] > self.config.training.max_steps:
@@ -250,7 +257,7 @@ class Trainer:
 
     def save(self) -> None:
         save_checkpoint(self.run_dir / "checkpoint.pt", {
-            "fingerprint": self.config.fingerprint(), "config": self.config.to_dict(),
+            "fingerprint": self.config.fingerprint(), "code": code_hash(), "config": self.config.to_dict(),
             "model": self.model.state_dict(), "algorithm": self.algorithm.state_dict(),
             "env": self.env.state_dict(), "policy_generator": self.policy_generator.get_state(),
             "window": self.window.state_dict(), "episodes": self.episodes, "env_steps": self.env_steps,
@@ -260,8 +267,8 @@ class Trainer:
         })
         io.write_text(self.run_dir / "curve.csv", curve_to_csv(self.curve))
 
-    def finish(self) -> dict[str, Any]:
-        last = self.curve[-1]
+    def finish(self, curve: list[dict[str, float]]) -> dict[str, Any]:
+        last = curve[-1]
         metrics = {
             "experiment": self.config.experiment, "task": self.config.env.task, "seed": self.config.seed,
             "env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates,
@@ -275,7 +282,7 @@ class Trainer:
                     self.parent, self.config.env.episode_length, EVAL_EPISODES, self.eval_seed
                 ).evaluate_levels(self.model).items()},
         }
-        io.write_text(self.run_dir / "curve.csv", curve_to_csv(self.curve))  # also when resumed at the end
+        io.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))
         io.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})
         io.write_json(self.run_dir / "timing.json", {
             "wall_seconds": self.elapsed, "env_steps_per_s": self.env_steps / max(self.elapsed, 1e-9)})

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import yaml
 
-import wmil
 from wmil.config import load_params
+from wmil.provenance import package_source, training_sources
 
 PARAMS_FILE = config.get("params", "params.yaml")
 with open(PARAMS_FILE) as f:
@@ -23,8 +23,8 @@ MVP_CRITERIA = f"{METRICS}/mvp_criteria.json"
 SUMMARY = f"{METRICS}/summary.json"
 CURVES = "results/plots/curves.csv"
 
-# The package that the rules run: a change to it reruns the runs (results follow the code).
-WMIL_SOURCES = sorted(str(p) for p in Path(wmil.__file__).parent.rglob("*.py"))
+# The code that shapes a run: a change to it reruns the runs (results follow the code).
+TRAINING_SOURCES = [str(p) for p in training_sources()]
 
 localrules:
     all,
@@ -42,9 +42,14 @@ def run_outputs(experiments=None, name="metrics.json"):
     return [f"{RUNS}/{e}/{t}/seed{s}/{name}" for e, t, s in runs(experiments)]
 
 
-def run_fingerprint(wildcards):
-    """Hash of a run's resolved config: only runs whose own config changed are rerun."""
-    return PARAMS.run_config(wildcards.experiment, wildcards.task, int(wildcards.seed)).fingerprint()
+def run_config_hash(wildcards):
+    """Hash of a run's whole resolved config: only runs whose own config changed are rerun."""
+    return PARAMS.run_config(wildcards.experiment, wildcards.task, int(wildcards.seed)).config_hash()
+
+
+def sources(*modules):
+    """The training code plus the package modules a rule runs, e.g. sources("sanity.py")."""
+    return TRAINING_SOURCES + [str(package_source(m)) for m in modules]
 
 
 def sanity_fingerprint():

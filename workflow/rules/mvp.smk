@@ -2,11 +2,12 @@ rule mvp_criteria:
     """The plan's four LOCKED MVP criteria on every MVP seed; fails the pipeline if any seed fails."""
     input:
         curves=run_outputs([PARAMS.mvp_criteria.experiment], "curve.csv"),
-        code=WMIL_SOURCES,
+        code=sources("evaluation/criteria.py"),
     output:
         MVP_CRITERIA,
     params:
         params_file=PARAMS_FILE,
+        settings=dataclasses.asdict(PARAMS.mvp_criteria),  # a change of the criteria reruns the check
         runs_root=lambda wildcards, input: Path(input.curves[0]).parents[3],
     log:
         f"{LOGS}/mvp_criteria.log",

@@ -1,7 +1,7 @@
 rule sanity:
     """The plan's 'If MVP fails' checks: random ~1/A, oracle 1.0, gradients, probe, env speed."""
     input:
-        code=WMIL_SOURCES,
+        code=sources("sanity.py"),
     output:
         SANITY,
     params:

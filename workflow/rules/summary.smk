@@ -2,7 +2,7 @@ rule summarize:
     """Every run's final metrics with medians per experiment x task, and all learning curves (DVC metrics and plots)."""
     input:
         metrics=run_outputs(),
-        code=WMIL_SOURCES,
+        code=sources("evaluation/summary.py"),
     output:
         summary=SUMMARY,
         curves=CURVES,

@@ -2,7 +2,7 @@ rule train:
     """One training run; a killed job resumes from its last checkpoint on the next invocation."""
     input:
         sanity=ancient(SANITY),  # runs wait for the sanity checks; a rerun of them retrains nothing
-        code=WMIL_SOURCES,
+        code=TRAINING_SOURCES,
     output:
         metrics=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/metrics.json",
         curve=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/curve.csv",
@@ -10,7 +10,7 @@ rule train:
     params:
         params_file=PARAMS_FILE,
         run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
-        fingerprint=run_fingerprint,
+        config_hash=run_config_hash,
     log:
         f"{LOGS}/train/{{experiment}}/{{task}}/seed{{seed}}.log",
     benchmark:

@@ -1,0 +1,32 @@
+"""The source files that shape a training run, and their hash: a checkpoint written by other code
+is not resumed, and Snakemake reruns the runs when these files change."""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+PACKAGE = Path(__file__).parent
+#: Modules that never change what a run computes (commands, reports, other views of the env).
+NOT_TRAINING = frozenset({
+    "__main__.py", "bench.py", "cli.py", "provenance.py", "sanity.py",
+    "envs/gym.py", "evaluation/criteria.py", "evaluation/summary.py",
+})
+
+
+def training_sources() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).as_posix() not in NOT_TRAINING)
+
+
+def package_source(name: str) -> Path:
+    """A module file of the package by its path inside it, e.g. ``"sanity.py"``."""
+    return PACKAGE / name
+
+
+@lru_cache(maxsize=1)
+def code_hash() -> str:
+    digest = hashlib.sha256()
+    for path in training_sources():
+        digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:16]
