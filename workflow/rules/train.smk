@@ -1,7 +1,7 @@
 rule train:
     """One training run; a killed job resumes from its last checkpoint on the next invocation."""
     input:
-        sanity=ancient(SANITY),  # runs wait for the sanity checks; a rerun of them retrains nothing
+        sanity=SANITY,  # runs wait for the sanity checks (which rerun only when what they check changes)
         code=TRAINING_SOURCES,
     output:
         metrics=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/metrics.json",
