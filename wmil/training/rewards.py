@@ -47,7 +47,10 @@ class RewardComputer:
 
     def compute_prediction_reward(self, predicted: torch.Tensor, actual: torch.Tensor) -> torch.Tensor:
         """``exp(-MSE) * pred_scale`` per sample, ``(n,)``; predicted and actual are ``(n, D)``."""
-        return torch.exp(-((predicted - actual) ** 2).mean(-1)) * self.config.pred_scale
+        return self._prediction_reward(((predicted - actual) ** 2).mean(-1))
+
+    def _prediction_reward(self, mse: torch.Tensor) -> torch.Tensor:
+        return torch.exp(-mse) * self.config.pred_scale
 
     def compute_consistency_reward(self, predicted: torch.Tensor, next_states: torch.Tensor) -> torch.Tensor:
         """1 where the arg-max of the predicted feedback slot equals the actual feedback, ``(n,)``."""
@@ -61,7 +64,7 @@ class RewardComputer:
             zeros = torch.zeros_like(goal)
             return RewardVector(goal, zeros, zeros), None
         mse = ((predicted - self.task.one_hot(next_states)) ** 2).mean(-1)
-        pred = torch.exp(-mse) * self.config.pred_scale
+        pred = self._prediction_reward(mse)
         return RewardVector(goal, pred, self.compute_consistency_reward(predicted, next_states)), mse
 
     def scalar(self, reward: RewardVector) -> torch.Tensor:
