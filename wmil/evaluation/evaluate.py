@@ -12,6 +12,7 @@ from wmil.envs.env import VectorEnv
 from wmil.envs.tasks import NUM_LEVELS
 from wmil.models.baby import BabyModel
 from wmil.parents.base import Parent
+from wmil.training.rewards import prediction_mse
 
 Policy = Callable[[torch.Tensor], torch.Tensor]  # states (n, S) -> actions (n,)
 
@@ -48,7 +49,7 @@ class Evaluator:
             entropy.append(-(log_probs.exp() * log_probs).sum(-1).mean())
             if model.world_model is not None:
                 predicted = model.predict_next_state(h, actions)
-                mse.append(((predicted - task.one_hot(step.next_states)) ** 2).mean())
+                mse.append(prediction_mse(task, predicted, step.next_states).mean())
             states = step.next_states
         return {
             "success": float(all_right.float().mean()),

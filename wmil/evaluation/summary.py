@@ -40,16 +40,16 @@ def summarize(params: Params, runs_root: Path) -> dict[str, Any]:
         runs.setdefault((exp, task), {})[seed] = json.loads(path.read_text())
     out: dict[str, Any] = {}
     for (exp, task), seeds in runs.items():
-        entry: dict[str, Any] = {}
-        for key in HEADLINE:
-            values = [m[key] for m in seeds.values()]
-            reached = [v for v in values if v is not None]
-            entry[key] = {"median": statistics.median(reached) if len(reached) == len(values) else None,
-                          "per_seed": values}
-        levels = next(iter(seeds.values()))["greedy_success_by_level"]
+        metrics = list(seeds.values())
+        entry = {key: median_and_seeds([m[key] for m in metrics]) for key in HEADLINE}
         entry["greedy_success_by_level"] = {
-            level: {"median": statistics.median(m["greedy_success_by_level"][level] for m in seeds.values()),
-                    "per_seed": [m["greedy_success_by_level"][level] for m in seeds.values()]}
-            for level in levels}
+            level: median_and_seeds([m["greedy_success_by_level"][level] for m in metrics])
+            for level in metrics[0]["greedy_success_by_level"]}
         out.setdefault(exp, {})[task] = entry
     return out
+
+
+def median_and_seeds(values: list[float | None]) -> dict[str, Any]:
+    """The median over seeds (None if any seed has no value, e.g. never reached 90%) and the values."""
+    reached = [v for v in values if v is not None]
+    return {"median": statistics.median(reached) if len(reached) == len(values) else None, "per_seed": values}

@@ -11,6 +11,7 @@ from wmil.config import AlgorithmConfig
 from wmil.envs.tasks import Task
 from wmil.models.baby import BabyModel
 from wmil.training.buffer import gae
+from wmil.training.rewards import prediction_mse
 
 
 class PPO:
@@ -52,7 +53,7 @@ class PPO:
                 world_model_loss = torch.zeros(())
                 if self.model.world_model is not None:
                     predicted = self.model.predict_next_state(h, actions[idx])
-                    world_model_loss = F.mse_loss(predicted, self.task.one_hot(next_states[idx]))
+                    world_model_loss = prediction_mse(self.task, predicted, next_states[idx]).mean()
                     loss = loss + cfg.world_model_coef * world_model_loss
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()

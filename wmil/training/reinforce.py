@@ -11,6 +11,7 @@ from wmil.config import AlgorithmConfig
 from wmil.envs.tasks import Task
 from wmil.models.baby import BabyModel
 from wmil.training.buffer import discounted_returns
+from wmil.training.rewards import prediction_mse
 
 
 class REINFORCE:
@@ -55,7 +56,7 @@ class REINFORCE:
         world_model_loss = torch.zeros(())
         if self.model.world_model is not None:
             predicted = self.model.predict_next_state(h, actions)
-            world_model_loss = F.mse_loss(predicted, self.task.one_hot(batch["next_states"].flatten(0, 1)))
+            world_model_loss = prediction_mse(self.task, predicted, batch["next_states"].flatten(0, 1)).mean()
             loss = loss + cfg.world_model_coef * world_model_loss
 
         self.optimizer.zero_grad(set_to_none=True)

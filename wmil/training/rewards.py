@@ -37,6 +37,12 @@ class RewardVector:
         return weights[0] * self.goal + weights[1] * self.pred + weights[2] * self.cons
 
 
+def prediction_mse(task: "Task", predicted: torch.Tensor, next_states: torch.Tensor) -> torch.Tensor:
+    """Per-sample MSE ``(n,)`` of predicted raw next states ``(n, one_hot_dim)`` against the
+    actual ones ``(n, num_slots)``: the world model's error, loss and reward all come from here."""
+    return ((predicted - task.one_hot(next_states)) ** 2).mean(-1)
+
+
 class RewardComputer:
     """Turns the parent's goal reward and the world model's prediction into a ``RewardVector``."""
 
@@ -63,7 +69,7 @@ class RewardComputer:
         if predicted is None:
             zeros = torch.zeros_like(goal)
             return RewardVector(goal, zeros, zeros), None
-        mse = ((predicted - self.task.one_hot(next_states)) ** 2).mean(-1)
+        mse = prediction_mse(self.task, predicted, next_states)
         pred = self._prediction_reward(mse)
         return RewardVector(goal, pred, self.compute_consistency_reward(predicted, next_states)), mse
 
