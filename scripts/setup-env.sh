@@ -12,6 +12,15 @@ fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
 "$VENV/bin/python" -m pip install --quiet torch==2.13.0
-"$VENV/bin/python" -m pip install --quiet -c constraints.txt -e '.[test]'
+# the llm extra compiles llama.cpp from source (llama-cpp-python; minutes, once: pip caches the wheel)
+if ! command -v cmake >/dev/null || ! command -v c++ >/dev/null; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq cmake g++ >/dev/null
+  else
+    echo "setup-env: cmake and a C++ compiler are needed to build llama-cpp-python (apt-get install cmake g++)" >&2
+    exit 1
+  fi
+fi
+CMAKE_BUILD_PARALLEL_LEVEL=$(nproc) "$VENV/bin/python" -m pip install --quiet -c constraints.txt -e '.[test,llm]'
 echo "$want" > "$stamp"
 echo "environment ready: $VENV"

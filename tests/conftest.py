@@ -45,4 +45,6 @@ def tiny_params() -> dict:
     raw["sanity"]["episodes"] = 2000
     raw["sanity"]["random_tolerance"] = 0.05
     raw["mvp_criteria"]["by_step"] = 3000
+    raw["evaluation"].update(episodes=200, bootstrap_reps=200)
+    raw["llm_audit"]["pairs_per_level"] = 4
     return raw

@@ -145,7 +145,7 @@ BAD_PARAMS = {
     "empty-task-list": (_set("experiments.mvp.tasks", []), ["experiments.mvp.tasks", "non-empty"]),
     "unknown-default-task": (_set("defaults.env.task", "chess"), ["defaults.env.task", "'chess'", "pattern_echo"]),
     "unknown-algorithm": (_set("defaults.algorithm.name", "a2c"), ["defaults.algorithm.name", "'a2c'", "reinforce", "ppo"]),
-    "unknown-parent": (_set("defaults.parent.name", "llm"), ["defaults.parent.name", "'llm'", "deterministic"]),
+    "unknown-parent": (_set("defaults.parent.name", "oracle"), ["defaults.parent.name", "'oracle'", "deterministic", "llm"]),
     "num-actions-too-small": (_set("defaults.env.num_actions", 4), ["defaults.env.num_actions", "4", "out of range", ">= 8", "256"]),
     "num-actions-too-large": (_set("defaults.env.num_actions", 1000), ["defaults.env.num_actions", "1000", "out of range", "256"]),
     "lr-zero": (_set("defaults.algorithm.lr", 0), ["defaults.algorithm.lr", "out of range", "> 0"]),
@@ -182,6 +182,21 @@ BAD_PARAMS = {
         ["mvp_criteria.experiment", "'nope'", "mvp"],
     ),
     "sanity-tolerance-zero": (_set("sanity.random_tolerance", 0.0), ["sanity.random_tolerance", "out of range"]),
+    "extends-unknown": (_set("experiments.rl_only.extends", "nope"), ["experiments.rl_only.extends", "'nope'", "ppo"]),
+    "extends-cycle": (_set("experiments.ppo.extends", "rl_only"), ["extends", "cycle", "ppo -> rl_only -> ppo"]),
+    "extends-bad-override": (
+        _set("experiments.rl_only.overrides.model", {"world_model": "no"}),
+        ["experiments.rl_only.overrides.model.world_model", "true or false"],
+    ),
+    "flip-prob-above-one": (_set("defaults.parent.reward_flip_prob", 1.5), ["defaults.parent.reward_flip_prob", "out of range"]),
+    "llm-on-invalid-unknown": (
+        _set("defaults.parent.llm.on_invalid", "retry"), ["defaults.parent.llm.on_invalid", "'retry'", "deterministic"]),
+    "llm-missing-key": (_delete("defaults.parent.llm.base_url"), ["defaults.parent.llm.base_url", "missing key"]),
+    "evaluation-unknown-method": (_set("evaluation.method", "nope"), ["evaluation.method", "'nope'", "ppo"]),
+    "evaluation-unknown-baseline": (_set("evaluation.baselines", ["random", "nope"]), ["evaluation.baselines[1]", "'nope'"]),
+    "evaluation-baselines-not-a-list": (_set("evaluation.baselines", "random"), ["evaluation.baselines", "list of strings"]),
+    "evaluation-too-few-reps": (_set("evaluation.bootstrap_reps", 10), ["evaluation.bootstrap_reps", "out of range", ">= 100"]),
+    "llm-audit-unknown-experiment": (_set("llm_audit.experiment", "nope"), ["llm_audit.experiment", "'nope'"]),
 }
 
 
@@ -191,6 +206,17 @@ def test_bad_params_raise_config_error(raw, mutate, expected):
     message = config_error(raw)
     for part in expected:
         assert part in message, f"{part!r} not in {message!r}"
+
+
+def test_extends_shares_every_setting_of_its_base_in_any_file_order(raw):
+    raw["experiments"] = dict(reversed(list(raw["experiments"].items())))  # bases now come last
+    params = parse_params(raw)
+    assert list(params.experiments) == list(raw["experiments"])  # the file's order is kept
+    rl_only, ppo = params.run_config("rl_only", "conditional"), params.run_config("ppo", "conditional")
+    assert rl_only.env == ppo.env and rl_only.algorithm == ppo.algorithm and rl_only.training == ppo.training
+    assert (rl_only.model.world_model, ppo.model.world_model) == (False, True)
+    assert params.experiments["rl_only"].tasks == params.experiments["ppo"].tasks
+    assert params.experiments["rl_only"].extends == "ppo"
 
 
 def test_bad_experiment_override_names_the_experiment(raw):
@@ -500,6 +526,8 @@ SCHEMA_EXPRESSIBLE = [
     "level-too-high", "gamma-above-one", "missing-key", "missing-section", "missing-sanity-key",
     "section-not-mapping", "experiment-override-out-of-range", "experiment-override-unknown-key",
     "experiment-unknown-key", "empty-seeds", "negative-seed", "sanity-tolerance-zero",
+    "flip-prob-above-one", "llm-on-invalid-unknown", "llm-missing-key", "evaluation-baselines-not-a-list",
+    "evaluation-too-few-reps",
 ]
 
 

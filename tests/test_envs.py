@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import subprocess
@@ -16,7 +17,7 @@ import torch
 
 from wmil.envs import TASKS, ActionSpace, State, SymbolicEnv, VectorEnv, make_task
 from wmil.envs.tasks import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, NUM_LEVELS
-from wmil.parents import DeterministicParent, make_parent
+from wmil.parents import DeterministicParent, RewardNoise, make_parent
 from wmil.training.rewards import RewardVector
 
 TASK_NAMES = sorted(TASKS)
@@ -409,11 +410,34 @@ def test_bad_episode_length_raises(bad):
         make_task("pattern_echo", 8, bad)
 
 
-def test_make_parent():
+def test_make_parent_builds_the_configured_parent_and_wraps_reward_noise(params):
     task = make_task("pattern_echo", 8)
-    assert isinstance(make_parent("deterministic", task), DeterministicParent)
-    with pytest.raises(ValueError, match="unknown parent 'llm'"):
-        make_parent("llm", task)
+    config = params.run_config("mvp", "pattern_echo").parent
+    assert isinstance(make_parent(config, task), DeterministicParent)
+    noisy = make_parent(dataclasses.replace(config, reward_flip_prob=0.3), task, torch.Generator().manual_seed(0))
+    assert isinstance(noisy, RewardNoise) and isinstance(noisy.parent, DeterministicParent)
+    with pytest.raises(ValueError, match="needs a generator"):
+        make_parent(dataclasses.replace(config, reward_flip_prob=0.3), task)
+    with pytest.raises(ValueError, match="unknown parent 'oracle'"):
+        make_parent(dataclasses.replace(config, name="oracle"), task)
+
+
+@pytest.mark.parametrize("flip_prob", [0.0, 0.25, 1.0])
+def test_reward_noise_flips_verdict_and_feedback_at_its_rate_but_success_stays_true(flip_prob):
+    task = make_task("pattern_echo", 8)
+    rules = DeterministicParent(task)
+    noisy = RewardNoise(rules, flip_prob, torch.Generator().manual_seed(1))
+    env = VectorEnv(noisy, 20000, 1, torch.Generator().manual_seed(2))
+    states = env.reset(2)
+    actions = torch.randint(8, (20000,), generator=torch.Generator().manual_seed(3))
+    true_reward, true_next = rules.step(states, actions)
+    step = env.step(actions)
+    flipped = step.goal != true_reward
+    assert abs(float(flipped.float().mean()) - flip_prob) < 0.015
+    assert noisy.flips == int(flipped.sum())
+    assert torch.equal(step.next_states[:, -1], torch.where(step.goal > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG))
+    assert torch.equal(step.next_states[:, :-1], true_next[:, :-1])  # only the verdict is noisy
+    assert torch.equal(step.success, actions == task.answer(states))  # success is the rule's
 
 
 # --------------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def rollout_batch(task, model, n=64, T=None, seed=0):
     envs play the oracle action and half a random one, so returns are mixed."""
     T = task.episode_length if T is None else T
     env = VectorEnv(DeterministicParent(task), n, T, gen(seed))
-    buf = RolloutBuffer(T, n, task.num_slots)
+    buf = RolloutBuffer(T, n, task.num_slots, task.num_actions)
     states = env.reset(2)
     g = gen(seed + 1)
     for t in range(T):

@@ -10,7 +10,7 @@ import torch
 
 from wmil.config import load_params
 from wmil.envs.tasks import make_task
-from wmil.parents import make_parent
+from wmil.parents import DeterministicParent
 from wmil.training.buffer import discounted_returns, gae
 from wmil.training.trainer import Trainer
 
@@ -63,7 +63,7 @@ def test_multi_step_rollout_never_crosses_an_episode_boundary(tmp_path):
     states, nxt, actions, dones = batch["states"], batch["next_states"], batch["actions"], batch["dones"]
     T = config.env.episode_length
     assert T > 1 and dones[-1].all() and not dones[:-1].any()
-    parent = make_parent("deterministic", trainer.task)
+    parent = DeterministicParent(trainer.task)
     for t in range(T):
         torch.testing.assert_close(nxt[t], parent.transition(states[t], actions[t]))
         assert (states[t][:, -3] == t).all()  # the step slot counts time
@@ -73,7 +73,7 @@ def test_multi_step_rollout_never_crosses_an_episode_boundary(tmp_path):
 
 def test_sequence_next_moves_on_by_the_correct_term_even_after_a_wrong_answer():
     task = make_task("sequence_next", 16, episode_length=3)
-    parent = make_parent("deterministic", task)
+    parent = DeterministicParent(task)
     states = task.initial_states(torch.tensor([[2, 4, 6], [3, 4, 16], [12, 14, 16]]))
     goal, nxt = parent.step(states, torch.tensor([8, 9, 0]))
     assert goal.tolist() == [1.0, 0.0, 1.0]
@@ -85,7 +85,7 @@ def test_ppo_update_logs_its_fixed_scalars(tmp_path):
     trainer = Trainer(ppo_config("pattern_echo", 0, max_steps=2048), tmp_path)
     stats = trainer.algorithm.update(trainer.collect())
     assert set(stats) == {"policy_loss", "value_loss", "world_model_loss", "loss", "entropy", "grad_norm",
-                          "approx_kl", "clip_frac", "explained_variance"}
+                          "approx_kl", "clip_frac", "explained_variance", "distill_loss"}
     assert stats["approx_kl"] >= 0 and 0 <= stats["clip_frac"] <= 1
     assert 0 < stats["entropy"] <= math.log(16) + 1e-6
     assert all(math.isfinite(v) for v in stats.values())

@@ -205,7 +205,7 @@ def test_computer_scalar_uses_configured_weights(params):
 
 
 def test_buffer_allocation():
-    buf = RolloutBuffer(3, 2, 5)
+    buf = RolloutBuffer(3, 2, 5, 8)
     assert (buf.num_steps, buf.num_envs) == (3, 2)
     assert buf.states.shape == (3, 2, 5) and buf.states.dtype == torch.long
     assert buf.next_states.shape == (3, 2, 5) and buf.next_states.dtype == torch.long
@@ -297,16 +297,17 @@ def test_gae_lambda_one_returns_are_monte_carlo(gamma):
 
 def test_batch_fields_and_shapes():
     T, N, S = 3, 4, 5
-    buf = RolloutBuffer(T, N, S)
+    buf = RolloutBuffer(T, N, S, 8)
     buf.states[:] = torch.arange(T * N * S).view(T, N, S)
     buf.next_states[:] = buf.states + 1
     buf.actions[:] = torch.arange(T * N).view(T, N)
     batch = buf.batch()
     expected = {"states", "next_states", "actions", "log_probs", "values", "goal", "pred", "cons",
-                "rewards", "world_model_mse", "dones", "success"}
+                "rewards", "world_model_mse", "dones", "success", "parent_probs"}
     assert set(batch) == expected
     assert batch["states"].shape == (T, N, S) and batch["next_states"].shape == (T, N, S)
-    for name in expected - {"states", "next_states"}:
+    assert batch["parent_probs"].shape == (T, N, 8)
+    for name in expected - {"states", "next_states", "parent_probs"}:
         assert batch[name].shape == (T, N), name
     assert torch.equal(batch["states"], buf.states) and torch.equal(batch["actions"], buf.actions)
     # the algorithms flatten time-major: index t * N + n

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from wmil.config import load_params
+
 from conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,8 +41,14 @@ def test_snakemake_lint_is_clean():
 def test_dry_run_expands_experiments_tasks_seeds():
     result = sh([str(BIN / "snakemake"), "-n", "--forceall", "all"], ROOT)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    n_runs = sum(len(e["tasks"]) for e in params["experiments"].values()) * len(params["seeds"])
-    assert job_counts(result.stdout) == {"sanity": 1, "train": n_runs, "mvp_criteria": 1, "summarize": 1, "all": 1}
+    from wmil.config import load_params
+    from wmil.figures import FIGURES
+
+    experiments = load_params(ROOT / "params.yaml").experiments
+    n_runs = sum(len(e.tasks) for e in experiments.values()) * len(params["seeds"])
+    assert job_counts(result.stdout) == {
+        "sanity": 1, "train": n_runs, "evaluate": n_runs, "analyze": 3, "llm_audit": 1, "mvp_criteria": 1,
+        "summarize": 1, "figure": len(FIGURES), "report": 1, "all": 1}
 
 
 def test_committed_schema_is_generated_from_the_config_dataclasses():
@@ -51,35 +59,50 @@ def test_committed_schema_is_generated_from_the_config_dataclasses():
 
 
 def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
+    from wmil.figures import FIGURES
+
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     snakemake = [str(BIN / "snakemake"), "-s", str(ROOT / "workflow/Snakefile"), "-d", str(tmp_path), "--cores", "2"]
     sh([*snakemake, "all"], tmp_path)
-    criteria = json.loads((tmp_path / "results/metrics/mvp_criteria.json").read_text())
+    results = tmp_path / "results"
+    criteria = json.loads((results / "metrics/mvp_criteria.json").read_text())
     assert criteria["passed"] and set(criteria["seeds"]) == {"pattern_echo/seed0", "pattern_echo/seed1"}
-    assert json.loads((tmp_path / "results/metrics/sanity.json").read_text())["passed"]
-    summary = json.loads((tmp_path / "results/metrics/summary.json").read_text())
-    assert set(summary) == set(tiny_params()["experiments"])
-    assert len(summary["ppo"]["conditional"]["final_rolling_success"]["per_seed"]) == 2
+    assert json.loads((results / "metrics/sanity.json").read_text())["passed"]
+    summary = json.loads((results / "metrics/summary.json").read_text())
+    assert list(summary["experiments"]) == list(tiny_params()["experiments"])
+    assert len(summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]) == 2
+    assert set(summary["probability_of_improvement"]) == {"random", "rl_only", "kl_distill"}
+    assert set(summary["representation"]) == {"pattern_echo", "sequence_next", "conditional"}
     for seed in (0, 1):
-        run_dir = tmp_path / f"results/runs/mvp/pattern_echo/seed{seed}"
+        run_dir = results / f"runs/mvp/pattern_echo/seed{seed}"
         assert json.loads((run_dir / "metrics.json").read_text())["env_steps"] == 3000
-        assert (tmp_path / f"results/logs/train/mvp/pattern_echo/seed{seed}.log").exists()
-        assert (tmp_path / f"results/benchmarks/train/mvp/pattern_echo/seed{seed}.tsv").exists()
+        assert json.loads((run_dir / "eval.json").read_text())["seed"] == seed
+        assert (results / f"logs/train/mvp/pattern_echo/seed{seed}.log").exists()
+        assert (results / f"benchmarks/train/mvp/pattern_echo/seed{seed}.tsv").exists()
+    page = (results / "report/report.html").read_text()
+    for name in FIGURES:  # every figure exists, is a real PNG and is embedded in the report
+        png = (results / f"figures/{name}.png").read_bytes()
+        assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
+        assert f'<figure id="{name}">' in page
+    assert "| experiment |" in (results / "report/summary.md").read_text()
     again = sh([*snakemake, "-n", "all"], tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr
-    # a params change reruns only the runs it touches (and what reads them)
+
+    # a params change reruns only the jobs it touches
     def plan_after(edit) -> dict[str, int]:
         changed = tiny_params()
         edit(changed)
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
-        return job_counts(sh([*snakemake, "-n", "all"], tmp_path).stdout)
+        counts = job_counts(sh([*snakemake, "-n", "all"], tmp_path).stdout)
+        return {k: v for k, v in counts.items() if k not in ("figure", "report", "all")}
 
-    runs_per_seed = sum(len(e["tasks"]) for e in tiny_params()["experiments"].values())
+    runs_per_seed = sum(len(e.tasks) for e in load_params(tmp_path / "params.yaml").experiments.values())
     assert plan_after(lambda p: p.update(seeds=[0, 1, 2])) == {
-        "train": runs_per_seed, "mvp_criteria": 1, "summarize": 1, "all": 1}
+        "train": runs_per_seed, "evaluate": runs_per_seed, "analyze": 3, "mvp_criteria": 1, "summarize": 1}
     assert plan_after(lambda p: p["experiments"]["mvp"]["overrides"]["training"].update(max_steps=4000)) == {
-        "train": 2, "mvp_criteria": 1, "summarize": 1, "all": 1}
-    assert plan_after(lambda p: p["mvp_criteria"].update(by_step=2000)) == {"mvp_criteria": 1, "all": 1}
+        "train": 2, "evaluate": 2, "mvp_criteria": 1, "summarize": 1}
+    assert plan_after(lambda p: p["evaluation"].update(episodes=300)) == {"evaluate": 2 * runs_per_seed, "summarize": 1}
+    assert plan_after(lambda p: p["mvp_criteria"].update(by_step=2000)) == {"mvp_criteria": 1}
 
 
 def test_every_committed_result_is_an_output_of_the_dag():

@@ -19,7 +19,7 @@ import torch
 from wmil.config import Params
 from wmil.envs.env import VectorEnv
 from wmil.envs.tasks import TASKS, make_task
-from wmil.parents import make_parent
+from wmil.parents import DeterministicParent
 from wmil.training.trainer import Trainer
 
 TARGETS = {"mvp_train_seconds": 1.5, "env_steps_per_second": 5e6, "mvp_steps_to_0.9": 2000,
@@ -34,7 +34,7 @@ def time_env_step(task_name: str, num_actions: int, num_envs: int, repeats: int)
     """Median seconds of one batched env step of ``num_envs`` single-step episodes at level 2,
     problem generation included (with T = 1 every step starts a fresh episode)."""
     task = make_task(task_name, num_actions)
-    env = VectorEnv(make_parent("deterministic", task), num_envs, 1, torch.Generator().manual_seed(0))
+    env = VectorEnv(DeterministicParent(task), num_envs, 1, torch.Generator().manual_seed(0))
     env.level = 2
     actions = torch.randint(num_actions, (num_envs,), generator=torch.Generator().manual_seed(1))
     times = []

@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from wmil.config import DEFAULT_PARAMS, ConfigError, deep_merge, json_schema, load_params, parse_override
+from wmil.config import DEFAULT_PARAMS, TASK_NAMES, ConfigError, deep_merge, json_schema, load_params, parse_override
+from wmil.parents.llm_server import LLMError
 from wmil.training.checkpoint import CheckpointError
 
 #: The plan's flags and the params key each one sets; kebab-case spellings work too.
@@ -104,16 +105,69 @@ def cmd_mvp_criteria(args: argparse.Namespace) -> int:
 
 def cmd_summarize(args: argparse.Namespace) -> int:
     from wmil import io
-    from wmil.evaluation.summary import curves, summarize
+    from wmil.evaluation.summary import curves, representation_summary, representation_table, summarize
 
     params = load_params(args.params)
     try:
-        report = summarize(params, args.runs_root)
+        report, tables = summarize(params, args.runs_root)
+        tables["curves"] = curves(params, args.runs_root)
+        if args.analysis:
+            tables["representation"] = representation_table(args.analysis)
+            report["representation"] = representation_summary(tables["representation"])
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
     io.write_json(args.out, report)
-    if args.curves:
-        io.write_text(args.curves, curves(params, args.runs_root).to_csv(index=False))
+    for name, table in tables.items():
+        io.write_text(args.plots / f"{name}.csv", table.to_csv(index=False))
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from wmil import io
+    from wmil.evaluation.evaluate import evaluate_run
+
+    params = load_params(args.params)
+    if not (args.run_dir / "model.pt").exists():
+        raise ConfigError(f"{args.run_dir / 'model.pt'}: no finished run to evaluate")
+    report = evaluate_run(args.run_dir, params.evaluation)
+    io.write_json(args.out or args.run_dir / "eval.json", report)
+    print(json.dumps({k: report[k] for k in ("success_greedy", "success_sampled", "entropy", "world_model_mse")}))
+    return 0
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from wmil import io
+    from wmil.evaluation.representation import analyze_task
+
+    params = load_params(args.params)
+    try:
+        report = analyze_task(params, args.task, args.runs_root)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+    io.write_json(args.out, report)
+    return 0
+
+
+def cmd_figure(args: argparse.Namespace) -> int:
+    from wmil.figures import draw
+
+    try:
+        draw(args.name, load_params(args.params), args.results, args.out)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{exc.filename}: missing; run the pipeline first (snakemake {args.out})") from None
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from wmil import io
+    from wmil.report import build_report
+
+    try:
+        page, table = build_report(load_params(args.params), args.results)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{exc.filename}: missing; run the pipeline first (snakemake all)") from None
+    io.write_text(args.html, page)
+    io.write_text(args.markdown, table)
     return 0
 
 
@@ -125,6 +179,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
                        ppo_seeds=args.ppo_seeds)
     if args.out:
         io.write_json(args.out, report)
+    return 0
+
+
+def cmd_llm_serve(args: argparse.Namespace) -> int:
+    from wmil.parents.llm_server import serve_forever
+
+    return serve_forever(args.port)
+
+
+def cmd_llm_audit(args: argparse.Namespace) -> int:
+    from wmil import io
+    from wmil.llm_audit import run_llm_audit
+
+    report = run_llm_audit(load_params(args.params))
+    io.write_json(args.out, report)
+    print(json.dumps({"error_rate": report["error_rate"], "cohen_kappa": report["overall"]["cohen_kappa"],
+                      "invalid_rate": report["overall"]["invalid_rate"]}, indent=2))
     return 0
 
 
@@ -169,12 +240,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results/metrics/mvp_criteria.json"))
     p.set_defaults(func=cmd_mvp_criteria)
 
-    p = sub.add_parser("summarize", help="every run's final metrics and their medians, per experiment x task")
+    p = sub.add_parser("summarize", help="IQM and 95%% CIs over seeds of every experiment x task, and the plot tables")
     _add_params(p)
     p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
     p.add_argument("--out", type=Path, default=Path("results/metrics/summary.json"))
-    p.add_argument("--curves", type=Path, help="also write every learning curve as one CSV (DVC plot data)")
+    p.add_argument("--plots", type=Path, default=Path("results/plots"),
+                   help="folder for the tidy tables: curves.csv, runs.csv, sample_efficiency.csv (DVC plots)")
+    p.add_argument("--analysis", type=Path, nargs="*", default=[],
+                   help="`wmil analyze` outputs to summarise too (adds representation.csv)")
     p.set_defaults(func=cmd_summarize)
+
+    p = sub.add_parser("evaluate", help="held-out evaluation of a finished run (writes eval.json)")
+    _add_params(p)
+    p.add_argument("--run-dir", "--run_dir", dest="run_dir", type=Path, required=True)
+    p.add_argument("--out", type=Path, help="default: <run-dir>/eval.json")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("analyze", help="representation analysis (probes, clusters, t-SNE) of one task's models")
+    _add_params(p)
+    p.add_argument("--task", required=True, choices=TASK_NAMES)
+    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_analyze)
+
+    from wmil.figures import FIGURES
+
+    p = sub.add_parser("figure", help="draw one figure of the paper from the result files")
+    _add_params(p)
+    p.add_argument("name", choices=sorted(FIGURES))
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(func=cmd_figure)
+
+    p = sub.add_parser("report", help="the self-contained HTML report and the markdown headline table")
+    _add_params(p)
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--html", type=Path, default=Path("results/report/report.html"))
+    p.add_argument("--markdown", type=Path, default=Path("results/report/summary.md"))
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="speed and sample-efficiency benchmark (medians over seeds)")
     _add_params(p)
@@ -184,6 +287,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ppo-seeds", type=int, default=3)
     p.add_argument("--out", type=Path, help="write the JSON report here")
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("llm-serve", help="run the bundled local LLM server (127.0.0.1 only) until Ctrl-C")
+    p.add_argument("--port", type=int, default=8080)
+    p.set_defaults(func=cmd_llm_serve)
+
+    p = sub.add_parser("llm-audit", help="the LLM parent's verdicts against the rules, per task and level")
+    _add_params(p)
+    p.add_argument("--out", type=Path, default=Path("results/metrics/llm_audit.json"))
+    p.set_defaults(func=cmd_llm_audit)
 
     p = sub.add_parser("schema", help="print the JSON schema of params.yaml")
     p.add_argument("--out", type=Path)
@@ -196,6 +308,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError) as exc:
+    except (ConfigError, CheckpointError, LLMError) as exc:
         print(f"wmil {args.command}: error: {exc}", file=sys.stderr)
         return 2

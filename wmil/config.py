@@ -58,8 +58,27 @@ class EnvConfig:
 
 
 @dataclass(frozen=True)
+class LLMConfig:
+    """An OpenAI-compatible endpoint that plays the parent (``parent.name: llm``)."""
+
+    base_url: str          # "" = start the bundled local llama.cpp server (SmolLM2-135M) for the run
+    model: str             # the model name sent to the endpoint
+    api_key_env: str       # name of the environment variable holding the key ("" = none needed)
+    roles: Literal["reward", "reward+transition", "all"]  # calls answered by the LLM; the rest by the rules
+    temperature: float = field(metadata=_range(0.0, 2.0))
+    max_tokens: int = field(metadata=_range(1, 4096))
+    concurrency: int = field(metadata=_range(1, 256))      # requests in flight at once
+    timeout_s: float = field(metadata=_range(0.0, 600.0, lo_open=True))  # per request
+    max_retries: int = field(metadata=_range(0, 20))       # per request, exponential backoff
+    on_invalid: Literal["error", "deterministic", "zero"]  # an answer still invalid after retries
+    cache_path: str        # SQLite response cache ("" = no cache)
+
+
+@dataclass(frozen=True)
 class ParentConfig:
-    name: Literal["deterministic"]
+    name: Literal["deterministic", "llm"]
+    reward_flip_prob: float = field(metadata=_range(0.0, 1.0))  # each verdict flipped with this probability
+    llm: LLMConfig
 
 
 @dataclass(frozen=True)
@@ -75,7 +94,7 @@ class ModelConfig:
 class AlgorithmConfig:
     """Hyperparameters of both algorithms; each reads the ones it uses (see params.yaml)."""
 
-    name: Literal["reinforce", "ppo"]
+    name: Literal["reinforce", "ppo", "random"]
     lr: float = field(metadata=_range(0.0, 1.0, lo_open=True))
     entropy_coef: float = field(metadata=_range(0.0, 10.0))
     world_model_coef: float = field(metadata=_range(0.0, 100.0))
@@ -88,6 +107,7 @@ class AlgorithmConfig:
     epochs: int = field(metadata=_range(1, 100))
     minibatches: int = field(metadata=_range(1, 1024))
     normalize_advantages: bool
+    distill_coef: float = field(metadata=_range(0.0, 100.0))  # KL(parent || policy) weight
 
 
 @dataclass(frozen=True)
@@ -169,11 +189,38 @@ class MvpCriteriaConfig:
 
 
 @dataclass(frozen=True)
+class LLMAuditConfig:
+    """``wmil llm-audit``: the LLM's verdicts against the rules, with ``experiment``'s parent
+    settings, action space and episode length, on every task x level."""
+
+    experiment: str
+    pairs_per_level: int = field(metadata=_range(2, 10**6))  # (state, action) pairs, half right, half wrong
+    seed: int = field(metadata=_range(0, 2**31 - 1))
+
+
+@dataclass(frozen=True)
+class EvaluationConfig:
+    """Held-out evaluation, statistics across seeds and the comparisons the paper makes."""
+
+    episodes: int = field(metadata=_range(10, 10**7))  # held-out episodes per run and level
+    seed: int = field(metadata=_range(0, 2**31 - 1))  # the held-out stream (disjoint from training's)
+    bootstrap_reps: int = field(metadata=_range(100, 10**6))  # stratified-bootstrap resamples per CI
+    method: str  # the method the baselines are compared against
+    curriculum: str  # the method with the mastery curriculum, shown beside it
+    baselines: tuple[str, ...]
+    representation: tuple[str, ...]  # experiments whose embeddings are analysed side by side
+    noise: tuple[str, ...]  # the reward-noise sweep (experiments differing in parent.reward_flip_prob)
+
+
+@dataclass(frozen=True)
 class Experiment:
+    """``overrides`` are already merged with those of the experiment it ``extends`` (if any)."""
+
     name: str
     tasks: tuple[str, ...]
     overrides: dict[str, Any]
     description: str = ""
+    extends: str | None = None
 
 
 @dataclass(frozen=True)
@@ -183,6 +230,8 @@ class Params:
     experiments: dict[str, Experiment]
     sanity: SanityConfig
     mvp_criteria: MvpCriteriaConfig
+    llm_audit: LLMAuditConfig
+    evaluation: EvaluationConfig
 
     def run_config(
         self,
@@ -250,6 +299,10 @@ def _check_value(key: str, tp: Any, value: Any, meta: dict) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
         return value
+    elif tp == tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
+        return tuple(value)
     lo, hi = meta.get("lo"), meta.get("hi")
     if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
         bound = f"> {lo}" if meta.get("lo_open") else f">= {lo}"
@@ -316,7 +369,7 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
 def parse_params(raw: Any, source: str = "params") -> Params:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
-    allowed = {"defaults", "seeds", "experiments", "sanity", "mvp_criteria"}
+    allowed = {"defaults", "seeds", "experiments", "sanity", "mvp_criteria", "llm_audit", "evaluation"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown top-level key in {source}; allowed: {sorted(allowed)}")
@@ -331,45 +384,72 @@ def parse_params(raw: Any, source: str = "params") -> Params:
         _check_value(f"seeds[{i}]", int, s, _range(0, 2**31 - 1))
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"seeds: duplicates in {seeds!r}")
-    experiments: dict[str, Experiment] = {}
     raw_experiments = raw.get("experiments") or {}
     if not isinstance(raw_experiments, dict):
         raise ConfigError(f"experiments: expected a mapping of name -> experiment, got {raw_experiments!r}")
-    for name, body in raw_experiments.items():
-        where = f"experiments.{name}"
-        if not isinstance(body, dict):
-            raise ConfigError(f"{where}: expected a mapping")
-        unknown = sorted(set(body) - {"tasks", "overrides", "description"})
-        if unknown:
-            raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: ['description', 'overrides', 'tasks']")
-        tasks = body.get("tasks")
-        if not isinstance(tasks, list) or not tasks:
-            raise ConfigError(f"{where}.tasks: expected a non-empty list; allowed: {list(TASK_NAMES)}")
-        for t in tasks:
-            if t not in TASK_NAMES:
-                raise ConfigError(f"{where}.tasks: {t!r} is not allowed; allowed: {list(TASK_NAMES)}")
-        overrides = body.get("overrides") or {}
-        if not isinstance(overrides, dict):
-            raise ConfigError(f"{where}.overrides: expected a mapping")
-        if "env" in overrides and isinstance(overrides["env"], dict) and "task" in overrides["env"]:
-            raise ConfigError(f"{where}.overrides.env.task: set the tasks in {where}.tasks instead")
-        experiments[name] = Experiment(name, tuple(tasks), overrides, str(body.get("description", "")))
+    parsed: dict[str, Experiment] = {}
+    for name in raw_experiments:
+        _parse_experiment(name, raw_experiments, parsed, ())
+    experiments = {name: parsed[name] for name in raw_experiments}  # in the file's order
     params = Params(
         defaults=defaults,
         seeds=tuple(seeds),
         experiments=experiments,
         sanity=from_dict(SanityConfig, raw.get("sanity"), "sanity"),
         mvp_criteria=from_dict(MvpCriteriaConfig, raw.get("mvp_criteria"), "mvp_criteria"),
+        llm_audit=from_dict(LLMAuditConfig, raw.get("llm_audit"), "llm_audit"),
+        evaluation=from_dict(EvaluationConfig, raw.get("evaluation"), "evaluation"),
     )
     for exp in experiments.values():
         for task in exp.tasks:
             params.run_config(exp.name, task)
-    if params.mvp_criteria.experiment not in experiments:
-        raise ConfigError(
-            f"mvp_criteria.experiment: {params.mvp_criteria.experiment!r} is not an experiment; "
-            f"allowed: {sorted(experiments)}"
-        )
+    ev = params.evaluation
+    named = [("mvp_criteria.experiment", params.mvp_criteria.experiment),
+             ("llm_audit.experiment", params.llm_audit.experiment), ("evaluation.method", ev.method),
+             ("evaluation.curriculum", ev.curriculum),
+             *((f"evaluation.{key}[{i}]", name) for key in ("baselines", "representation", "noise")
+               for i, name in enumerate(getattr(ev, key)))]
+    for key, name in named:
+        if name not in experiments:
+            raise ConfigError(f"{key}: {name!r} is not an experiment; allowed: {sorted(experiments)}")
     return params
+
+
+def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: tuple[str, ...]) -> Experiment:
+    """Validate experiment ``name`` (and first the one it ``extends``) into ``done``."""
+    if name in done:
+        return done[name]
+    where = f"experiments.{name}"
+    if name in chain:
+        raise ConfigError(f"{where}.extends: a cycle: {' -> '.join((*chain, name))}")
+    body = raw[name]
+    if not isinstance(body, dict):
+        raise ConfigError(f"{where}: expected a mapping")
+    keys = ["description", "extends", "overrides", "tasks"]
+    unknown = sorted(set(body) - set(keys))
+    if unknown:
+        raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: {keys}")
+    base_name = body.get("extends")
+    base = None
+    if base_name is not None:
+        if base_name not in raw:
+            raise ConfigError(f"{where}.extends: {base_name!r} is not an experiment; allowed: {sorted(raw)}")
+        base = _parse_experiment(base_name, raw, done, (*chain, name))
+    tasks = body.get("tasks", list(base.tasks) if base is not None else None)
+    if not isinstance(tasks, list) or not tasks:
+        raise ConfigError(f"{where}.tasks: expected a non-empty list; allowed: {list(TASK_NAMES)}")
+    for t in tasks:
+        if t not in TASK_NAMES:
+            raise ConfigError(f"{where}.tasks: {t!r} is not allowed; allowed: {list(TASK_NAMES)}")
+    overrides = body.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{where}.overrides: expected a mapping")
+    if "env" in overrides and isinstance(overrides["env"], dict) and "task" in overrides["env"]:
+        raise ConfigError(f"{where}.overrides.env.task: set the tasks in {where}.tasks instead")
+    if base is not None:  # an ablation shares every setting of its base but what it overrides
+        overrides = deep_merge(base.overrides, overrides, f"{where}.overrides")
+    done[name] = Experiment(name, tuple(tasks), overrides, str(body.get("description", "")), base_name)
+    return done[name]
 
 
 def parse_override(assignment: str) -> dict[str, Any]:
@@ -396,6 +476,8 @@ def json_schema() -> dict[str, Any]:
                 continue
             if typing.get_origin(tp) is Literal:
                 prop: dict[str, Any] = {"enum": list(typing.get_args(tp))}
+            elif tp == tuple[str, ...]:
+                prop = {"type": "array", "items": {"type": "string"}}
             else:
                 prop = {"type": {int: "integer", float: "number", bool: "boolean", str: "string"}[tp]}
                 meta = f.metadata
@@ -421,7 +503,7 @@ def json_schema() -> dict[str, Any]:
         "description": "params.yaml of WMIL (generated by `wmil schema`; do not edit by hand)",
         "type": "object",
         "additionalProperties": False,
-        "required": ["defaults", "seeds", "experiments", "sanity", "mvp_criteria"],
+        "required": ["defaults", "seeds", "experiments", "sanity", "mvp_criteria", "llm_audit", "evaluation"],
         "properties": {
             "defaults": section_tree(required=True),
             "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
@@ -431,9 +513,10 @@ def json_schema() -> dict[str, Any]:
                 "additionalProperties": {
                     "type": "object",
                     "additionalProperties": False,
-                    "required": ["tasks"],
+                    "anyOf": [{"required": ["tasks"]}, {"required": ["extends"]}],
                     "properties": {
                         "description": {"type": "string"},
+                        "extends": {"type": "string"},
                         "tasks": {"type": "array", "items": {"enum": list(TASK_NAMES)}, "minItems": 1},
                         "overrides": section_tree(required=False),
                     },
@@ -441,5 +524,7 @@ def json_schema() -> dict[str, Any]:
             },
             "sanity": schema_of(SanityConfig),
             "mvp_criteria": schema_of(MvpCriteriaConfig),
+            "llm_audit": schema_of(LLMAuditConfig),
+            "evaluation": schema_of(EvaluationConfig),
         },
     }

@@ -18,7 +18,7 @@ import torch
 from wmil.config import Params
 from wmil.envs.tasks import NUM_LEVELS, TASKS, make_task
 from wmil.models.baby import BabyModel
-from wmil.parents import make_parent
+from wmil.parents import DeterministicParent
 from wmil.training.reinforce import REINFORCE
 
 STEP_TIMING_ENVS = 1024
@@ -40,7 +40,7 @@ def check_rewards(params: Params, action_sizes: list[int]) -> dict[str, Any]:
     generator = torch.Generator().manual_seed(cfg.seed)
     for A in action_sizes:
         for name in TASKS:
-            parent = make_parent("deterministic", make_task(name, A))
+            parent = DeterministicParent(make_task(name, A))
             for level in range(NUM_LEVELS):
                 random = _success(parent, level, cfg.episodes, "random", generator)
                 oracle = _success(parent, level, cfg.episodes, "oracle", generator)
@@ -91,7 +91,7 @@ def check_gradients(params: Params, action_sizes: list[int]) -> dict[str, Any]:
             task = make_task(name, A)
             model = BabyModel(task, config.model)
             algo = REINFORCE(model, config.algorithm, task, torch.Generator())
-            parent = make_parent("deterministic", task)
+            parent = DeterministicParent(task)
             generator = torch.Generator().manual_seed(0)
             states = parent.generate(config.env.level, 64, generator)
             actions = torch.randint(A, (64,), generator=generator)

@@ -13,15 +13,14 @@ from wmil.training.rewards import RewardVector
 if TYPE_CHECKING:
     from wmil.parents.base import Parent
 
-SUCCESS_THRESHOLD = 0.9
-
 
 @dataclass
 class StepResult:
     """One step of ``n`` episodes.
 
     ``next_states`` carry each action's consequence (the world model's target) even where the
-    episode ended; ``done`` is the time limit only (Fix 1); ``success`` is ``goal > 0.9``.
+    episode ended; ``done`` is the time limit only (Fix 1); ``success`` is the task's rule (the
+    action is the correct one), whatever the parent said: a noisy or LLM parent may misjudge.
     """
 
     next_states: torch.Tensor  # LongTensor (n, num_slots)
@@ -58,10 +57,11 @@ class VectorEnv:
         if self.t >= self.episode_length:
             raise RuntimeError("the episodes are over (time limit); call reset() first")
         goal, next_states = self.parent.step(self.states, actions)
+        success = actions == self.task.answer(self.states)
         self.t += 1
         self.states = next_states
         done = torch.full((self.num_envs,), self.t >= self.episode_length)
-        return StepResult(next_states, goal, done, goal > SUCCESS_THRESHOLD)
+        return StepResult(next_states, goal, done, success)
 
     def state_dict(self) -> dict[str, Any]:
         return {"level": self.level, "t": self.t, "states": self.states.clone(),

@@ -11,7 +11,7 @@ from gymnasium import spaces
 
 from wmil.envs.env import VectorEnv
 from wmil.envs.tasks import make_task
-from wmil.parents import make_parent
+from wmil.parents import DeterministicParent
 
 ENV_IDS = {
     "wmil/PatternEcho-v0": "pattern_echo",
@@ -29,10 +29,10 @@ class WmilGymEnv(gymnasium.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, task: str = "pattern_echo", num_actions: int = 16, episode_length: int = 1,
-                 level: int = 2, parent: str = "deterministic"):
+                 level: int = 2):
         self.task = make_task(task, num_actions, episode_length)
         self.level = level
-        self._env = VectorEnv(make_parent(parent, self.task), 1, episode_length, torch.Generator())
+        self._env = VectorEnv(DeterministicParent(self.task), 1, episode_length, torch.Generator())
         self.observation_space = spaces.MultiDiscrete(self.task.cardinalities.numpy())
         self.action_space = spaces.Discrete(num_actions)
 

@@ -44,3 +44,17 @@ class Parent(ABC):
     @abstractmethod
     def action_distribution(self, states: torch.Tensor) -> torch.Tensor:
         """The parent's preferred actions as probabilities ``FloatTensor (n, A)``."""
+
+    def stats(self) -> dict[str, float]:
+        """Counters for the run's metrics (requests, cache hits, fallbacks, flips, ...)."""
+        return {}
+
+    def state_dict(self) -> dict:
+        """Whatever a resumed run needs to continue exactly (random streams, counters)."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def close(self) -> None:
+        """Release what the parent holds (a server, a connection); safe to call twice."""

@@ -27,16 +27,18 @@ class RolloutBuffer:
     ``next_states[t]`` is the consequence of ``actions[t]`` in ``states[t]``, never a reset state,
     so no world-model target crosses an episode boundary."""
 
-    def __init__(self, num_steps: int, num_envs: int, num_slots: int):
+    def __init__(self, num_steps: int, num_envs: int, num_slots: int, num_actions: int):
         self.num_steps, self.num_envs = num_steps, num_envs
         self.states = torch.zeros(num_steps, num_envs, num_slots, dtype=torch.long)
         self.next_states = torch.zeros(num_steps, num_envs, num_slots, dtype=torch.long)
+        # the parent's action distribution (T, N, A), filled only for distillation
+        self.parent_probs = torch.zeros(num_steps, num_envs, num_actions)
         for name, dtype in FIELDS.items():
             setattr(self, name, torch.zeros(num_steps, num_envs, dtype=dtype))
 
     def batch(self) -> dict[str, torch.Tensor]:
         """Every field by name, still ``(T, N, ...)``: algorithms compute their own targets."""
-        return {"states": self.states, "next_states": self.next_states,
+        return {"states": self.states, "next_states": self.next_states, "parent_probs": self.parent_probs,
                 **{name: getattr(self, name) for name in FIELDS}}
 
 

@@ -11,11 +11,13 @@ from wmil.config import AlgorithmConfig
 from wmil.envs.tasks import Task
 from wmil.models.baby import BabyModel
 from wmil.training.buffer import gae
+from wmil.training.distill import kl_to_parent
 from wmil.training.rewards import prediction_mse
 
 
 class PPO:
-    """Clipped-surrogate PPO over ``epochs`` x ``minibatches`` of one rollout of whole episodes.
+    """Clipped-surrogate PPO over ``epochs`` x ``minibatches`` of one rollout of whole episodes;
+    with ``distill_coef > 0`` the loss adds ``distill_coef * KL(parent || policy)``.
 
     Logged: policy/value/world-model/total loss, entropy, approx-KL (``E[(r - 1) - log r]``),
     clip fraction, explained variance of the value targets, gradient norm."""
@@ -35,6 +37,7 @@ class PPO:
         states, next_states = batch["states"].flatten(0, 1), batch["next_states"].flatten(0, 1)
         actions, old_log_probs = batch["actions"].flatten(), batch["log_probs"].flatten()
         advantages, returns, old_values = advantages.flatten(), returns.flatten(), batch["values"].flatten()
+        parent_probs = batch["parent_probs"].flatten(0, 1) if cfg.distill_coef > 0 else None
         size = len(actions)  # a multiple of minibatches (validated), so the chunks are equal
         sums: dict[str, float] = {}
         for _ in range(cfg.epochs):
@@ -55,13 +58,17 @@ class PPO:
                     predicted = self.model.predict_next_state(h, actions[idx])
                     world_model_loss = prediction_mse(self.task, predicted, next_states[idx]).mean()
                     loss = loss + cfg.world_model_coef * world_model_loss
+                distill_loss = torch.zeros(())
+                if parent_probs is not None:
+                    distill_loss = kl_to_parent(parent_probs[idx], log_probs)
+                    loss = loss + cfg.distill_coef * distill_loss
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
                 self.optimizer.step()
                 with torch.no_grad():
                     stats = {"policy_loss": policy_loss, "value_loss": value_loss, "world_model_loss": world_model_loss,
-                             "loss": loss, "entropy": entropy, "grad_norm": grad_norm,
+                             "loss": loss, "entropy": entropy, "grad_norm": grad_norm, "distill_loss": distill_loss,
                              "approx_kl": ((ratio - 1) - log_ratio).mean(),
                              "clip_frac": ((ratio - 1).abs() > cfg.clip_eps).float().mean()}
                 for key, value in stats.items():

@@ -11,11 +11,13 @@ from wmil.config import AlgorithmConfig
 from wmil.envs.tasks import Task
 from wmil.models.baby import BabyModel
 from wmil.training.buffer import discounted_returns
+from wmil.training.distill import kl_to_parent
 from wmil.training.rewards import prediction_mse
 
 
 class REINFORCE:
-    """``loss = -log pi(a|s) (G - b) - entropy_coef * H + world_model_coef * MSE(next-state)``.
+    """``loss = -log pi(a|s) (G - b) - entropy_coef * H + world_model_coef * MSE(next-state)``
+    ``+ distill_coef * KL(parent || policy)``.
 
     ``b`` is an exponential moving average of earlier batches' mean return, bias-corrected so that
     it is meaningful from the second update on (the first uses 0). ``generator`` is unused: REINFORCE draws no
@@ -58,6 +60,10 @@ class REINFORCE:
             predicted = self.model.predict_next_state(h, actions)
             world_model_loss = prediction_mse(self.task, predicted, batch["next_states"].flatten(0, 1)).mean()
             loss = loss + cfg.world_model_coef * world_model_loss
+        distill_loss = torch.zeros(())
+        if cfg.distill_coef > 0:
+            distill_loss = kl_to_parent(batch["parent_probs"].flatten(0, 1), log_probs)
+            loss = loss + cfg.distill_coef * distill_loss
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -66,6 +72,7 @@ class REINFORCE:
         return {
             "policy_loss": policy_loss.item(),
             "world_model_loss": world_model_loss.item(),
+            "distill_loss": distill_loss.item(),
             "loss": loss.item(),
             "entropy": entropy.item(),
             "baseline": self.baseline,

@@ -34,7 +34,7 @@ from wmil.envs.env import VectorEnv
 from wmil.envs.tasks import NUM_LEVELS, make_task
 from wmil.evaluation.evaluate import Evaluator
 from wmil.models.baby import BabyModel
-from wmil.parents import make_parent
+from wmil.parents import DeterministicParent, make_parent
 from wmil.provenance import code_hash
 from wmil.training.algorithms import ALGORITHMS
 from wmil.training.buffer import RolloutBuffer
@@ -56,6 +56,7 @@ CURVE_COLUMNS = (
     "entropy",          # policy entropy, nats
     "world_model_mse",  # MSE of the raw next-state prediction at collection time (before training on it)
     "policy_loss", "world_model_loss", "loss", "grad_norm",
+    "distill_loss",     # KL(parent || policy), nats (the kl_distill baseline; 0 elsewhere)
     "baseline",         # REINFORCE's running baseline (NaN under PPO)
     "value_loss", "approx_kl", "clip_frac", "explained_variance",  # PPO only (NaN under REINFORCE)
     "steps_per_s",      # env steps per wall-clock second since the previous row (not deterministic)
@@ -66,11 +67,12 @@ FINISHED_FILES = ("metrics.json", "model.pt", "timing.json")
 EVAL_EPISODES = 1000
 
 
-def seed_streams(seed: int) -> tuple[int, int, int, int, int]:
+def seed_streams(seed: int) -> tuple[int, ...]:
     """Independent seeds: model init, environment, action sampling, the algorithm's own
-    randomness, and evaluation (its own stream of episodes; the problem tables are small and
-    shared, so evaluation measures the policy on fresh draws, not on unseen problems)."""
-    return tuple(int(x >> 1) for x in np.random.SeedSequence(seed).generate_state(5, dtype=np.uint64))
+    randomness, evaluation (its own stream of episodes; the problem tables are small and shared,
+    so evaluation measures the policy on fresh draws, not on unseen problems) and the parent's
+    own randomness (reward noise)."""
+    return tuple(int(x >> 1) for x in np.random.SeedSequence(seed).generate_state(6, dtype=np.uint64))
 
 
 class Trainer:
@@ -78,10 +80,10 @@ class Trainer:
         torch.set_num_threads(1)
         self.config = config
         self.run_dir = Path(run_dir)
-        init_seed, env_seed, policy_seed, algo_seed, self.eval_seed = seed_streams(config.seed)
+        init_seed, env_seed, policy_seed, algo_seed, self.eval_seed, parent_seed = seed_streams(config.seed)
         env = config.env
         self.task = make_task(env.task, env.num_actions, env.episode_length)
-        self.parent = make_parent(config.parent.name, self.task)
+        self.parent = make_parent(config.parent, self.task, torch.Generator().manual_seed(parent_seed))
         self.env = VectorEnv(self.parent, env.num_envs, env.episode_length, torch.Generator().manual_seed(env_seed))
         algorithm = ALGORITHMS[config.algorithm.name]
         torch.manual_seed(init_seed)
@@ -89,7 +91,8 @@ class Trainer:
         self.algorithm = algorithm(self.model, config.algorithm, self.task, torch.Generator().manual_seed(algo_seed))
         self.rewards = RewardComputer(config.rewards, self.task)
         self.policy_generator = torch.Generator().manual_seed(policy_seed)
-        self.buffer = RolloutBuffer(env.episode_length, env.num_envs, self.task.num_slots)
+        self.buffer = RolloutBuffer(env.episode_length, env.num_envs, self.task.num_slots, self.task.num_actions)
+        self.distill = config.algorithm.distill_coef > 0
         cur = config.curriculum
         self.curriculum = (CurriculumManager(NUM_LEVELS - 1, cur.mastery_threshold, cur.window)
                            if cur.enabled else None)
@@ -130,6 +133,8 @@ class Trainer:
             step = self.env.step(actions)
             reward, mse = self.rewards.compute(step.goal, predicted, step.next_states)
             buf.states[t], buf.next_states[t], buf.actions[t] = states, step.next_states, actions
+            if self.distill:
+                buf.parent_probs[t] = self.parent.action_distribution(states)
             buf.log_probs[t] = log_probs.gather(1, actions.unsqueeze(1)).squeeze(1)
             if values is not None:
                 buf.values[t] = values
@@ -181,13 +186,20 @@ class Trainer:
     # ---- the loop --------------------------------------------------------------------------
     def train(self, resume: str = "never", progress: bool | None = None) -> dict[str, Any]:
         """Train to ``training.max_steps`` env steps. ``resume``: ``never`` (start fresh),
-        ``auto`` (continue a compatible checkpoint if there is one) or ``must``."""
+        ``auto`` (continue a compatible checkpoint if there is one) or ``must``. The parent is
+        closed at the end, also on failure (an LLM parent stops the server it started)."""
+        try:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            io.write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+            for name in FINISHED_FILES:  # until rewritten, nothing may claim that this run finished
+                (self.run_dir / name).unlink(missing_ok=True)
+            self._maybe_resume(resume)
+            return self._train(progress)
+        finally:
+            self.parent.close()
+
+    def _train(self, progress: bool | None) -> dict[str, Any]:
         cfg = self.config.training
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        io.write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.config.to_dict(), sort_keys=False))
-        for name in FINISHED_FILES:  # until rewritten, nothing may claim that this run finished
-            (self.run_dir / name).unlink(missing_ok=True)
-        self._maybe_resume(resume)
         show = sys.stderr.isatty() if progress is None else progress
         bar = tqdm(total=cfg.max_steps, initial=self.env_steps, unit="step", disable=not show)
         last_log_steps, last_log_time = self.env_steps, time.perf_counter()
@@ -246,6 +258,7 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.algorithm.load_state_dict(state["algorithm"])
         self.env.load_state_dict(state["env"])
+        self.parent.load_state_dict(state["parent"])
         self.policy_generator.set_state(state["policy_generator"])
         self.window.load_state_dict(state["window"])
         if self.curriculum is not None:
@@ -259,7 +272,7 @@ class Trainer:
         save_checkpoint(self.run_dir / "checkpoint.pt", {
             "fingerprint": self.config.fingerprint(), "code": code_hash(), "config": self.config.to_dict(),
             "model": self.model.state_dict(), "algorithm": self.algorithm.state_dict(),
-            "env": self.env.state_dict(), "policy_generator": self.policy_generator.get_state(),
+            "env": self.env.state_dict(), "parent": self.parent.state_dict(), "policy_generator": self.policy_generator.get_state(),
             "window": self.window.state_dict(), "episodes": self.episodes, "env_steps": self.env_steps,
             "curriculum": self.curriculum.state_dict() if self.curriculum is not None else None,
             "updates": self.updates, "elapsed": self.elapsed, "curve": self.curve,
@@ -277,10 +290,11 @@ class Trainer:
             "final_rolling_success": last["rolling_success"], "final_entropy": last["entropy"],
             "final_world_model_mse": None if np.isnan(last["world_model_mse"]) else last["world_model_mse"],
             **self.steps_to,
-            "greedy_success_by_level": {
+            "greedy_success_by_level": {  # judged by the rules, whoever the parent was
                 level: result["success"] for level, result in Evaluator(
-                    self.parent, self.config.env.episode_length, EVAL_EPISODES, self.eval_seed
+                    DeterministicParent(self.task), self.config.env.episode_length, EVAL_EPISODES, self.eval_seed
                 ).evaluate_levels(self.model).items()},
+            "parent": self.parent.stats(),
         }
         io.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))
         io.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})

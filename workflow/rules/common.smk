@@ -7,6 +7,7 @@ from pathlib import Path
 import yaml
 
 from wmil.config import load_params
+from wmil.figures import FIGURES as FIGURE_SPECS
 from wmil.provenance import package_source, training_sources
 
 PARAMS_FILE = config.get("params", "params.yaml")
@@ -21,15 +22,19 @@ BENCHMARKS = "results/benchmarks"
 SANITY = f"{METRICS}/sanity.json"
 MVP_CRITERIA = f"{METRICS}/mvp_criteria.json"
 SUMMARY = f"{METRICS}/summary.json"
-CURVES = "results/plots/curves.csv"
+LLM_AUDIT = f"{METRICS}/llm_audit.json"
+ANALYSIS = "results/analysis"
+PLOTS = "results/plots"
+PLOT_TABLES = [f"{PLOTS}/{name}.csv" for name in ("curves", "runs", "sample_efficiency", "representation")]
+FIGURES = "results/figures"
+FIGURE_NAMES = list(FIGURE_SPECS)
+FIGURE_OUTPUTS = [f"{FIGURES}/{name}.png" for name in FIGURE_NAMES]
+REPORT_HTML = "results/report/report.html"
+REPORT_MD = "results/report/summary.md"
 
 # The code that shapes a run: a change to it reruns the runs (results follow the code).
 TRAINING_SOURCES = [str(p) for p in training_sources()]
 
-localrules:
-    all,
-    mvp_criteria,
-    summarize,
 
 
 def runs(experiments=None):
@@ -58,3 +63,27 @@ def sanity_fingerprint():
     sizes = sorted({PARAMS.run_config(e, t).env.num_actions for e, t, _ in runs()})
     body = [dataclasses.asdict(PARAMS.sanity), PARAMS.defaults, sizes]
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def evaluation_settings(*keys):
+    """Evaluation settings as rule params (all by default), so that changing them reruns the job."""
+    settings = dataclasses.asdict(PARAMS.evaluation)
+    return {k: settings[k] for k in keys} if keys else settings
+
+
+def representation_tasks():
+    return sorted({t for e in PARAMS.evaluation.representation for t in PARAMS.experiments[e].tasks})
+
+
+def representation_models(task):
+    experiments = [e for e in PARAMS.evaluation.representation if task in PARAMS.experiments[e].tasks]
+    return [f"{RUNS}/{e}/{task}/seed{s}/model.pt" for e in experiments for s in PARAMS.seeds]
+
+
+ANALYSIS_OUTPUTS = [f"{ANALYSIS}/{task}.json" for task in representation_tasks()]
+
+
+def figure_inputs(name):
+    """The result files figure ``name`` reads (declared in wmil/figures.py, relative to results/)."""
+    return [f"results/{path}".format(task=task) for path in FIGURE_SPECS[name].inputs
+            for task in (representation_tasks() if "{task}" in path else [None])]

@@ -1,22 +1,26 @@
 rule summarize:
-    """Every run's final metrics with medians per experiment x task, and all learning curves (DVC metrics and plots)."""
+    """IQM and 95% bootstrap CIs over seeds (rliable) of every experiment x task, and the plot tables."""
     input:
+        evals=run_outputs(name="eval.json"),
         metrics=run_outputs(),
-        code=sources("evaluation/summary.py"),
+        analysis=ANALYSIS_OUTPUTS,
+        code=sources("evaluation/summary.py", "evaluation/stats.py"),
     output:
         summary=SUMMARY,
-        curves=CURVES,
+        tables=PLOT_TABLES,
     params:
         params_file=PARAMS_FILE,
-        runs_root=lambda wildcards, input: Path(input.metrics[0]).parents[3],
+        runs_root=lambda wildcards, input: Path(input.evals[0]).parents[3],
+        plots=lambda wildcards, output: os.path.dirname(output.tables[0]),
+        settings=evaluation_settings(),
     log:
         f"{LOGS}/summarize.log",
     threads: 1
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=1000,
-        runtime=5,
+        mem_mb=2000,
+        runtime=10,
     shell:
-        "wmil summarize --params {params.params_file} --runs-root {params.runs_root}"
-        " --out {output.summary} --curves {output.curves} > {log} 2>&1"
+        "wmil summarize --params {params.params_file} --runs-root {params.runs_root} --out {output.summary}"
+        " --plots {params.plots} --analysis {input.analysis} > {log} 2>&1"

@@ -1,0 +1,161 @@
+"""Baselines (random, RL-only, KL distillation), reward noise and the held-out evaluation."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from wmil.config import load_params
+from wmil.envs.tasks import make_task
+from wmil.evaluation.evaluate import Evaluator, evaluate_run
+from wmil.models.baby import BabyModel
+from wmil.parents import DeterministicParent
+from wmil.training.distill import kl_to_parent
+from wmil.training.trainer import Trainer
+
+from conftest import PARAMS_PATH, assert_same_run
+
+PARAMS = load_params(PARAMS_PATH)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+@pytest.mark.parametrize("baseline, ablated", [
+    ("random", {"algorithm.name"}),
+    ("rl_only", {"model.world_model", "rewards.pred_weight"}),
+    ("kl_distill", {"algorithm.distill_coef"}),
+])
+def test_baselines_differ_from_the_method_only_in_their_ablated_part(baseline, ablated):
+    method = PARAMS.evaluation.method
+    assert baseline in PARAMS.evaluation.baselines
+    assert PARAMS.experiments[baseline].tasks == PARAMS.experiments[method].tasks
+    for task in PARAMS.experiments[method].tasks:
+        for seed in PARAMS.seeds:
+            a = _flatten(PARAMS.run_config(method, task, seed).to_dict())
+            b = _flatten(PARAMS.run_config(baseline, task, seed).to_dict())
+            assert {k for k in a if a[k] != b[k]} == ablated | {"experiment"}
+
+
+def test_noise_sweep_differs_from_the_mvp_only_in_the_flip_probability():
+    probs = []
+    for name in PARAMS.evaluation.noise:
+        a = _flatten(PARAMS.run_config("mvp", "pattern_echo").to_dict())
+        b = _flatten(PARAMS.run_config(name, "pattern_echo").to_dict())
+        assert {k for k in a if a[k] != b[k]} <= {"experiment", "parent.reward_flip_prob"}
+        probs.append(b["parent.reward_flip_prob"])
+    assert probs == [0.0, 0.1, 0.2, 0.3, 0.4]
+
+
+def test_kl_to_parent_is_cross_entropy_for_a_one_hot_parent_and_zero_when_equal():
+    logits = torch.randn(5, 8)
+    log_probs = torch.log_softmax(logits, -1)
+    target = torch.tensor([0, 3, 7, 1, 1])
+    one_hot = nn.functional.one_hot(target, 8).float()
+    torch.testing.assert_close(kl_to_parent(one_hot, log_probs), nn.functional.nll_loss(log_probs, target))
+    assert float(kl_to_parent(log_probs.exp(), log_probs)) == pytest.approx(0.0, abs=1e-6)
+
+
+class OraclePolicy(nn.Module):
+    """The task's rule as a policy: all probability on the correct action; no world model."""
+
+    world_model = None
+
+    def __init__(self, task):
+        super().__init__()
+        self.task = task
+
+    def forward(self, states):
+        logits = 20.0 * nn.functional.one_hot(self.task.answer(states), self.task.num_actions).float()
+        return None, logits, None
+
+
+@pytest.mark.parametrize("task_name", ["pattern_echo", "sequence_next", "conditional"])
+def test_evaluator_gives_one_for_the_oracle_and_one_over_a_for_a_uniform_policy(task_name, params):
+    task = make_task(task_name, 8, 1)
+    evaluator = Evaluator(DeterministicParent(task), 1, 20000, seed=5)
+    for level in range(3):
+        assert evaluator.evaluate(OraclePolicy(task), level)["success"] == 1.0
+    uniform = BabyModel(task, params.run_config("mvp").model)
+    nn.init.zeros_(uniform.action_head.fc.weight)
+    nn.init.zeros_(uniform.action_head.fc.bias)
+    for greedy in (True, False):  # greedy breaks the all-way tie uniformly: it acts at random too
+        result = evaluator.evaluate(uniform, 2, greedy=greedy)
+        assert result["success"] == pytest.approx(1 / 8, abs=0.01)
+        assert result["entropy"] == pytest.approx(float(torch.log(torch.tensor(8.0))), abs=1e-5)
+
+
+@pytest.mark.integration
+def test_random_baseline_never_learns_and_stays_at_chance(tmp_path):
+    config = PARAMS.run_config("random", "pattern_echo", 0, {"training": {"max_steps": 4096, "log_every": 1024}})
+    trainer = Trainer(config, tmp_path)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    metrics = trainer.train(progress=False)
+    after = trainer.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    report = evaluate_run(tmp_path, PARAMS.evaluation)
+    A, T = config.env.num_actions, config.env.episode_length
+    assert report["by_level"]["2"]["sampled"]["step_success"] == pytest.approx(1 / A, abs=0.02)
+    assert report["success_sampled"] <= 0.01 and metrics["final_rolling_success"] <= 0.01  # (1/A)^T
+
+
+@pytest.mark.integration
+def test_kl_distill_moves_the_policy_towards_the_parent(tmp_path):
+    steps = {"training": {"max_steps": 20480, "log_every": 2048}}
+    distill = Trainer(PARAMS.run_config("kl_distill", "conditional", 0, steps), tmp_path / "kl").train(progress=False)
+    rl = Trainer(PARAMS.run_config("rl_only", "conditional", 0, steps), tmp_path / "rl").train(progress=False)
+    kl = pd.read_csv(tmp_path / "kl/curve.csv")["distill_loss"]
+    assert kl.iloc[-1] < 0.5 * kl.iloc[0]  # nats: KL(parent || policy) falls
+    assert (pd.read_csv(tmp_path / "rl/curve.csv")["distill_loss"] == 0).all()
+    assert distill["final_rolling_success"] >= rl["final_rolling_success"]
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("experiment", ["noise_0.3", "kl_distill"])
+def test_noisy_and_distilling_runs_resume_bit_identically(tmp_path, experiment):
+    task = PARAMS.experiments[experiment].tasks[0]
+    short = {"training": {"max_steps": 2048 if experiment == "kl_distill" else 1000, "save_every": 1024 if experiment == "kl_distill" else 500}}
+    full = {"training": {"max_steps": 4096 if experiment == "kl_distill" else 2000}}
+    Trainer(PARAMS.run_config(experiment, task, 0, full), tmp_path / "straight").train(progress=False)
+    Trainer(PARAMS.run_config(experiment, task, 0, short), tmp_path / "resumed").train(progress=False)
+    Trainer(PARAMS.run_config(experiment, task, 0, full), tmp_path / "resumed").train(resume="must", progress=False)
+    assert_same_run(tmp_path / "straight", tmp_path / "resumed")
+
+
+@pytest.mark.integration
+def test_noisy_parent_counts_its_flips_and_success_stays_the_rules(tmp_path):
+    metrics = Trainer(PARAMS.run_config("noise_0.4", "pattern_echo", 0, {"training": {"max_steps": 2000}}),
+                      tmp_path).train(progress=False)
+    assert metrics["parent"]["reward_flips"] == pytest.approx(0.4 * 2000, abs=80)
+
+
+@pytest.mark.integration
+def test_evaluate_writes_held_out_eval_json_deterministically(tmp_path):
+    from wmil.cli import main
+
+    Trainer(PARAMS.run_config("mvp", "pattern_echo", 1, {"training": {"max_steps": 3000}}), tmp_path).train(progress=False)
+    assert main(["evaluate", "--params", str(PARAMS_PATH), "--run-dir", str(tmp_path)]) == 0
+    report = json.loads((tmp_path / "eval.json").read_text())
+    assert report["experiment"] == "mvp" and report["seed"] == 1 and report["level"] == 2
+    assert set(report["by_level"]) == {"0", "1", "2"}
+    assert report["success_greedy"] == report["by_level"]["2"]["greedy"]["success"] > 0.9
+    assert 0 <= report["success_sampled"] <= 1 and report["world_model_mse"] > 0
+    assert evaluate_run(tmp_path, PARAMS.evaluation) == report
+
+
+def test_evaluate_without_a_finished_run_is_a_clear_error(tmp_path, capsys):
+    from wmil.cli import main
+
+    assert main(["evaluate", "--params", str(PARAMS_PATH), "--run-dir", str(tmp_path)]) == 2
+    assert "model.pt: no finished run to evaluate" in capsys.readouterr().err

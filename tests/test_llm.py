@@ -1,0 +1,402 @@
+"""The LLM parent: answer parsing, the response cache, the invalid-answer policies and, against the
+real bundled llama.cpp server (integration), round trips, caching, concurrency, failures and keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import multiprocessing
+import os
+import signal
+import time
+from pathlib import Path
+
+import jsonschema
+import pytest
+import torch
+import yaml
+
+from wmil.cli import main
+from wmil.config import load_params, parse_params
+from wmil.envs.tasks import FEEDBACK_RIGHT, FEEDBACK_WRONG, make_task
+from wmil.parents.cache import ResponseCache, request_key
+from wmil.parents.deterministic import DeterministicParent
+from wmil.parents.llm import (
+    Completion, InvalidAnswer, LLMError, OpenAITransport, ParentLLM, parse_problem, parse_verdict,
+    problem_schema, verdict_schema,
+)
+from wmil.parents.llm_server import LLMServerError, LocalLLMServer, free_port, model_path
+
+A = 8
+PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
+
+
+def llm_config(cache_path: str | Path = "", **changes):
+    """The ``llm`` experiment's parent.llm settings with ``changes`` (default: no cache)."""
+    base = load_params(PARAMS_PATH).run_config("llm", "pattern_echo").parent.llm
+    return dataclasses.replace(base, cache_path=str(cache_path), **changes)
+
+
+def echo_batch(targets: list[int], actions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    task = make_task("pattern_echo", A)
+    return task.initial_states(torch.tensor(targets).unsqueeze(1)), torch.tensor(actions)
+
+
+# ---- parsing and validation of recorded responses ----------------------------------------------
+@pytest.mark.parametrize("text, verdict", [
+    ('{"correct": true}', True),
+    ('{ "correct" : false }', False),
+    ('Sure! Here is my answer:\n```json\n{"correct": true}\n```', True),  # text around the JSON
+])
+def test_parse_verdict_accepts(text, verdict):
+    assert parse_verdict(text) is verdict
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("yes, that is correct", "no JSON object"),
+    ('{"correct": tr', "not valid JSON"),                 # cut off by max_tokens
+    ('{"correct": "true"}', "must be true or false"),
+    ('{"correct": 1}', "must be true or false"),
+    ("{}", "missing key 'correct'"),
+    ('{"correct": true, "reason": "it matches"}', "unknown key 'reason'"),
+    ('{"verdict": true}', "missing key 'correct'"),
+])
+def test_parse_verdict_rejects(text, reason):
+    with pytest.raises(InvalidAnswer, match=reason):
+        parse_verdict(text)
+
+
+def test_parse_problem_checks_keys_types_and_ranges():
+    slots = make_task("sequence_next", A).problem_slots  # three slots of 0..8 (8 = blank)
+    assert parse_problem('Next: {"seq_0": 2, "seq_1": 3, "seq_2": 8} done', slots) == (2, 3, 8)
+    for text, reason in [
+        ('{"seq_0": 2, "seq_1": 3, "seq_2": 9}', r"'seq_2'=9 is out of range; allowed: 0..8"),
+        ('{"seq_0": -1, "seq_1": 3, "seq_2": 4}', "out of range"),
+        ('{"seq_0": 2.0, "seq_1": 3, "seq_2": 4}', "must be an integer"),
+        ('{"seq_0": true, "seq_1": 3, "seq_2": 4}', "must be an integer"),
+        ('{"seq_0": "2", "seq_1": 3, "seq_2": 4}', "must be an integer"),
+        ('{"seq_0": 2, "seq_1": 3}', "missing key 'seq_2'"),
+        ('{"seq_0": 2, "seq_1": 3, "seq_2": 4, "seq_3": 5}', "unknown key 'seq_3'"),
+        ("[2, 3, 4]", "no JSON object"),
+    ]:
+        with pytest.raises(InvalidAnswer, match=reason):
+            parse_problem(text, slots)
+
+
+def test_generated_problem_must_belong_to_the_level():
+    with ParentLLM(make_task("pattern_echo", A), llm_config(), transport=FakeTransport(lambda _: "")) as parent:
+        request = parent.generate_request(0, 1)  # level 0: targets 0..4
+        assert request.parse('{"target": 4}') == (4,)
+        with pytest.raises(InvalidAnswer, match="not a problem of level 0"):
+            request.parse('{"target": 6}')  # a valid slot value, but a level-2 problem
+
+
+def test_row_codes_are_exact():
+    task = make_task("sequence_next", A, episode_length=3)
+    with ParentLLM(task, llm_config(), transport=FakeTransport(lambda _: "")) as parent:
+        g = torch.Generator().manual_seed(0)
+        states = torch.stack([torch.randint(int(c), (4000,), generator=g) for c in task.cardinalities], 1)
+        actions = torch.randint(A, (4000,), generator=g)
+        rows = torch.cat([states, actions.unsqueeze(1)], 1)
+        assert len(torch.unique(parent._row_codes(states, actions))) == len(torch.unique(rows, dim=0))
+
+
+# ---- the response cache -------------------------------------------------------------------------
+def test_cache_hits_misses_persistence_and_wal(tmp_path):
+    path = tmp_path / "cache.sqlite"
+    messages = [{"role": "user", "content": "Is 3 right?"}]
+    key = request_key("m", messages, {"temperature": 0.0, "schema": verdict_schema()})
+    cache = ResponseCache(path)
+    assert cache.get(key) is None
+    cache.put(key, "m", '{"correct": true}', True, 0.25)
+    cache.put(key, "m", '{"correct": false}', False, 0.5)  # the first answer stays
+    hit = cache.get(key)
+    assert (hit.raw, hit.value, hit.latency_s) == ('{"correct": true}', True, 0.25)
+    assert (cache.hits, cache.misses) == (1, 1)
+    assert cache._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    cache.close()
+    reopened = ResponseCache(path)
+    assert reopened.get(key).value is True and len(reopened) == 1
+    reopened.close()
+    # any change to what is asked is another key
+    assert len({key, request_key("m2", messages, {"temperature": 0.0, "schema": verdict_schema()}),
+                request_key("m", messages, {"temperature": 0.5, "schema": verdict_schema()}),
+                request_key("m", messages, {"temperature": 0.0, "schema": problem_schema(make_task("pattern_echo", A).problem_slots)}),
+                request_key("m", [{"role": "user", "content": "Is 4 right?"}], {"temperature": 0.0, "schema": verdict_schema()})}) == 5
+
+
+def _writer(path: str, name: str, count: int, start) -> None:
+    start.wait()
+    cache = ResponseCache(path)
+    for i in range(count):
+        cache.put(f"{name}-{i}", "m", f'{{"correct": {"true" if i % 2 else "false"}}}', bool(i % 2), 0.1)
+    cache.close()
+
+
+def test_cache_concurrent_writers_and_a_killed_writer(tmp_path):
+    path = str(tmp_path / "cache.sqlite")
+    ctx = multiprocessing.get_context("fork")
+    start = ctx.Event()
+    writers = [ctx.Process(target=_writer, args=(path, name, 300, start)) for name in ("a", "b")]
+    killed = ctx.Process(target=_writer, args=(path, "k", 10**9, start))
+    for p in (*writers, killed):
+        p.start()
+    start.set()
+    for p in writers:
+        p.join(60)
+        assert p.exitcode == 0
+    os.kill(killed.pid, signal.SIGKILL)  # mid-write, most likely
+    killed.join()
+    cache = ResponseCache(path)
+    assert cache._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    rows = cache._db.execute("SELECT key, raw, value FROM responses").fetchall()
+    assert sum(k.startswith(("a-", "b-")) for k, _, _ in rows) == 600
+    assert all(json.loads(raw)["correct"] == json.loads(value) for _, raw, value in rows)
+    cache.close()
+
+
+# ---- the invalid-answer policies (a scripted endpoint) ------------------------------------------
+class FakeTransport:
+    """Answers each request with ``answer(user prompt)``; counts the requests."""
+
+    url = "fake://endpoint"
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.calls = 0
+
+    async def complete(self, messages, schema):
+        self.calls += 1
+        return Completion(self.answer(messages[-1]["content"]), 10, 2)
+
+    async def aclose(self):
+        pass
+
+
+def never_right_except_target_3(prompt: str) -> str:
+    """An LLM that rambles on target 3 and calls every other answer wrong."""
+    return "Hmm, let me think." if "target=3," in prompt else '{"correct": false}'
+
+
+def test_on_invalid_error_names_endpoint_kind_and_response():
+    fake = FakeTransport(never_right_except_target_3)
+    with ParentLLM(make_task("pattern_echo", A), llm_config(on_invalid="error", max_retries=2), transport=fake) as parent:
+        with pytest.raises(LLMError, match=r"fake://endpoint: reward answer still invalid after 3 attempts.*Hmm, let me think"):
+            parent.step(*echo_batch([3, 1], [3, 1]))
+        assert fake.calls == 1 + 3  # target 1 once, target 3 with its two retries
+        assert parent.stats()["invalid_responses"] == 3 and parent.stats()["retries"] == 2
+
+
+@pytest.mark.parametrize("policy, expected", [("deterministic", [1.0, 0.0, 0.0, 0.0]), ("zero", [0.0, 0.0, 0.0, 0.0])])
+def test_on_invalid_fallbacks_are_counted_and_feedback_agrees(policy, expected):
+    fake = FakeTransport(never_right_except_target_3)
+    with ParentLLM(make_task("pattern_echo", A), llm_config(on_invalid=policy, max_retries=1), transport=fake) as parent:
+        states, actions = echo_batch([3, 3, 1, 2], [3, 4, 1, 5])  # rules: right, wrong, right, wrong
+        reward, nxt = parent.step(states, actions)
+        assert reward.tolist() == expected
+        assert torch.equal(nxt[:, -1], torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG))
+        assert torch.equal(nxt[:, :-1], DeterministicParent(parent.task).step(states, actions)[1][:, :-1])
+        stats = parent.stats()
+        assert stats["fallbacks"] == 2 and stats["invalid_responses"] == 4  # 2 distinct rows x 2 attempts
+
+
+def test_batches_are_deduplicated_and_memoized():
+    fake = FakeTransport(lambda prompt: '{"correct": true}')
+    with ParentLLM(make_task("pattern_echo", A), llm_config(), transport=fake) as parent:
+        states, actions = echo_batch([1, 2, 1, 2] * 10, [1, 1, 1, 0] * 10)  # 3 distinct rows
+        assert parent.reward(states, actions).tolist() == [1.0] * 40
+        assert fake.calls == 3
+        parent.step(states, actions)
+        assert fake.calls == 3 and parent.stats()["memo_hits"] == 40 + 37
+
+
+def test_invalid_transitions_and_problems_fall_back_to_the_rules():
+    def answer(prompt: str) -> str:
+        if "correct action" in prompt:
+            return '{"correct": true}'
+        if "next step" in prompt:
+            return '{"seq_0": 1, "seq_1": 2, "seq_2": 99}'  # out of range
+        return '{"seq_0": 0, "seq_1": 1, "seq_2": 2}'  # a level-1 problem, not a level-0 one
+
+    task = make_task("sequence_next", A)
+    fake = FakeTransport(answer)
+    with ParentLLM(task, llm_config(roles="all", on_invalid="zero", max_retries=0), transport=fake) as parent:
+        rules = DeterministicParent(task)
+        states = parent.generate(0, 16, torch.Generator().manual_seed(5))
+        assert torch.equal(states, rules.generate(0, 16, torch.Generator().manual_seed(5)))  # same draws
+        assert torch.equal(parent.generate(1, 4, torch.Generator().manual_seed(5))[:, :3],
+                           torch.tensor([[0, 1, 2]] * 4))  # a valid proposal is used
+        actions = task.answer(states)
+        reward, nxt = parent.step(states, actions)
+        assert torch.equal(nxt, rules.step(states, actions)[1])
+        assert parent.stats()["fallbacks"] == 16 + 16
+
+
+# ---- the real local server ----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def server():
+    with LocalLLMServer() as s:
+        yield s
+
+
+class CountingTransport(OpenAITransport):
+    """The real client, recording the most requests in flight at once."""
+
+    in_flight = most = 0
+
+    async def complete(self, messages, schema):
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            return await super().complete(messages, schema)
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.integration
+def test_judgment_round_trip_schema_valid_then_cache_hit_without_server(server, tmp_path):
+    task = make_task("sequence_next", A)
+    config = llm_config(tmp_path / "cache.sqlite", roles="reward+transition", max_tokens=64)
+    states = task.initial_states(torch.tensor([[1, 2, 3], [1, 2, 3]]))
+    actions = torch.tensor([4, 6])
+    with ParentLLM(task, config, server=server) as parent:
+        reward, nxt = parent.step(states, actions)
+        assert set(reward.tolist()) <= {0.0, 1.0}
+        assert torch.equal(nxt[:, -1], torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG))
+        assert parent.stats()["requests"] == 4 and parent.stats()["invalid_responses"] == 0
+    cache = ResponseCache(config.cache_path)
+    raws = [json.loads(r) for (r,) in cache._db.execute("SELECT raw FROM responses")]  # the whole text is JSON
+    cache.close()
+    schemas = [verdict_schema(), problem_schema(task.problem_slots)]
+    assert len(raws) == 4 and all(sum(_valid(r, s) for s in schemas) == 1 for r in raws)
+    with ParentLLM(task, config) as warm:  # no server given: one would start at the first cache miss
+        again = warm.step(states, actions)
+        assert torch.equal(again[0], reward) and torch.equal(again[1], nxt)
+        stats = warm.stats()
+        assert stats["requests"] == 0 and stats["cache_hits"] == 4 and warm._own_server is None
+
+
+def _valid(instance, schema) -> bool:
+    try:
+        jsonschema.validate(instance, schema)
+        return True
+    except jsonschema.ValidationError:
+        return False
+
+
+@pytest.mark.integration
+def test_concurrent_batch_calls(server, tmp_path):
+    config = llm_config(tmp_path / "cache.sqlite", concurrency=3)
+    transport = CountingTransport(server.base_url, "unused", config, local=True)
+    with ParentLLM(make_task("pattern_echo", A), config, transport=transport) as parent:
+        states, actions = echo_batch([0, 1, 2, 3, 4, 5] * 4, [0, 0, 2, 2, 4, 4] * 4)  # 6 distinct rows
+        reward = parent.reward(states, actions)
+        assert torch.equal(reward[:6].repeat(4), reward)
+        assert parent.stats()["requests"] == 6 and transport.most == 3
+
+
+@pytest.mark.integration
+def test_parent_starts_and_stops_its_own_server(tmp_path):
+    with ParentLLM(make_task("pattern_echo", A), llm_config(tmp_path / "c.sqlite")) as parent:
+        parent.reward(*echo_batch([2], [2]))
+        process = parent._own_server.process
+        assert parent.stats()["requests"] == 1
+    assert process.poll() is not None
+    with pytest.raises(ProcessLookupError):
+        os.killpg(process.pid, 0)  # no process of its group is left
+    parent.close()  # idempotent
+
+
+@pytest.mark.integration
+def test_server_killed_mid_run_retries_then_fails_clearly(tmp_path):
+    config = llm_config(tmp_path / "cache.sqlite", max_retries=2)
+    with LocalLLMServer() as doomed, ParentLLM(make_task("pattern_echo", A), config, server=doomed,
+                                               backoff_s=0.05) as parent:
+        parent.reward(*echo_batch([1], [1]))
+        os.killpg(doomed.process.pid, signal.SIGKILL)
+        doomed.process.wait()
+        started = time.perf_counter()
+        with pytest.raises(LLMError, match=rf"{doomed.base_url}: reward request failed after 3 attempts: cannot connect"):
+            parent.reward(*echo_batch([2, 3], [2, 3]))
+        assert time.perf_counter() - started >= 0.05 + 0.1  # exponential backoff
+        stats = parent.stats()
+        assert stats["transport_errors"] >= 3 and stats["retries"] >= 2
+    cache = ResponseCache(config.cache_path)
+    assert cache._db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert [json.loads(v) in (True, False) for (v,) in cache._db.execute("SELECT value FROM responses")] == [True]
+    cache.close()
+
+
+def test_unreachable_base_url_names_it():
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    with ParentLLM(make_task("pattern_echo", A), llm_config(base_url=url, max_retries=1), backoff_s=0.01) as parent:
+        with pytest.raises(LLMError, match=rf"{url}: reward request failed after 2 attempts: cannot connect"):
+            parent.reward(*echo_batch([1], [1]))
+
+
+def test_missing_api_key_names_the_variable(monkeypatch):
+    monkeypatch.delenv("WMIL_TEST_NO_SUCH_KEY", raising=False)
+    config = llm_config(base_url="https://api.example.com/v1", api_key_env="WMIL_TEST_NO_SUCH_KEY")
+    with pytest.raises(LLMError, match="environment variable WMIL_TEST_NO_SUCH_KEY is not set"):
+        ParentLLM(make_task("pattern_echo", A), config)
+
+
+@pytest.mark.integration
+def test_api_key_is_never_logged_or_cached(server, tmp_path, monkeypatch, caplog):
+    secret = "sk-test-Zq8vN3sECRETkey0042"
+    monkeypatch.setenv("WMIL_TEST_KEY", secret)
+    # reached as a remote endpoint: json_schema first, refused by llama.cpp, then json_object
+    config = llm_config(tmp_path / "cache.sqlite", base_url=server.base_url, api_key_env="WMIL_TEST_KEY")
+    caplog.set_level("DEBUG")
+    with ParentLLM(make_task("pattern_echo", A), config) as parent:
+        parent.reward(*echo_batch([5, 6], [5, 0]))
+        assert parent.transport.json_schema is False and parent.stats()["invalid_responses"] == 0
+        assert secret not in json.dumps(parent.stats()) and secret not in repr(parent)
+    written = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
+    assert b'"correct"' in written and secret.encode() not in written
+    assert "refused response_format json_schema" in caplog.text and "HTTP Response: POST 200" in caplog.text
+    assert secret not in caplog.text
+
+
+@pytest.mark.integration
+def test_llm_audit_report_and_warm_rerun(tmp_path):
+    raw = yaml.safe_load(PARAMS_PATH.read_text())
+    raw["llm_audit"]["pairs_per_level"] = 2
+    raw["defaults"]["parent"]["llm"]["cache_path"] = str(tmp_path / "cache.sqlite")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    from wmil.llm_audit import run_llm_audit
+
+    params = parse_params(raw)
+    cold = run_llm_audit(params)
+    assert cold["overall"]["pairs"] == 3 * 3 * 2 and cold["error_rate"] == pytest.approx(1 - cold["overall"]["accuracy"])
+    for task, levels in cold["by_task_level"].items():
+        for block in levels.values():
+            c = block["confusion"]
+            assert sum(c["rule_right"].values()) == 1 and sum(c["rule_wrong"].values()) == 1
+            right = c["rule_right"]["llm_right"] + c["rule_wrong"]["llm_wrong"]
+            assert block["accuracy"] == right / 2
+    assert main(["llm-audit", "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "audit.json")]) == 0
+    warm = json.loads((tmp_path / "audit.json").read_text())
+    assert warm["overall"]["cache_hit_rate"] == 1.0 and warm["requests"]["requests"] == 0
+    for key in ("accuracy", "cohen_kappa", "confusion", "invalid_rate", "latency_p50_s"):
+        assert warm["overall"][key] == cold["overall"][key]
+    assert warm["by_task_level"]["conditional"]["2"]["confusion"] == cold["by_task_level"]["conditional"]["2"]["confusion"]
+
+
+def test_cli_llm_error_exits_2(tmp_path, capsys):
+    raw = yaml.safe_load(PARAMS_PATH.read_text())
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    raw["defaults"]["parent"]["llm"].update(base_url=url, max_retries=0, cache_path="")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    assert main(["llm-audit", "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "a.json")]) == 2
+    assert f"wmil llm-audit: error: {url}: reward request failed" in capsys.readouterr().err
+    assert not (tmp_path / "a.json").exists()
+
+
+@pytest.mark.integration
+def test_server_that_cannot_start_reports_its_log(tmp_path):
+    bogus = tmp_path / "not-a-model.gguf"
+    bogus.write_bytes(b"GGUF but not really")
+    with pytest.raises(LLMServerError, match="exited with code .* its log ends"):
+        LocalLLMServer(model=bogus, start_timeout_s=60).start()
+    assert model_path().suffix == ".gguf" and model_path().stat().st_size > 10**7

@@ -1,0 +1,178 @@
+"""Statistics across seeds: known answers, interval sanity and determinism."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wmil.evaluation.stats import (
+    cumulative_failures,
+    ideal_trial_and_error_failures,
+    interval_estimates,
+    probability_of_improvement,
+    sample_efficiency,
+    steps_to_threshold,
+)
+
+REPS = 200
+
+
+def skewed_scores(runs: int, tasks: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).exponential(size=(runs, tasks))
+
+
+def test_iqm_is_the_25_percent_trimmed_mean_over_all_runs_and_tasks():
+    # 0..99 squared (skewed, so IQM, mean and median all differ): rliable trims int(0.25 * 100) = 25
+    # scores from each end of the pooled, sorted scores and averages the middle 50.
+    scores = (np.arange(100.0) ** 2).reshape(10, 10)
+    out = interval_estimates({"a": scores}, reps=REPS, seed=0)["a"]
+    assert out["iqm"]["value"] == pytest.approx(np.mean(np.arange(25, 75) ** 2.0))
+    assert out["mean"]["value"] == pytest.approx(scores.mean())
+    assert out["median"]["value"] == pytest.approx(np.median(scores.mean(axis=0)))
+    assert (out["runs"], out["tasks"]) == (10, 10)
+
+
+def test_iqm_trimming_rounds_down_the_cut():
+    # 10 scores: int(2.5) = 2 cut from each end, so the mean of the 6 middle ones.
+    scores = np.array([[0.0, 1, 2, 3, 4, 5, 6, 7, 8, 1000]])
+    assert interval_estimates({"a": scores}, reps=REPS, seed=0)["a"]["iqm"]["value"] == pytest.approx(4.5)
+
+
+def test_intervals_contain_the_estimate_and_shrink_with_more_runs():
+    widths = []
+    for runs in (5, 80):
+        out = interval_estimates({"a": skewed_scores(runs, 3)}, reps=REPS, seed=1)["a"]
+        for name in ("iqm", "mean", "median"):
+            assert out[name]["lo"] <= out[name]["value"] <= out[name]["hi"], name
+        widths.append(out["iqm"]["hi"] - out["iqm"]["lo"])
+    assert widths[1] < widths[0] / 2  # ~ 1/sqrt(runs): 4x narrower for 16x the runs
+
+
+def test_constant_scores_have_a_zero_width_interval():
+    out = interval_estimates({"a": np.full((5, 3), 0.7)}, reps=REPS, seed=0)["a"]
+    for name in ("iqm", "mean", "median"):
+        assert out[name] == pytest.approx({"value": 0.7, "lo": 0.7, "hi": 0.7})
+
+
+def test_estimates_are_deterministic_json_able_and_independent_of_other_methods():
+    a, b = skewed_scores(6, 3, seed=1), skewed_scores(4, 3, seed=2)
+    first = interval_estimates({"a": a, "b": b}, reps=REPS, seed=7)
+    assert interval_estimates({"b": b, "a": a}, reps=REPS, seed=7) == first
+    assert interval_estimates({"a": a}, reps=REPS, seed=7)["a"] == first["a"]
+    assert interval_estimates({"a": a}, reps=REPS, seed=8)["a"] != first["a"]
+    assert json.loads(json.dumps(first)) == first
+
+
+def test_bootstrap_leaves_the_global_numpy_generator_as_it_was():
+    # rliable draws from np.random's global state; we seed it for the call and must restore it.
+    np.random.seed(123)
+    expected = np.random.random()
+    np.random.seed(123)
+    interval_estimates({"a": skewed_scores(5, 2)}, reps=REPS, seed=0)
+    probability_of_improvement(skewed_scores(5, 2), skewed_scores(5, 2, seed=1), reps=REPS, seed=0)
+    assert np.random.random() == expected
+
+
+@pytest.mark.parametrize("case, expected", [("better", 1.0), ("worse", 0.0)])
+def test_probability_of_improvement_when_every_run_wins_or_loses(case, expected):
+    y = skewed_scores(5, 3)
+    x = y.max() + 1 + y if case == "better" else y.min() - 1 - y  # beats / loses to every run of y
+    out = probability_of_improvement(x, y, reps=REPS, seed=0)
+    assert out == pytest.approx({"p": expected, "lo": expected, "hi": expected})
+
+
+def test_probability_of_improvement_of_identical_scores_is_one_half():
+    y = skewed_scores(5, 3)
+    out = probability_of_improvement(y.copy(), y, reps=REPS, seed=0)
+    assert out["p"] == 0.5
+    assert out["lo"] < 0.5 < out["hi"]  # resampled independently, the two copies differ
+
+
+def test_probability_of_improvement_interval_and_determinism():
+    x, y = skewed_scores(6, 3, seed=1) + 0.5, skewed_scores(4, 3, seed=2)  # unequal run counts
+    out = probability_of_improvement(x, y, reps=REPS, seed=3)
+    assert 0.5 < out["p"] < 1.0
+    assert out["lo"] <= out["p"] <= out["hi"]
+    assert probability_of_improvement(x, y, reps=REPS, seed=3) == out
+
+
+def test_sample_efficiency_is_the_iqm_of_each_point():
+    curves = skewed_scores(8, 3 * 5).reshape(8, 3, 5)
+    out = sample_efficiency({"a": curves}, reps=REPS, seed=0)["a"]
+    iqm_each = [interval_estimates({"p": curves[..., j]}, reps=REPS, seed=0)["p"]["iqm"]["value"] for j in range(5)]
+    assert out["iqm"] == pytest.approx(iqm_each)
+    assert all(lo <= v <= hi for lo, v, hi in zip(out["lo"], out["iqm"], out["hi"]))
+    assert sample_efficiency({"a": curves}, reps=REPS, seed=0)["a"] == out
+    assert len(out["lo"]) == len(out["hi"]) == 5
+
+
+def test_bad_inputs_name_the_argument():
+    with pytest.raises(ValueError, match=r"scores\['a'\]"):
+        interval_estimates({"a": np.ones(5)}, reps=REPS, seed=0)
+    with pytest.raises(ValueError, match=r"scores\['a'\].*finite"):
+        interval_estimates({"a": np.array([[np.nan]])}, reps=REPS, seed=0)
+    with pytest.raises(ValueError, match="reps"):
+        interval_estimates({"a": np.ones((2, 2))}, reps=0, seed=0)
+    with pytest.raises(ValueError, match="seed"):
+        interval_estimates({"a": np.ones((2, 2))}, reps=REPS, seed=-1)
+    with pytest.raises(ValueError, match="y: has 2 tasks"):
+        probability_of_improvement(np.ones((3, 3)), np.ones((3, 2)), reps=REPS, seed=0)
+    with pytest.raises(ValueError, match=r"curves\['a'\]"):
+        sample_efficiency({"a": np.ones((2, 2))}, reps=REPS, seed=0)
+
+
+# ---- curve-derived numbers ------------------------------------------------------------------
+
+STEPS = np.array([250.0, 500, 750, 1000, 1250])
+EPISODES = np.array([250.0, 500, 750, 1000, 1250])   # T = 1: one episode per step
+SUCCESS = np.array([0.0, 0.2, 0.6, 1.0, 1.0])        # per row
+ROLLING = np.array([np.nan, 0.1, 0.5, 0.99, 1.0])    # NaN: the window was still empty
+
+
+def test_steps_to_threshold():
+    assert steps_to_threshold(STEPS, ROLLING, 0.5) == 750.0       # reached exactly counts
+    assert steps_to_threshold(STEPS, ROLLING, 0.05) == 500.0      # NaN never counts
+    assert steps_to_threshold(STEPS, ROLLING, 0.99) == 1000.0
+    assert steps_to_threshold(STEPS, np.full(5, 0.8), 0.9) is None
+    with pytest.raises(ValueError, match="threshold"):
+        steps_to_threshold(STEPS, ROLLING, 1.5)
+    with pytest.raises(ValueError, match="env_steps, rolling_success"):
+        steps_to_threshold(STEPS, ROLLING[:3], 0.5)
+
+
+def test_cumulative_failures_until_mastery():
+    # rows 0..3 count (row 3 reaches 0.99): 250 * (1 + 0.8 + 0.4 + 0); row 4 does not count
+    assert cumulative_failures(EPISODES, SUCCESS, ROLLING) == (pytest.approx(550.0), True)
+    # mastery at 0.5 is reached in row 2: 250 * (1 + 0.8 + 0.4)
+    assert cumulative_failures(EPISODES, SUCCESS, ROLLING, until=0.5) == (pytest.approx(550.0), True)
+    assert cumulative_failures(EPISODES, SUCCESS, ROLLING, until=0.1) == (pytest.approx(450.0), True)
+
+
+def test_cumulative_failures_uneven_rows_and_never_reached():
+    episodes = np.array([100.0, 100, 300])  # the second row finished no episode: its rate is NaN
+    success = np.array([0.5, np.nan, 0.25])
+    rolling = np.array([0.5, 0.5, 0.3])
+    assert cumulative_failures(episodes, success, rolling) == (pytest.approx(50 + 150), False)
+    with pytest.raises(ValueError, match="episodes"):
+        cumulative_failures(np.array([100.0, 50]), np.array([0.5, 0.5]), np.array([0.5, 0.5]))
+    with pytest.raises(ValueError, match="success_rate"):
+        cumulative_failures(np.array([100.0, 200]), np.array([0.5, np.nan]), np.array([0.5, 0.5]))
+
+
+def test_ideal_trial_and_error_failures():
+    assert ideal_trial_and_error_failures(8, 8) == 28.0  # PatternEcho, 8 actions, 8 problems
+    assert ideal_trial_and_error_failures(3, 1) == 0.0
+    with pytest.raises(ValueError, match="num_actions"):
+        ideal_trial_and_error_failures(8, 0)
+
+
+def test_ideal_trial_and_error_failures_matches_a_simulation():
+    rng = np.random.default_rng(0)
+    problems, actions, trials = 8, 8, 20000
+    # Try actions in the order of random keys; the failures before the right action (say 0) are
+    # the wrong actions whose keys come first.
+    keys = rng.random((trials, problems, actions))
+    failures = (keys[..., 1:] < keys[..., :1]).sum(axis=(1, 2))
+    assert failures.mean() == pytest.approx(ideal_trial_and_error_failures(problems, actions), rel=0.02)

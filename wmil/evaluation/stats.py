@@ -1,0 +1,197 @@
+"""Statistics across seeds: aggregate scores with stratified-bootstrap confidence intervals
+(rliable) and the sample-efficiency numbers read off learning curves.
+
+Scores are laid out as rliable expects: ``(runs, tasks)`` for final scores and
+``(runs, tasks, points)`` for curves sampled at common points. Every interval is a 95% percentile
+interval of ``reps`` stratified bootstrap resamples of the runs (resampled within each task).
+
+Reproducibility: rliable 1.2's bootstraps draw their resampling indices from NumPy's *global*
+generator (``np.random.choice`` in ``update_indices``), not from the ``random_state`` they are
+given. Each estimate therefore seeds the global generator for its duration and restores the
+caller's state afterwards, so results depend only on ``seed`` and calls leave no trace.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import scipy.stats
+from rliable import library as rly
+from rliable import metrics
+
+CONFIDENCE = 0.95
+#: Aggregates reported by :func:`interval_estimates`, in this order.
+AGGREGATES: dict[str, Callable[[np.ndarray], float]] = {
+    "iqm": metrics.aggregate_iqm,        # 25% trimmed mean over all runs x tasks
+    "mean": metrics.aggregate_mean,      # mean over tasks of the per-task mean
+    "median": metrics.aggregate_median,  # median over tasks of the per-task mean
+}
+
+
+@contextmanager
+def _seeded(seed: int) -> Iterator[np.random.RandomState]:
+    """Seeds NumPy's global generator (which rliable really draws from) and restores it after."""
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            # arch deprecates ``random_state``, which rliable always passes on; the warning says
+            # nothing about our results.
+            warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+            yield np.random.RandomState(seed)
+    finally:
+        np.random.set_state(saved)
+
+
+def _bootstrap(scores: np.ndarray | list[np.ndarray], func: Callable[..., np.ndarray], reps: int,
+               seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Point estimate ``(k,)`` and interval ``(2, k)`` (rows: lower, upper) of ``func``."""
+    with _seeded(seed) as random_state:
+        point, interval = rly.get_interval_estimates(
+            {"x": scores}, func, reps=reps, confidence_interval_size=CONFIDENCE, random_state=random_state)
+    return np.asarray(point["x"], dtype=float), np.asarray(interval["x"], dtype=float)
+
+
+def _check_bootstrap_args(reps: int, seed: int) -> None:
+    if isinstance(reps, bool) or not isinstance(reps, (int, np.integer)) or reps < 1:
+        raise ValueError(f"reps={reps!r}: expected a positive integer number of bootstrap resamples")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed={seed!r}: expected an integer in [0, 2**32) (NumPy's legacy seed range)")
+
+
+def _check_scores(name: str, scores: np.ndarray, ndim: int) -> np.ndarray:
+    layout = "(runs, tasks)" if ndim == 2 else "(runs, tasks, points)"
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != ndim or 0 in scores.shape:
+        raise ValueError(f"{name}: expected a non-empty array shaped {layout}, got shape {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError(f"{name}: scores must be finite (a run without a value has no place in {layout})")
+    return scores
+
+
+def interval_estimates(scores: dict[str, np.ndarray], reps: int, seed: int) -> dict[str, dict]:
+    """IQM, mean and median of each method's scores with 95% stratified-bootstrap CIs.
+
+    ``scores[method]`` is ``(runs, tasks)``; methods may differ in their number of runs. Each
+    method is resampled with its own generator seeded by ``seed``, so adding or reordering methods
+    leaves the others' intervals unchanged.
+
+    Returns ``{method: {"iqm" | "mean" | "median": {"value": float, "lo": float, "hi": float},
+    "runs": int, "tasks": int}}``.
+    """
+    _check_bootstrap_args(reps, seed)
+    if not scores:
+        raise ValueError("scores: expected at least one method")
+    out: dict[str, dict] = {}
+    for method, raw in scores.items():
+        data = _check_scores(f"scores[{method!r}]", raw, ndim=2)
+        point, interval = _bootstrap(
+            data, lambda s: np.array([agg(s) for agg in AGGREGATES.values()]), reps, seed)
+        out[method] = {
+            name: {"value": float(point[i]), "lo": float(interval[0, i]), "hi": float(interval[1, i])}
+            for i, name in enumerate(AGGREGATES)
+        }
+        out[method].update(runs=int(data.shape[0]), tasks=int(data.shape[1]))
+    return out
+
+
+def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int, seed: int) -> dict[str, float]:
+    """P(X > Y): the chance that a run of method X beats a run of method Y on the same task (ties
+    count half), averaged over tasks, with its 95% CI from resampling X's and Y's runs independently.
+
+    ``x``: ``(runs_x, tasks)``, ``y``: ``(runs_y, tasks)`` with the tasks in the same order.
+    Returns ``{"p": float, "lo": float, "hi": float}``; 1.0 when X beats Y in every pairing, 0.5 for
+    identical scores.
+    """
+    _check_bootstrap_args(reps, seed)
+    x = _check_scores("x", x, ndim=2)
+    y = _check_scores("y", y, ndim=2)
+    if x.shape[1] != y.shape[1]:
+        raise ValueError(f"y: has {y.shape[1]} tasks but x has {x.shape[1]}; both must cover the same tasks")
+    point, interval = _bootstrap(
+        [x, y], lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps, seed)
+    return {"p": float(point[0]), "lo": float(interval[0, 0]), "hi": float(interval[1, 0])}
+
+
+def _iqm_per_point(scores: np.ndarray) -> np.ndarray:
+    """``(runs, tasks, points)`` -> ``(points,)``: rliable's IQM (``scipy.stats.trim_mean`` at 25%
+    over all runs x tasks) of each point, vectorised over the points."""
+    return scipy.stats.trim_mean(scores.reshape(-1, scores.shape[-1]), proportiontocut=0.25, axis=0)
+
+
+def sample_efficiency(curves: dict[str, np.ndarray], reps: int, seed: int) -> dict[str, dict[str, list[float]]]:
+    """IQM learning curve of each method with pointwise 95% CIs.
+
+    ``curves[method]`` is ``(runs, tasks, points)``: a score per run and task at common points
+    (e.g. rolling success at the same logged env steps). As in rliable's own sample-efficiency
+    curves, runs are resampled independently at each point, so each interval is pointwise, not a
+    band for the whole curve. Returns ``{method: {"iqm": [points], "lo": [points], "hi": [points]}}``.
+    """
+    _check_bootstrap_args(reps, seed)
+    if not curves:
+        raise ValueError("curves: expected at least one method")
+    out: dict[str, dict[str, list[float]]] = {}
+    for method, raw in curves.items():
+        data = _check_scores(f"curves[{method!r}]", raw, ndim=3)
+        point, interval = _bootstrap(data, _iqm_per_point, reps, seed)
+        out[method] = {"iqm": point.tolist(), "lo": interval[0].tolist(), "hi": interval[1].tolist()}
+    return out
+
+
+def _check_columns(**columns: np.ndarray) -> list[np.ndarray]:
+    arrays = [np.asarray(v, dtype=float) for v in columns.values()]
+    lengths = {name: a.shape for name, a in zip(columns, arrays)}
+    if any(a.ndim != 1 for a in arrays) or len({a.shape for a in arrays}) != 1:
+        raise ValueError(f"{', '.join(columns)}: expected 1-D curve columns of equal length, got shapes {lengths}")
+    return arrays
+
+
+def steps_to_threshold(env_steps: np.ndarray, rolling_success: np.ndarray, threshold: float) -> float | None:
+    """The first logged env step at which ``rolling_success`` reaches ``threshold`` (``>=``), or
+    None if it never does. Both are curve columns ``(rows,)``; the resolution is one curve row."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold={threshold!r}: expected a success rate in [0, 1]")
+    steps, rolling = _check_columns(env_steps=env_steps, rolling_success=rolling_success)
+    hits = np.flatnonzero(rolling >= threshold)  # NaN compares False: an empty window never counts
+    return float(steps[hits[0]]) if len(hits) else None
+
+
+def cumulative_failures(episodes: np.ndarray, success_rate: np.ndarray, rolling_success: np.ndarray,
+                        until: float = 0.99) -> tuple[float, bool]:
+    """Failed episodes summed over the curve until mastery: ``(failures, reached)``.
+
+    Curve row ``i`` covers the ``episodes[i] - episodes[i-1]`` episodes finished since the previous
+    row (all of ``episodes[0]`` for the first), ``success_rate[i]`` of which succeeded. Rows count up
+    to and including the first whose ``rolling_success >= until``; if none does, all rows count and
+    ``reached`` is False. The resolution is one curve row: the failures of the row in which mastery
+    is reached count in full, also those after the moment it was reached.
+    """
+    if not 0.0 <= until <= 1.0:
+        raise ValueError(f"until={until!r}: expected a success rate in [0, 1]")
+    finished, rate, rolling = _check_columns(
+        episodes=episodes, success_rate=success_rate, rolling_success=rolling_success)
+    per_row = np.diff(finished, prepend=0.0)
+    if (per_row < 0).any():
+        raise ValueError("episodes: must be a non-decreasing running count of finished episodes")
+    hits = np.flatnonzero(rolling >= until)
+    reached = len(hits) > 0
+    end = hits[0] + 1 if reached else len(rolling)
+    counted = per_row[:end] > 0  # a row without finished episodes has no rate and no failures
+    if np.isnan(rate[:end][counted]).any():
+        raise ValueError("success_rate: NaN in a row that finished episodes")
+    return float(np.sum(per_row[:end][counted] * (1.0 - rate[:end][counted]))), reached
+
+
+def ideal_trial_and_error_failures(num_problems: int, num_actions: int) -> float:
+    """Expected total failures of an ideal trial-and-error learner that, per problem, tries
+    untried actions uniformly at random and never repeats a wrong one: the right action's position
+    in a random order of the ``A`` actions is uniform on ``1..A``, so it fails ``(A - 1) / 2`` times
+    per problem on average, ``num_problems * (A - 1) / 2`` in all."""
+    if num_problems < 1:
+        raise ValueError(f"num_problems={num_problems!r}: expected at least 1")
+    if num_actions < 1:
+        raise ValueError(f"num_actions={num_actions!r}: expected at least 1")
+    return num_problems * (num_actions - 1) / 2

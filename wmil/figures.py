@@ -1,0 +1,365 @@
+"""The paper's figures, each drawn from result files alone (``wmil figure NAME``).
+
+:data:`FIGURES` names every figure, the result files it reads (relative to ``results/``; the
+Snakemake rule ``figure`` declares them as inputs) and its caption (the report prints it). Intervals
+are rliable's 95% stratified-bootstrap intervals over seeds wherever the summary has them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from wmil.config import Params
+
+SUCCESS = "held-out greedy success (full task)"
+
+
+@dataclass(frozen=True)
+class FigureSpec:
+    draw: Callable[["Context"], object]  # returns a matplotlib Figure
+    inputs: tuple[str, ...]
+    caption: str
+
+
+@dataclass(frozen=True)
+class Context:
+    params: Params
+    results: Path
+
+    def csv(self, name: str) -> pd.DataFrame:
+        return pd.read_csv(self.results / name)
+
+    def json(self, name: str):
+        return json.loads((self.results / name).read_text())
+
+    @property
+    def compared(self) -> list[str]:
+        """The method, the curriculum variant and the baselines, in that order."""
+        ev = self.params.evaluation
+        return list(dict.fromkeys([ev.method, ev.curriculum, *ev.baselines]))
+
+    @property
+    def tasks(self) -> list[str]:
+        return list(self.params.experiments[self.params.evaluation.method].tasks)
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
+    return plt, sns
+
+
+def _palette(names: list[str]) -> dict[str, tuple]:
+    _, sns = _plt()
+    return dict(zip(names, sns.color_palette("colorblind", len(names))))
+
+
+def _interval_points(ax, labels: list[str], entries: list[dict], color, offset: float = 0.0, label: str | None = None):
+    """IQM points with their 95% interval as error bars at x = 0..n-1 (+ offset)."""
+    x = np.arange(len(labels)) + offset
+    values = np.array([e["value"] for e in entries])
+    err = np.array([[e["value"] - e["lo"] for e in entries], [e["hi"] - e["value"] for e in entries]])
+    ax.errorbar(x, values, yerr=err, fmt="o", color=color, capsize=3, label=label)
+
+
+def learning_curves(ctx: Context):
+    plt, _ = _plt()
+    table = ctx.csv("plots/sample_efficiency.csv")
+    colors = _palette(ctx.compared)
+    fig, axes = plt.subplots(1, len(ctx.tasks), figsize=(4.2 * len(ctx.tasks), 3.6), sharey=True, squeeze=False)
+    for ax, task in zip(axes[0], ctx.tasks):
+        for name in ctx.compared:
+            rows = table[(table["experiment"] == name) & (table["task"] == task)]
+            ax.plot(rows["env_steps"], rows["iqm"], color=colors[name], label=name)
+            ax.fill_between(rows["env_steps"], rows["lo"], rows["hi"], color=colors[name], alpha=0.2, linewidth=0)
+        ax.set(title=task, xlabel="env steps", ylim=(-0.02, 1.02))
+    axes[0, 0].set_ylabel("rolling episode success\n(IQM over seeds, 95% CI)")
+    axes[0, -1].legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def final_success(ctx: Context):
+    plt, _ = _plt()
+    summary = ctx.json("metrics/summary.json")["experiments"]
+    colors = _palette(ctx.compared)
+    labels = [*ctx.tasks, "all_tasks"]
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    width = 0.8 / len(ctx.compared)
+    for i, name in enumerate(ctx.compared):
+        entries = [summary[name]["success_greedy"][t] for t in labels]
+        _interval_points(ax, labels, entries, colors[name], offset=(i - (len(ctx.compared) - 1) / 2) * width, label=name)
+    ax.set_xticks(range(len(labels)), [t.replace("_", " ") for t in labels])
+    ax.set(ylabel=f"{SUCCESS}\n(IQM, 95% CI)", ylim=(-0.05, 1.05))
+    ax.legend(fontsize=8, ncol=len(ctx.compared), loc="upper center", bbox_to_anchor=(0.5, -0.12))
+    return fig
+
+
+def steps_to_90(ctx: Context):
+    plt, _ = _plt()
+    summary = ctx.json("metrics/summary.json")["experiments"]
+    runs = ctx.csv("plots/runs.csv")
+    learners = [n for n in ctx.compared if n not in ("random",)]
+    colors = _palette(ctx.compared)
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    width = 0.8 / len(learners)
+    for i, name in enumerate(learners):
+        entries = [summary[name]["steps_to_0.9_censored"][t] for t in ctx.tasks]
+        reached = summary[name]["reached_0.9"]
+        label = f"{name} (reached: " + ", ".join(str(reached[t]) for t in ctx.tasks) + ")"
+        _interval_points(ax, ctx.tasks, entries, colors[name], offset=(i - (len(learners) - 1) / 2) * width, label=label)
+    budget = runs[runs["experiment"] == ctx.params.evaluation.method]["max_steps"].max()
+    ax.axhline(budget, color="grey", linestyle="--", linewidth=1, label="budget (never reached = budget)")
+    ax.set_xticks(range(len(ctx.tasks)), ctx.tasks)
+    ax.set(ylabel="env steps to 90% rolling success\n(IQM, 95% CI)")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
+    return fig
+
+
+def _curve_grid(ctx: Context, experiments: list[str], columns: list[tuple[str, str]]):
+    plt, sns = _plt()
+    curves = ctx.csv("plots/curves.csv")
+    curves = curves[curves["experiment"].isin(experiments)]
+    fig, axes = plt.subplots(len(columns), len(ctx.tasks), figsize=(4.2 * len(ctx.tasks), 2.8 * len(columns)),
+                             sharex="col", squeeze=False)
+    for row, (column, label) in enumerate(columns):
+        for ax, task in zip(axes[row], ctx.tasks):
+            data = curves[(curves["task"] == task) & curves[column].notna()]
+            sns.lineplot(data=data, x="env_steps", y=column, hue="experiment", hue_order=experiments,
+                         palette=_palette(experiments), errorbar=("ci", 95), n_boot=200, seed=0, ax=ax,
+                         legend=row == 0 and task == ctx.tasks[-1])
+            ax.set(xlabel="env steps" if row == len(columns) - 1 else "", ylabel=label if task == ctx.tasks[0] else "",
+                   title=task if row == 0 else "")
+    return fig
+
+
+def training_dynamics(ctx: Context):
+    return _curve_grid(ctx, ctx.compared, [("entropy", "policy entropy (nats)"),
+                                           ("world_model_mse", "world-model MSE\n(raw next state)")])
+
+
+def reward_components(ctx: Context):
+    ev = ctx.params.evaluation
+    return _curve_grid(ctx, [ev.method, ev.curriculum], [
+        ("reward_goal", "goal reward\n(per step)"), ("reward_pred", "prediction reward\n(per step)"),
+        ("reward_cons", "consistency reward\n(per step, weight 0)")])
+
+
+def curriculum(ctx: Context):
+    plt, sns = _plt()
+    ev = ctx.params.evaluation
+    curves = ctx.csv("plots/curves.csv")
+    runs = ctx.csv("plots/runs.csv")
+    fig, axes = plt.subplots(2, len(ctx.tasks), figsize=(4.2 * len(ctx.tasks), 6.2), squeeze=False)
+    for ax, task in zip(axes[0], ctx.tasks):
+        data = curves[(curves["experiment"] == ev.curriculum) & (curves["task"] == task)]
+        for seed, rows in data.groupby("seed"):
+            ax.step(rows["env_steps"], rows["level"] + 0.03 * seed, where="post", label=f"seed {seed}")
+        ax.set(title=task, xlabel="env steps", ylabel="curriculum level" if task == ctx.tasks[0] else "",
+               yticks=[0, 1, 2])
+    axes[0, -1].legend(fontsize=7)
+    levels = [c for c in runs.columns if c.startswith("success_greedy_level")]
+    long = runs[runs["experiment"].isin([ev.method, ev.curriculum])].melt(
+        id_vars=["experiment", "task", "seed"], value_vars=levels, var_name="level", value_name="success")
+    long["level"] = long["level"].str.removeprefix("success_greedy_level")
+    for ax, task in zip(axes[1], ctx.tasks):
+        sns.barplot(data=long[long["task"] == task], x="level", y="success", hue="experiment",
+                    hue_order=[ev.method, ev.curriculum], palette=_palette([ev.method, ev.curriculum]),
+                    errorbar=("ci", 95), n_boot=200, seed=0, ax=ax, legend=task == ctx.tasks[-1])
+        ax.set(ylim=(0, 1.05), xlabel="difficulty level",
+               ylabel="held-out greedy success\n(mean, 95% CI)" if task == ctx.tasks[0] else "")
+    return fig
+
+
+def tsne(ctx: Context):
+    plt, sns = _plt()
+    ev = ctx.params.evaluation
+    sources = [*ev.representation, "untrained", "raw"]
+    fig, axes = plt.subplots(len(sources), len(ctx.tasks), figsize=(3.6 * len(ctx.tasks), 3.3 * len(sources)),
+                             squeeze=False)
+    for col, task in enumerate(ctx.tasks):
+        report = ctx.json(f"analysis/{task}.json")
+        maps = {**{name: seeds[0] for name, seeds in report["runs"].items()}, **report["references"]}
+        for row, source in enumerate(sources):
+            ax = axes[row, col]
+            if source not in maps:
+                ax.set_axis_off()
+                continue
+            m = maps[source]
+            sns.scatterplot(x=m["tsne"]["x"], y=m["tsne"]["y"], hue=m["tsne"]["labels"]["answer"], palette="tab20",
+                            s=18, ax=ax, legend=False)
+            ax.set(xticks=[], yticks=[], title=f"{task}: {source}" + (" (seed 0)" if source in report["runs"] else ""))
+    fig.suptitle("t-SNE of state embeddings, coloured by the correct action", y=1.0)
+    return fig
+
+
+def probes(ctx: Context):
+    plt, sns = _plt()
+    ev = ctx.params.evaluation
+    table = ctx.csv("plots/representation.csv")
+    sources = [*ev.representation, "untrained", "raw"]
+    fig, axes = plt.subplots(1, len(ctx.tasks), figsize=(4.6 * len(ctx.tasks), 4.0), sharey=True, squeeze=False)
+    for ax, task in zip(axes[0], ctx.tasks):
+        data = table[table["task"] == task]
+        sns.barplot(data=data, x="attribute", y="probe_accuracy", hue="source", hue_order=sources,
+                    palette=_palette(sources), errorbar=("ci", 95), n_boot=200, seed=0, ax=ax,
+                    legend=task == ctx.tasks[-1])
+        chance = data.groupby("attribute", sort=False)["chance"].mean()
+        ax.scatter(range(len(chance)), chance.to_numpy(), marker="_", s=400, color="black", zorder=5, label="chance")
+        ax.set(title=task, xlabel="", ylim=(0, 1.05), ylabel="linear probe held-out accuracy" if task == ctx.tasks[0] else "")
+        ax.tick_params(axis="x", rotation=45)
+    return fig
+
+
+def mvp_criteria(ctx: Context):
+    plt, _ = _plt()
+    report = ctx.json("metrics/mvp_criteria.json")
+    crit = ctx.params.mvp_criteria
+    seeds = list(report["seeds"])
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    at = [report["seeds"][s][f"rolling_success_at_step_{crit.by_step}"] for s in seeds]
+    final = [report["seeds"][s]["final_rolling_success"] for s in seeds]
+    x = np.arange(len(seeds))
+    axes[0].bar(x - 0.2, at, 0.4, label=f"at step {crit.by_step}")
+    axes[0].bar(x + 0.2, final, 0.4, label="final")
+    axes[0].axhline(crit.by_step_success, color="black", linestyle="--", linewidth=1, label="criterion")
+    axes[0].axhline(report["seeds"][seeds[0]]["chance"], color="grey", linestyle=":", linewidth=1, label="chance")
+    axes[0].set(ylabel="rolling success", ylim=(0, 1.05))
+    for ax, key, label in ((axes[1], "entropy", "policy entropy (nats)"), (axes[2], "world_model_mse", "world-model MSE")):
+        ax.bar(x - 0.2, [report["seeds"][s][f"{key}_first_quarter"] for s in seeds], 0.4, label="first quarter")
+        ax.bar(x + 0.2, [report["seeds"][s][f"{key}_last_quarter"] for s in seeds], 0.4, label="last quarter")
+        ax.set(ylabel=label)
+    for ax in axes:
+        ax.set_xticks(x, [s.split("/")[-1] for s in seeds])
+        ax.legend(fontsize=7)
+    verdict = "pass" if report["passed"] else "FAIL"
+    fig.suptitle(f"LOCKED MVP criteria per seed ({report['experiment']}): {verdict}")
+    return fig
+
+
+def noise(ctx: Context):
+    plt, _ = _plt()
+    summary = ctx.json("metrics/summary.json")
+    audit = ctx.json("metrics/llm_audit.json")
+    points = sorted((float(p), e) for p, e in summary["noise"].items())
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    p = np.array([q for q, _ in points])
+    ax.errorbar(p, [e["value"] for _, e in points],
+                yerr=[[e["value"] - e["lo"] for _, e in points], [e["hi"] - e["value"] for _, e in points]],
+                fmt="o-", capsize=3, label="rule parent with flipped verdicts")
+    llm = summary["experiments"].get(ctx.params.llm_audit.experiment)
+    error = audit["error_rate"]
+    ax.axvline(error, color="tab:red", linestyle="--", linewidth=1, label=f"LLM parent's error rate ({error:.2f})")
+    if llm is not None:
+        e = llm["success_greedy"]["all_tasks"]
+        ax.errorbar([error], [e["value"]], yerr=[[e["value"] - e["lo"]], [e["hi"] - e["value"]]], fmt="s",
+                    color="tab:red", capsize=3, label="LLM parent (SmolLM2-135M)")
+    ax.set(xlabel="reward-flip probability p", ylabel=f"{SUCCESS}\n(IQM, 95% CI)", ylim=(-0.05, 1.05))
+    ax.legend(fontsize=8)
+    return fig
+
+
+def llm_audit(ctx: Context):
+    plt, sns = _plt()
+    audit = ctx.json("metrics/llm_audit.json")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
+    acc = pd.DataFrame({task: {int(level): block["accuracy"] for level, block in levels.items()}
+                        for task, levels in audit["by_task_level"].items()}).T
+    sns.heatmap(acc, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=axes[0],
+                cbar_kws={"label": "agreement with the rules"})
+    axes[0].set(xlabel="difficulty level", ylabel="", title=f"{audit['model']} ({audit['roles']})")
+    overall = audit["overall"]
+    verdicts = ("llm_right", "llm_wrong", "llm_invalid")
+    confusion = np.array([[overall["confusion"][rule][v] for v in verdicts] for rule in ("rule_right", "rule_wrong")])
+    sns.heatmap(confusion, annot=True, fmt="d", cmap="Blues", ax=axes[1], cbar=False,
+                xticklabels=["LLM: right", "LLM: wrong", "LLM: invalid"], yticklabels=["rule: right", "rule: wrong"])
+    kappa = "undefined" if overall["cohen_kappa"] is None else f"{overall['cohen_kappa']:.2f}"
+    axes[1].set(title=f"all pairs: accuracy {overall['accuracy']:.2f}, kappa {kappa}")
+    return fig
+
+
+def regret(ctx: Context):
+    plt, sns = _plt()
+    runs = ctx.csv("plots/runs.csv")
+    names = [n for n in ctx.params.evaluation.noise if n in set(runs["experiment"])]
+    data = runs[runs["experiment"].isin(names)]
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    sns.stripplot(data=data, x="experiment", y="failures_to_0.99", hue="reached_0.99", order=names,
+                  palette={True: "tab:blue", False: "tab:orange"}, size=6, ax=ax)
+    ideal = data["ideal_failures"].dropna()
+    if len(ideal):
+        ax.axhline(ideal.iloc[0], color="black", linestyle="--", linewidth=1,
+                   label=f"ideal trial-and-error learner ({ideal.iloc[0]:g})")
+    ax.set(yscale="log", xlabel="", ylabel="failed episodes until 99% rolling success\n(one point per seed)")
+    ax.legend(title="reached 99%", fontsize=8)
+    return fig
+
+
+def probability_of_improvement(ctx: Context):
+    plt, _ = _plt()
+    poi = ctx.json("metrics/summary.json")["probability_of_improvement"]
+    names = list(poi)
+    fig, ax = plt.subplots(figsize=(6, 0.7 * len(names) + 1.5))
+    y = np.arange(len(names))
+    ax.errorbar([poi[n]["p"] for n in names], y, capsize=3, fmt="o",
+                xerr=[[poi[n]["p"] - poi[n]["lo"] for n in names], [poi[n]["hi"] - poi[n]["p"] for n in names]])
+    ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
+    ax.set_yticks(y, [f"{ctx.params.evaluation.method} > {n}" for n in names])
+    ax.set(xlim=(0, 1), xlabel="P(method's run beats the baseline's run on a task), 95% CI")
+    return fig
+
+
+FIGURES: dict[str, FigureSpec] = {
+    "learning_curves": FigureSpec(learning_curves, ("plots/sample_efficiency.csv",),
+        "Rolling success (last 500 episodes) against env steps per task: IQM over seeds with pointwise 95% stratified-bootstrap intervals."),
+    "final_success": FigureSpec(final_success, ("metrics/summary.json",),
+        "Held-out greedy episode success on the full task (level 2): IQM over seeds with 95% intervals, per task and over all tasks."),
+    "steps_to_90": FigureSpec(steps_to_90, ("metrics/summary.json", "plots/runs.csv"),
+        "Env steps until the rolling success first reached 90%; a run that never did counts as its whole budget (how many did is in the legend)."),
+    "training_dynamics": FigureSpec(training_dynamics, ("plots/curves.csv",),
+        "Policy entropy and the world model's raw next-state MSE over training (mean over seeds, 95% CI)."),
+    "reward_components": FigureSpec(reward_components, ("plots/curves.csv",),
+        "The reward vector's components per step over training: goal (the parent's verdict), prediction (exp(-MSE) x scale) and consistency (logged, weight 0)."),
+    "curriculum": FigureSpec(curriculum, ("plots/curves.csv", "plots/runs.csv"),
+        "Top: the curriculum's level over training, per seed. Bottom: held-out greedy success per difficulty level, with and without the curriculum."),
+    "tsne": FigureSpec(tsne, ("analysis/{task}.json",),  # one per analysed task
+        "t-SNE maps of the state embeddings of a fixed grid of states, coloured by the correct action: the method, the RL-only ablation, an untrained model and the raw one-hot states."),
+    "probes": FigureSpec(probes, ("plots/representation.csv",),
+        "Held-out accuracy of linear probes that read each state attribute off the embedding (mean over seeds, 95% CI); black bars mark chance (the majority class)."),
+    "mvp_criteria": FigureSpec(mvp_criteria, ("metrics/mvp_criteria.json",),
+        "The plan's four LOCKED MVP criteria on every seed: success above chance and above the threshold by the step named, falling entropy and falling world-model error."),
+    "noise": FigureSpec(noise, ("metrics/summary.json", "metrics/llm_audit.json"),
+        "How good must the parent be? Held-out success of the MVP when each verdict is flipped with probability p, with the LLM parent's measured error rate and its own result marked."),
+    "llm_audit": FigureSpec(llm_audit, ("metrics/llm_audit.json",),
+        "The LLM parent's verdicts against the rules on a stratified sample (half right, half wrong answers): agreement per task and level, and the overall confusion matrix."),
+    "regret": FigureSpec(regret, ("plots/runs.csv",),
+        "Failed episodes until 99% rolling success (one point per seed; resolution one curve row), against an ideal trial-and-error learner's expected count."),
+    "probability_of_improvement": FigureSpec(probability_of_improvement, ("metrics/summary.json",),
+        "Probability that a run of the method beats a run of each baseline on held-out success (rliable), with 95% intervals."),
+}
+
+
+def draw(name: str, params: Params, results: Path, out: Path) -> None:
+    """Draw figure ``name`` from the files under ``results`` and save it (PNG, atomically)."""
+    from wmil import io
+
+    if name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; allowed: {sorted(FIGURES)}")
+    plt, _ = _plt()
+    fig = FIGURES[name].draw(Context(params, Path(results)))
+    fig.tight_layout()
+    buffer = BytesIO()
+    fig.savefig(buffer, format="png", dpi=130, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    io.write_bytes(out, buffer.getvalue())

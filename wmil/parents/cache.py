@@ -1,0 +1,106 @@
+"""A persistent cache of LLM responses in SQLite, shared safely by several processes.
+
+One row per distinct request: ``key`` is the SHA-256 of the model name, the messages and every
+sampling parameter (response schema included), so any change to what is asked misses the cache.
+A row holds the raw response text, the parsed value as JSON (``null`` when the answer stayed
+invalid after its retries, so a warm run replays the same outcome), the request's latency in
+seconds and its creation time (Unix seconds). The endpoint's URL and its API key are never part of
+a key or a row.
+
+The database runs in WAL mode with a busy timeout, so readers never block a writer and concurrent
+writers (parallel training runs) queue instead of failing. Each row is written in one transaction:
+a process killed mid-write leaves the previous content, never a partial row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BUSY_TIMEOUT_S = 60.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS responses (
+    key TEXT PRIMARY KEY,
+    model TEXT NOT NULL,
+    raw TEXT NOT NULL,
+    value TEXT NOT NULL,
+    latency_s REAL NOT NULL,
+    created REAL NOT NULL
+)
+"""
+
+
+def request_key(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+    """Hex SHA-256 of one request: the model, its messages and its sampling ``params``."""
+    body = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class CachedResponse:
+    raw: str           # the response text as the endpoint sent it
+    value: Any         # the validated answer; None when it was invalid
+    latency_s: float   # seconds the original request took
+    created: float     # Unix time of the original request
+
+
+class ResponseCache:
+    """``get``/``put`` by :func:`request_key`; counts hits and misses of ``get``."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # autocommit mode: every transaction below is explicit
+        self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        self._db.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        self._set_wal()
+        self._db.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL; a crash loses at most the last rows
+        self._db.execute(_SCHEMA)
+        self.hits = 0
+        self.misses = 0
+
+    def _set_wal(self) -> None:
+        # Switching to WAL needs a moment of exclusive access, and SQLite may answer a concurrent
+        # opener "locked" without waiting; once set, the mode persists in the file.
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        if mode.lower() != "wal":
+            raise sqlite3.OperationalError(f"{self.path}: could not switch to WAL mode (got {mode!r})")
+
+    def get(self, key: str) -> CachedResponse | None:
+        row = self._db.execute(
+            "SELECT raw, value, latency_s, created FROM responses WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        return CachedResponse(row[0], json.loads(row[1]), row[2], row[3])
+
+    def put(self, key: str, model: str, raw: str, value: Any, latency_s: float) -> None:
+        """Store one response; a key already present keeps its first answer (temperature 0 gives
+        the same one, and a concurrent writer must not flip a value another run has used)."""
+        with self._db:  # one transaction: BEGIN ... COMMIT, or ROLLBACK on error
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.execute(
+                "INSERT OR IGNORE INTO responses (key, model, raw, value, latency_s, created) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key, model, raw, json.dumps(value), latency_s, time.time()))
+
+    def __len__(self) -> int:
+        return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        self._db.close()

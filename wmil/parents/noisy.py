@@ -1,0 +1,59 @@
+"""Reward noise: a parent whose every verdict is flipped with probability ``p``.
+
+It answers "how good must the parent be?": the flipped verdict is what the baby sees, as reward
+and as the feedback slot of the next state, while episode success is still judged by the task's
+rule (see ``VectorEnv.step``), so the curves measure what the baby really learned.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from wmil.envs.tasks import FEEDBACK_RIGHT, FEEDBACK_WRONG
+from wmil.parents.base import Parent
+
+
+class RewardNoise(Parent):
+    """Wraps ``parent``; draws its flips from its own ``generator`` (part of the run's state)."""
+
+    def __init__(self, parent: Parent, flip_prob: float, generator: torch.Generator):
+        super().__init__(parent.task)
+        self.parent = parent
+        self.flip_prob = flip_prob
+        self.generator = generator
+        self.flips = 0
+
+    def generate(self, level, n, generator):
+        return self.parent.generate(level, n, generator)
+
+    def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        reward, next_states = self.parent.step(states, actions)
+        flip = torch.rand(len(actions), generator=self.generator) < self.flip_prob
+        self.flips += int(flip.sum())
+        reward = torch.where(flip, 1.0 - reward, reward)
+        next_states = next_states.clone()
+        next_states[:, -1] = torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG)
+        return reward, next_states
+
+    def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.step(states, actions)[0]
+
+    def transition(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.step(states, actions)[1]
+
+    def action_distribution(self, states: torch.Tensor) -> torch.Tensor:
+        return self.parent.action_distribution(states)
+
+    def stats(self) -> dict[str, float]:
+        return {**self.parent.stats(), "reward_flips": self.flips}
+
+    def state_dict(self) -> dict:
+        return {"parent": self.parent.state_dict(), "generator": self.generator.get_state(), "flips": self.flips}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.parent.load_state_dict(state["parent"])
+        self.generator.set_state(state["generator"])
+        self.flips = int(state["flips"])
+
+    def close(self) -> None:
+        self.parent.close()

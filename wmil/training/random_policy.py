@@ -1,0 +1,34 @@
+"""The floor baseline: a uniform random policy that never learns."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from wmil.config import AlgorithmConfig
+from wmil.envs.tasks import Task
+from wmil.models.baby import BabyModel
+
+
+class RandomPolicy:
+    """Zeroes the action head, so the model's policy is exactly uniform over the actions, and
+    never takes a gradient step: rollouts, logging and evaluation stay those of the method."""
+
+    needs_value = False
+
+    def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator):
+        with torch.no_grad():
+            model.action_head.fc.weight.zero_()
+            model.action_head.fc.bias.zero_()
+        model.action_head.requires_grad_(False)
+        self.entropy = float(torch.log(torch.tensor(float(task.num_actions))))
+
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+        return {"entropy": self.entropy}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass

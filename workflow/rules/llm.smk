@@ -1,0 +1,20 @@
+rule llm_audit:
+    """The LLM parent's verdicts against the rules on a stratified sample of every task x level."""
+    input:
+        code=sources("llm_audit.py"),
+    output:
+        LLM_AUDIT,
+    params:
+        params_file=PARAMS_FILE,
+        settings=lambda wildcards: dataclasses.asdict(PARAMS.llm_audit),
+        parent=lambda wildcards: dataclasses.asdict(PARAMS.run_config(PARAMS.llm_audit.experiment).parent),
+    log:
+        f"{LOGS}/llm_audit.log",
+    threads: 1
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    shell:
+        "wmil llm-audit --params {params.params_file} --out {output} > {log} 2>&1"
