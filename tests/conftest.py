@@ -48,3 +48,16 @@ def tiny_params() -> dict:
     raw["evaluation"].update(episodes=200, bootstrap_reps=200)
     raw["llm_audit"]["pairs_per_level"] = 4
     return raw
+
+
+def lean_params() -> dict:
+    """:func:`tiny_params` with the method family on one task and no noise sweep or LLM runs:
+    the workflow's mechanics (DVC, Slurm) with the fewest jobs that still build every output."""
+    raw = tiny_params()
+    experiments = raw["experiments"]
+    for name in [n for n in experiments if n.startswith("noise_") or n == "llm"]:
+        del experiments[name]
+    experiments["ppo"]["tasks"] = experiments["curriculum"]["tasks"] = ["conditional"]
+    raw["evaluation"]["noise"] = ["mvp"]
+    raw["llm_audit"]["experiment"] = "mvp"
+    return raw

@@ -390,7 +390,8 @@ def _leaf_paths(cls=RunConfig, prefix=()):
 #: Left out of the fingerprint on purpose (RunConfig.fingerprint's docstring): a longer run
 #: extends a shorter one exactly, and checkpoint frequency does not change the run.
 FINGERPRINT_EXEMPT = [("training", "max_steps"), ("training", "save_every")]
-LEAF_PATHS = [p for p in _leaf_paths() if p not in FINGERPRINT_EXEMPT]
+LLM_PATHS = [p for p in _leaf_paths() if p[:2] == ("parent", "llm")]
+LEAF_PATHS = [p for p in _leaf_paths() if p not in FINGERPRINT_EXEMPT and p not in LLM_PATHS]
 
 
 def _changed(value):
@@ -439,6 +440,17 @@ def test_fingerprint_changes_with_every_param(params, path):
     changed = _replace(base, path, _changed(_get(base, path)))
     assert _get(changed, path) != _get(base, path)
     assert changed.fingerprint() != base.fingerprint()
+
+
+@pytest.mark.parametrize("path", LLM_PATHS, ids=[".".join(p) for p in LLM_PATHS])
+def test_llm_settings_shape_only_llm_runs_and_not_how_the_endpoint_is_reached(params, path):
+    from wmil.config import LLM_OPERATIONAL
+
+    for experiment, task, shapes in (("mvp", "pattern_echo", False), ("llm", "pattern_echo", path[-1] not in LLM_OPERATIONAL)):
+        base = params.run_config(experiment, task)
+        changed = _replace(base, path, _changed(_get(base, path)))
+        assert (changed.fingerprint() != base.fingerprint()) == shapes, experiment
+        assert (changed.config_hash() != base.config_hash()) == shapes, experiment
 
 
 @pytest.mark.parametrize(

@@ -82,3 +82,9 @@ def test_trainer_climbs_levels_in_order_and_logs_them(tmp_path):
     assert levels.iloc[0] == 0 and levels.is_monotonic_increasing and set(levels) == {0, 1, 2}
     assert metrics["final_level"] == 2
     assert all(s >= 0.9 for s in metrics["greedy_success_by_level"].values())
+    # success on the full task is measured on top-level episodes alone, from the first one on
+    curve = pd.read_csv(tmp_path / "curve.csv")
+    before_top = curve[curve["level"] < 2]
+    assert before_top["rolling_success_top"].isna().all() and before_top["rolling_success"].gt(0.5).any()
+    last_below_top = int(before_top["env_steps"].iloc[-1])  # level 2 began after this row
+    assert metrics["steps_to_0.9"] is not None and metrics["steps_to_0.5"] > last_below_top

@@ -4,10 +4,14 @@ real bundled llama.cpp server (integration), round trips, caching, concurrency, 
 from __future__ import annotations
 
 import dataclasses
+import http.server
 import json
 import multiprocessing
 import os
+import re
 import signal
+import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -19,7 +23,7 @@ import yaml
 from wmil.cli import main
 from wmil.config import load_params, parse_params
 from wmil.envs.tasks import FEEDBACK_RIGHT, FEEDBACK_WRONG, make_task
-from wmil.parents.cache import ResponseCache, request_key
+from wmil.parents.cache import CachedResponse, ResponseCache, request_key
 from wmil.parents.deterministic import DeterministicParent
 from wmil.parents.llm import (
     Completion, InvalidAnswer, LLMError, OpenAITransport, ParentLLM, parse_problem, parse_verdict,
@@ -125,6 +129,26 @@ def test_cache_hits_misses_persistence_and_wal(tmp_path):
                 request_key("m", [{"role": "user", "content": "Is 4 right?"}], {"temperature": 0.0, "schema": verdict_schema()})}) == 5
 
 
+def test_cache_put_returns_the_row_kept_to_every_writer(tmp_path):
+    first, second = ResponseCache(tmp_path / "cache.sqlite"), ResponseCache(tmp_path / "cache.sqlite")
+    kept = CachedResponse('{"correct": true}', True, 0.25)
+    assert first.put("k", "m", '{"correct": true}', True, 0.25) == kept
+    assert second.put("k", "m", '{"correct": false}', False, 0.5) == kept  # lost the race: gets the winner's
+    # a request that several keys answer: the row stored first among them
+    assert second.put("k-invalid", "m", "Hmm.", None, 0.1, ("k",)) == kept
+    assert first.get("k-invalid", "k") == kept and first.get("k-invalid").value is None
+    first.close()
+    second.close()
+
+
+def _rows(path) -> int:
+    cache = ResponseCache(path)
+    try:
+        return len(cache)
+    finally:
+        cache.close()
+
+
 def _writer(path: str, name: str, count: int, start) -> None:
     start.wait()
     cache = ResponseCache(path)
@@ -198,6 +222,62 @@ def test_on_invalid_fallbacks_are_counted_and_feedback_agrees(policy, expected):
         assert torch.equal(nxt[:, :-1], DeterministicParent(parent.task).step(states, actions)[1][:, :-1])
         stats = parent.stats()
         assert stats["fallbacks"] == 2 and stats["invalid_responses"] == 4  # 2 distinct rows x 2 attempts
+        json.dumps(stats, allow_nan=False)  # the trainer writes them to parent_stats.json
+
+
+def test_a_parallel_runs_cached_answer_wins(tmp_path):
+    """Another run stores its answer between this run's lookup and its store: both use that one."""
+    config = llm_config(tmp_path / "cache.sqlite")
+    task, (states, actions) = make_task("pattern_echo", A), echo_batch([2], [2])
+    rival = ResponseCache(config.cache_path)
+
+    def answer(prompt: str) -> str:
+        rival.put(parent.reward_request(states[0], 2).key, config.model, '{"correct": false}', False, 9.0)
+        return '{"correct": true}'
+
+    with ParentLLM(task, config, transport=FakeTransport(answer)) as parent:
+        reward, nxt = parent.step(states, actions)
+        assert reward.tolist() == [0.0] and nxt[0, -1] == FEEDBACK_WRONG
+    rival.close()
+    fake = FakeTransport(lambda _: '{"correct": true}')
+    with ParentLLM(task, config, transport=fake) as warm:
+        assert warm.reward(states, actions).tolist() == [0.0] and fake.calls == 0
+
+
+def test_invalid_outcomes_are_cached_per_fallback_policy_and_retry_budget(tmp_path):
+    cache_path = tmp_path / "cache.sqlite"
+    task, (states, actions) = make_task("pattern_echo", A), echo_batch([3], [3])
+    rambles, right = (lambda _: "Hmm, let me think."), (lambda _: '{"correct": true}')
+
+    def run(answer, **changes) -> tuple[list[float], int]:
+        fake = FakeTransport(answer)
+        with ParentLLM(task, llm_config(cache_path, **changes), transport=fake) as parent:
+            return parent.reward(states, actions).tolist(), fake.calls
+
+    # on_invalid: error caches no failure, so a rerun asks again instead of failing forever
+    with pytest.raises(LLMError, match="not cached: a rerun asks again"):
+        run(rambles, on_invalid="error", max_retries=1)
+    assert _rows(cache_path) == 0
+    assert run(rambles, on_invalid="zero", max_retries=1) == ([0.0], 2)
+    assert run(right, on_invalid="zero", max_retries=1) == ([0.0], 0)   # a warm rerun: the same fallback
+    assert run(rambles, on_invalid="zero", max_retries=2) == ([0.0], 3)  # a larger budget asks again
+    assert run(right, on_invalid="deterministic", max_retries=1) == ([1.0], 1)  # so does another policy
+    assert _rows(cache_path) == 3
+    assert run(rambles, on_invalid="error", max_retries=1) == ([1.0], 0)  # valid answers serve every policy
+    assert run(right, on_invalid="zero", max_retries=1) == ([0.0], 0)  # its own outcome came first
+
+
+def test_on_invalid_error_replaying_a_cached_failure_names_the_cache(tmp_path):
+    config = llm_config(tmp_path / "cache.sqlite", on_invalid="error")
+    fake = FakeTransport(lambda _: '{"correct": true}')
+    states, actions = echo_batch([3], [3])
+    with ParentLLM(make_task("pattern_echo", A), config, transport=fake) as parent:
+        cache = ResponseCache(config.cache_path)  # an invalid answer where earlier versions kept it
+        cache.put(parent.reward_request(states[0], 3).key, config.model, "Hmm.", None, 0.1)
+        cache.close()
+        with pytest.raises(LLMError, match=rf"replayed from the response cache {re.escape(config.cache_path)}: delete"):
+            parent.reward(states, actions)
+        assert fake.calls == 0
 
 
 def test_batches_are_deduplicated_and_memoized():
@@ -274,6 +354,7 @@ def test_judgment_round_trip_schema_valid_then_cache_hit_without_server(server, 
         assert torch.equal(again[0], reward) and torch.equal(again[1], nxt)
         stats = warm.stats()
         assert stats["requests"] == 0 and stats["cache_hits"] == 4 and warm._own_server is None
+        assert json.loads(json.dumps(stats, allow_nan=False))["latency_p50_s"] is None
 
 
 def _valid(instance, schema) -> bool:
@@ -391,6 +472,45 @@ def test_cli_llm_error_exits_2(tmp_path, capsys):
     assert main(["llm-audit", "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "a.json")]) == 2
     assert f"wmil llm-audit: error: {url}: reward request failed" in capsys.readouterr().err
     assert not (tmp_path / "a.json").exists()
+
+
+@pytest.mark.integration
+def test_server_is_not_fooled_by_another_program_on_its_port():
+    class Answers(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b'{"object": "list", "data": [{"id": "someone-else"}]}')
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.HTTPServer(("127.0.0.1", 0), Answers) as other:
+        threading.Thread(target=other.serve_forever, daemon=True).start()
+        server = LocalLLMServer(port=other.server_address[1], start_timeout_s=60)
+        try:
+            with pytest.raises(LLMServerError, match="exited with code .* its log ends"):  # cannot bind
+                server.start()
+        finally:
+            other.shutdown()
+    assert server.process is None
+
+
+def test_stop_when_the_group_ends_before_sigkill(tmp_path):
+    server = LocalLLMServer(model=tmp_path / "unused.gguf")
+    process = server.process = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    real_wait = process.wait
+
+    def wait(timeout=None):
+        if timeout is None:
+            return real_wait()
+        process.kill()  # SIGTERM "timed out", then the group ends before SIGKILL is sent
+        real_wait()
+        raise subprocess.TimeoutExpired(process.args, timeout)
+
+    process.wait = wait
+    server.stop()
+    assert process.returncode is not None and server.process is None  # no ProcessLookupError
 
 
 @pytest.mark.integration

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import tiny_params
+from conftest import lean_params
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -48,30 +48,40 @@ def make_project(path: Path, params: dict) -> Path:
     return path
 
 
+def count_runs(params: dict) -> int:
+    from wmil.config import parse_params
+
+    parsed = parse_params(params)
+    return sum(len(e.tasks) for e in parsed.experiments.values()) * len(parsed.seeds)
+
+
 def mtimes(project: Path, experiment: str) -> dict[str, float]:
     return {str(p): p.stat().st_mtime for p in (project / "results/runs" / experiment).rglob("metrics.json")}
 
 
 def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     dvc = str(BIN / "dvc")
-    project = make_project(tmp_path / "project", tiny_params())
+    project = make_project(tmp_path / "project", lean_params())
     sh([dvc, "repro"], project)
     assert json.loads((project / "results/metrics/mvp_criteria.json").read_text())["passed"]
     sh(["git", "add", "-A"], project)
     sh(["git", "commit", "-qm", "results on main"], project)
     assert "didn't change, skipping" in sh([dvc, "repro"], project).stdout
 
-    # a branch that changes one parameter reruns only the runs that depend on it
+    # a branch that changes one parameter reruns only the runs that depend on it: ppo and the
+    # baselines that extend it, not mvp or curriculum
     sh(["git", "checkout", "-qb", "faster-ppo"], project)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["experiments"]["ppo"]["overrides"]["algorithm"]["lr"] = 0.002
     (project / "params.yaml").write_text(yaml.safe_dump(params))
     untouched = {e: mtimes(project, e) for e in ("mvp", "curriculum")}
-    before_ppo = mtimes(project, "ppo")
+    rerun = ("ppo", "rl_only", "kl_distill", "random")
+    before = {e: mtimes(project, e) for e in rerun}
     sh([dvc, "repro"], project)
     assert {e: mtimes(project, e) for e in ("mvp", "curriculum")} == untouched
-    after_ppo = mtimes(project, "ppo")
-    assert after_ppo.keys() == before_ppo.keys() and all(after_ppo[k] > before_ppo[k] for k in after_ppo)
+    for e in rerun:
+        after = mtimes(project, e)
+        assert after.keys() == before[e].keys() and all(after[k] > before[e][k] for k in after), e
     sh(["git", "add", "-A"], project)
     sh(["git", "commit", "-qm", "ppo lr 0.002"], project)
 
@@ -80,8 +90,8 @@ def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     assert (lr["old"], lr["new"]) == (0.001, 0.002)
     metrics_diff = json.loads(sh([dvc, "metrics", "diff", "main", "faster-ppo", "--json"], project).stdout)
     changed = metrics_diff["results/metrics/summary.json"]
-    assert any(key.startswith("ppo.") for key in changed)
-    assert not any(key.startswith(("mvp.", "curriculum.")) for key in changed)
+    assert any(key.startswith("experiments.ppo.success_greedy") for key in changed)
+    assert not any(key.startswith(("experiments.mvp.", "experiments.curriculum.")) for key in changed)
 
     # push to the default remote, lose cache and outputs, pull them back, realign Snakemake
     sh([dvc, "push"], project)
@@ -117,7 +127,7 @@ def slurm_job_ids() -> set[str]:
 
 
 def test_whole_dag_runs_through_sbatch(slurm_cluster, tmp_path):
-    params = tiny_params()
+    params = lean_params()
     params["seeds"] = [0]
     project = tmp_path / "project"
     project.mkdir()
@@ -125,15 +135,16 @@ def test_whole_dag_runs_through_sbatch(slurm_cluster, tmp_path):
     before = slurm_job_ids()
     result = run_on_slurm(project)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    n_runs = sum(len(e["tasks"]) for e in params["experiments"].values())
+    n_runs = count_runs(params)
     new_jobs = slurm_job_ids() - before
     assert len(new_jobs) >= n_runs + 1  # every training run and the sanity checks went through sbatch
     summary = json.loads((project / "results/metrics/summary.json").read_text())
-    assert summary["ppo"]["sequence_next"]["final_rolling_success"]["per_seed"]
+    assert summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]
+    assert (project / "results/report/report.html").exists()
 
 
 def test_a_failing_slurm_job_fails_snakemake(slurm_cluster, tmp_path):
-    params = tiny_params()
+    params = lean_params()
     params["sanity"]["max_step_seconds"] = 1e-9  # no env step is this fast: the sanity job fails
     project = tmp_path / "project"
     project.mkdir()
@@ -145,7 +156,7 @@ def test_a_failing_slurm_job_fails_snakemake(slurm_cluster, tmp_path):
 
 
 def test_dvc_repro_through_the_slurm_profile_leaves_dvc_lock_unchanged(slurm_cluster, tmp_path):
-    params = tiny_params()
+    params = lean_params()
     params["seeds"] = [0]
     project = make_project(tmp_path / "project", params)
     dvc = str(BIN / "dvc")
@@ -155,7 +166,7 @@ def test_dvc_repro_through_the_slurm_profile_leaves_dvc_lock_unchanged(slurm_clu
                               capture_output=True, text=True, timeout=660)
     assert on_slurm.returncode == 0, on_slurm.stdout[-3000:] + on_slurm.stderr[-3000:]
     assert f"Using profiles {ROOT / 'workflow/profiles/slurm'}" in on_slurm.stderr
-    assert len(slurm_job_ids() - before) >= sum(len(e["tasks"]) for e in params["experiments"].values())
+    assert len(slurm_job_ids() - before) >= count_runs(params)
     lock = (project / "dvc.lock").read_text()
     assert "didn't change, skipping" in sh([dvc, "repro"], project).stdout  # local run: nothing to redo
     again = subprocess.run([dvc, "repro"], cwd=project, env=slurm, capture_output=True, text=True, timeout=300)

@@ -13,7 +13,6 @@ from wmil.evaluation.stats import (
     interval_estimates,
     probability_of_improvement,
     sample_efficiency,
-    steps_to_threshold,
 )
 
 REPS = 200
@@ -125,21 +124,9 @@ def test_bad_inputs_name_the_argument():
 
 # ---- curve-derived numbers ------------------------------------------------------------------
 
-STEPS = np.array([250.0, 500, 750, 1000, 1250])
 EPISODES = np.array([250.0, 500, 750, 1000, 1250])   # T = 1: one episode per step
 SUCCESS = np.array([0.0, 0.2, 0.6, 1.0, 1.0])        # per row
 ROLLING = np.array([np.nan, 0.1, 0.5, 0.99, 1.0])    # NaN: the window was still empty
-
-
-def test_steps_to_threshold():
-    assert steps_to_threshold(STEPS, ROLLING, 0.5) == 750.0       # reached exactly counts
-    assert steps_to_threshold(STEPS, ROLLING, 0.05) == 500.0      # NaN never counts
-    assert steps_to_threshold(STEPS, ROLLING, 0.99) == 1000.0
-    assert steps_to_threshold(STEPS, np.full(5, 0.8), 0.9) is None
-    with pytest.raises(ValueError, match="threshold"):
-        steps_to_threshold(STEPS, ROLLING, 1.5)
-    with pytest.raises(ValueError, match="env_steps, rolling_success"):
-        steps_to_threshold(STEPS, ROLLING[:3], 0.5)
 
 
 def test_cumulative_failures_until_mastery():

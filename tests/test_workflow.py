@@ -103,6 +103,10 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
         "train": 2, "evaluate": 2, "mvp_criteria": 1, "summarize": 1}
     assert plan_after(lambda p: p["evaluation"].update(episodes=300)) == {"evaluate": 2 * runs_per_seed, "summarize": 1}
     assert plan_after(lambda p: p["mvp_criteria"].update(by_step=2000)) == {"mvp_criteria": 1}
+    # how the LLM is reached changes nothing it computes; what it is asked reruns only its runs
+    assert plan_after(lambda p: p["defaults"]["parent"]["llm"].update(concurrency=8, timeout_s=5.0)) == {}
+    assert plan_after(lambda p: p["defaults"]["parent"]["llm"].update(max_tokens=16)) == {
+        "train": 2, "evaluate": 2, "llm_audit": 1, "summarize": 1}
 
 
 def test_every_committed_result_is_an_output_of_the_dag():

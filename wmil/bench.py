@@ -97,7 +97,8 @@ def bench_ppo_levels(params: Params, seeds: int) -> dict[str, dict[str, float | 
     return out
 
 
-def run_bench(params: Params, seeds: int = 5, ppo_levels: bool = False, ppo_seeds: int = 3) -> dict[str, Any]:
+def run_bench(params: Params, seeds: int = 5, ppo_levels: bool = False, ppo_seeds: int = 3,
+              llm: bool = False) -> dict[str, Any]:
     torch.set_num_threads(1)
     num_actions = params.defaults["env"]["num_actions"]
     env_rates = {name: ENV_BENCH_ENVS / time_env_step(name, num_actions, ENV_BENCH_ENVS, 50) for name in TASKS}
@@ -108,6 +109,10 @@ def run_bench(params: Params, seeds: int = 5, ppo_levels: bool = False, ppo_seed
               "ppo_env_steps_per_second": statistics.median(ppo_rates.values())}
     if ppo_levels:
         report["ppo_steps_to_0.9_by_task_level"] = bench_ppo_levels(params, ppo_seeds)
+    if llm:
+        from wmil.llm_bench import bench_llm  # starts the bundled local LLM server
+
+        report["llm"] = bench_llm(params)
     print(f"{'measure':<26}{'median':>14}{'target':>14}{'ratio':>9}")
     for key, target in TARGETS.items():
         value = report[key]

@@ -1,4 +1,5 @@
-"""``wmil <command>``: train, sanity, mvp-criteria, summarize, bench, config, schema."""
+"""``wmil <command>``: train, evaluate, analyze, summarize, figure, report, sanity, mvp-criteria,
+llm-serve, llm-audit, bench, config, schema."""
 
 from __future__ import annotations
 
@@ -124,7 +125,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from wmil import io
-    from wmil.evaluation.evaluate import evaluate_run
+    from wmil.evaluation.held_out import evaluate_run
 
     params = load_params(args.params)
     if not (args.run_dir / "model.pt").exists():
@@ -142,7 +143,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     params = load_params(args.params)
     try:
         report = analyze_task(params, args.task, args.runs_root)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
     io.write_json(args.out, report)
     return 0
@@ -176,7 +177,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from wmil.bench import run_bench
 
     report = run_bench(load_params(args.params), seeds=args.seeds, ppo_levels=args.ppo_levels,
-                       ppo_seeds=args.ppo_seeds)
+                       ppo_seeds=args.ppo_seeds, llm=args.llm)
     if args.out:
         io.write_json(args.out, report)
     return 0
@@ -285,6 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ppo-levels", action="store_true",
                    help="also measure PPO's env steps to 90%% success per task and level (minutes)")
     p.add_argument("--ppo-seeds", type=int, default=3)
+    p.add_argument("--llm", action="store_true",
+                   help="also measure the LLM parent: warm-cache training steps/s and cold requests/s (about a minute)")
     p.add_argument("--out", type=Path, help="write the JSON report here")
     p.set_defaults(func=cmd_bench)
 

@@ -74,6 +74,11 @@ class LLMConfig:
     cache_path: str        # SQLite response cache ("" = no cache)
 
 
+#: LLM settings that change how the endpoint is reached, never what it answers (temperature 0 and
+#: the cache make answers a function of model, prompt and sampling).
+LLM_OPERATIONAL = ("concurrency", "timeout_s", "cache_path")
+
+
 @dataclass(frozen=True)
 class ParentConfig:
     name: Literal["deterministic", "llm"]
@@ -155,18 +160,28 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def config_hash(self) -> str:
-        """Hash of the whole resolved config but the experiment's name: any change reruns a run."""
+    def _identity(self) -> dict[str, Any]:
+        """What the run computes from: the resolved config less its name, the LLM settings of a
+        run whose parent is not the LLM, and the LLM settings that only say how to reach it."""
         body = self.to_dict()
         del body["experiment"]
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+        if self.parent.name != "llm":
+            del body["parent"]["llm"]
+        else:
+            for key in LLM_OPERATIONAL:
+                del body["parent"]["llm"][key]
+        return body
+
+    def config_hash(self) -> str:
+        """Hash of :meth:`_identity`: any change to what a run computes from reruns it."""
+        return hashlib.sha256(json.dumps(self._identity(), sort_keys=True).encode()).hexdigest()[:16]
 
     def fingerprint(self) -> str:
-        """Hash of everything that shapes the trajectory up to any step. Left out: the experiment
-        name, ``max_steps`` (a longer run extends a shorter one exactly, so it may resume from it)
-        and ``save_every`` (checkpoints do not change the run)."""
-        body = self.to_dict()
-        del body["experiment"], body["training"]["max_steps"], body["training"]["save_every"]
+        """Hash of everything that shapes the trajectory up to any step: :meth:`_identity` less
+        ``max_steps`` (a longer run extends a shorter one exactly, so it may resume from it) and
+        ``save_every`` (checkpoints do not change the run)."""
+        body = self._identity()
+        del body["training"]["max_steps"], body["training"]["save_every"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -345,6 +360,11 @@ def parse_run_config(data: dict, where: str = "run") -> RunConfig:
         raise ConfigError(
             f"{where}.model.num_heads: {m.num_heads} must divide model.hidden_dim={m.hidden_dim}"
         )
+    if a.distill_coef > 0 and (cfg.parent.name != "deterministic" or cfg.parent.reward_flip_prob > 0):
+        raise ConfigError(
+            f"{where}.algorithm.distill_coef: distillation reads the rules' action distribution, so it needs "
+            f"parent.name 'deterministic' and parent.reward_flip_prob 0 (got {cfg.parent.name!r}, "
+            f"{cfg.parent.reward_flip_prob})")
     batch = cfg.env.num_envs * cfg.env.episode_length
     if a.name == "ppo" and batch % a.minibatches:
         raise ConfigError(
@@ -412,6 +432,8 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     for key, name in named:
         if name not in experiments:
             raise ConfigError(f"{key}: {name!r} is not an experiment; allowed: {sorted(experiments)}")
+    if not ev.representation:
+        raise ConfigError("evaluation.representation: expected at least one experiment to analyse")
     return params
 
 

@@ -16,9 +16,9 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from wmil.config import Params
+from wmil.config import TASK_NAMES, Params
 
-SUCCESS = "held-out greedy success (full task)"
+SUCCESS = "greedy success on held-out episodes\n(full task; IQM, 95% CI)"
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,12 @@ class Context:
     @property
     def tasks(self) -> list[str]:
         return list(self.params.experiments[self.params.evaluation.method].tasks)
+
+    @property
+    def analysis_tasks(self) -> list[str]:
+        """The tasks ``wmil analyze`` covers: those of the experiments compared in representation."""
+        exps = self.params.experiments
+        return [t for t in TASK_NAMES if any(t in exps[e].tasks for e in self.params.evaluation.representation)]
 
 
 def _plt():
@@ -85,7 +91,8 @@ def learning_curves(ctx: Context):
             ax.plot(rows["env_steps"], rows["iqm"], color=colors[name], label=name)
             ax.fill_between(rows["env_steps"], rows["lo"], rows["hi"], color=colors[name], alpha=0.2, linewidth=0)
         ax.set(title=task, xlabel="env steps", ylim=(-0.02, 1.02))
-    axes[0, 0].set_ylabel("rolling episode success\n(IQM over seeds, 95% CI)")
+    window = ctx.params.run_config(ctx.params.evaluation.method, ctx.tasks[0]).training.success_window
+    axes[0, 0].set_ylabel(f"rolling success on the full task\n(last {window} episodes; IQM, 95% CI)")
     axes[0, -1].legend(loc="lower right", fontsize=8)
     return fig
 
@@ -101,7 +108,7 @@ def final_success(ctx: Context):
         entries = [summary[name]["success_greedy"][t] for t in labels]
         _interval_points(ax, labels, entries, colors[name], offset=(i - (len(ctx.compared) - 1) / 2) * width, label=name)
     ax.set_xticks(range(len(labels)), [t.replace("_", " ") for t in labels])
-    ax.set(ylabel=f"{SUCCESS}\n(IQM, 95% CI)", ylim=(-0.05, 1.05))
+    ax.set(ylabel=SUCCESS, ylim=(-0.05, 1.05))
     ax.legend(fontsize=8, ncol=len(ctx.compared), loc="upper center", bbox_to_anchor=(0.5, -0.12))
     return fig
 
@@ -110,7 +117,7 @@ def steps_to_90(ctx: Context):
     plt, _ = _plt()
     summary = ctx.json("metrics/summary.json")["experiments"]
     runs = ctx.csv("plots/runs.csv")
-    learners = [n for n in ctx.compared if n not in ("random",)]
+    learners = [n for n in ctx.compared if ctx.params.run_config(n, ctx.tasks[0]).algorithm.name != "random"]
     colors = _palette(ctx.compared)
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     width = 0.8 / len(learners)
@@ -122,7 +129,7 @@ def steps_to_90(ctx: Context):
     budget = runs[runs["experiment"] == ctx.params.evaluation.method]["max_steps"].max()
     ax.axhline(budget, color="grey", linestyle="--", linewidth=1, label="budget (never reached = budget)")
     ax.set_xticks(range(len(ctx.tasks)), ctx.tasks)
-    ax.set(ylabel="env steps to 90% rolling success\n(IQM, 95% CI)")
+    ax.set(ylabel="env steps to 90% rolling success\non the full task (IQM, 95% CI)")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     return fig
 
@@ -151,9 +158,11 @@ def training_dynamics(ctx: Context):
 
 def reward_components(ctx: Context):
     ev = ctx.params.evaluation
+    weights = ctx.params.run_config(ev.method, ctx.tasks[0]).rewards
     return _curve_grid(ctx, [ev.method, ev.curriculum], [
-        ("reward_goal", "goal reward\n(per step)"), ("reward_pred", "prediction reward\n(per step)"),
-        ("reward_cons", "consistency reward\n(per step, weight 0)")])
+        ("reward_goal", f"goal reward\n(per step, weight {weights.goal_weight:g})"),
+        ("reward_pred", f"prediction reward\n(per step, weight {weights.pred_weight:g})"),
+        ("reward_cons", f"consistency reward\n(per step, weight {weights.cons_weight:g})")])
 
 
 def curriculum(ctx: Context):
@@ -186,9 +195,10 @@ def tsne(ctx: Context):
     plt, sns = _plt()
     ev = ctx.params.evaluation
     sources = [*ev.representation, "untrained", "raw"]
-    fig, axes = plt.subplots(len(sources), len(ctx.tasks), figsize=(3.6 * len(ctx.tasks), 3.3 * len(sources)),
+    tasks = ctx.analysis_tasks
+    fig, axes = plt.subplots(len(sources), len(tasks), figsize=(3.6 * len(tasks), 3.3 * len(sources)),
                              squeeze=False)
-    for col, task in enumerate(ctx.tasks):
+    for col, task in enumerate(tasks):
         report = ctx.json(f"analysis/{task}.json")
         maps = {**{name: seeds[0] for name, seeds in report["runs"].items()}, **report["references"]}
         for row, source in enumerate(sources):
@@ -199,7 +209,8 @@ def tsne(ctx: Context):
             m = maps[source]
             sns.scatterplot(x=m["tsne"]["x"], y=m["tsne"]["y"], hue=m["tsne"]["labels"]["answer"], palette="tab20",
                             s=18, ax=ax, legend=False)
-            ax.set(xticks=[], yticks=[], title=f"{task}: {source}" + (" (seed 0)" if source in report["runs"] else ""))
+            seed = f" (seed {m['run_seed']})" if m["run_seed"] is not None else ""
+            ax.set(xticks=[], yticks=[], title=f"{task}: {source}{seed}")
     fig.suptitle("t-SNE of state embeddings, coloured by the correct action", y=1.0)
     return fig
 
@@ -209,15 +220,19 @@ def probes(ctx: Context):
     ev = ctx.params.evaluation
     table = ctx.csv("plots/representation.csv")
     sources = [*ev.representation, "untrained", "raw"]
-    fig, axes = plt.subplots(1, len(ctx.tasks), figsize=(4.6 * len(ctx.tasks), 4.0), sharey=True, squeeze=False)
-    for ax, task in zip(axes[0], ctx.tasks):
+    tasks = ctx.analysis_tasks
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 4.0), sharey=True, squeeze=False)
+    for ax, task in zip(axes[0], tasks):
         data = table[table["task"] == task]
         sns.barplot(data=data, x="attribute", y="probe_accuracy", hue="source", hue_order=sources,
                     palette=_palette(sources), errorbar=("ci", 95), n_boot=200, seed=0, ax=ax,
-                    legend=task == ctx.tasks[-1])
+                    legend=task == tasks[-1])
         chance = data.groupby("attribute", sort=False)["chance"].mean()
-        ax.scatter(range(len(chance)), chance.to_numpy(), marker="_", s=400, color="black", zorder=5, label="chance")
-        ax.set(title=task, xlabel="", ylim=(0, 1.05), ylabel="linear probe held-out accuracy" if task == ctx.tasks[0] else "")
+        ax.scatter(range(len(chance)), chance.to_numpy(), marker="_", s=400, color="black", zorder=5,
+                   label="chance (majority class)")
+        if task == tasks[-1]:
+            ax.legend(fontsize=7)
+        ax.set(title=task, xlabel="", ylim=(0, 1.05), ylabel="linear probe held-out accuracy" if task == tasks[0] else "")
         ax.tick_params(axis="x", rotation=45)
     return fig
 
@@ -258,14 +273,18 @@ def noise(ctx: Context):
     ax.errorbar(p, [e["value"] for _, e in points],
                 yerr=[[e["value"] - e["lo"] for _, e in points], [e["hi"] - e["value"] for _, e in points]],
                 fmt="o-", capsize=3, label="rule parent with flipped verdicts")
-    llm = summary["experiments"].get(ctx.params.llm_audit.experiment)
-    error = audit["error_rate"]
-    ax.axvline(error, color="tab:red", linestyle="--", linewidth=1, label=f"LLM parent's error rate ({error:.2f})")
+    audited = ctx.params.llm_audit.experiment
+    llm = summary["experiments"].get(audited)
+    config = ctx.params.run_config(audited, ctx.params.experiments[audited].tasks[0])
+    # the LLM's error where the llm experiment trains: its task, its level
+    error = 1 - audit["by_task_level"][config.env.task][str(config.env.level)]["accuracy"]
+    ax.axvline(error, color="tab:red", linestyle="--", linewidth=1,
+               label=f"LLM parent's error rate on {config.env.task} level {config.env.level} ({error:.2f})")
     if llm is not None:
         e = llm["success_greedy"]["all_tasks"]
         ax.errorbar([error], [e["value"]], yerr=[[e["value"] - e["lo"]], [e["hi"] - e["value"]]], fmt="s",
                     color="tab:red", capsize=3, label="LLM parent (SmolLM2-135M)")
-    ax.set(xlabel="reward-flip probability p", ylabel=f"{SUCCESS}\n(IQM, 95% CI)", ylim=(-0.05, 1.05))
+    ax.set(xlabel="reward-flip probability p", ylabel=SUCCESS, ylim=(-0.05, 1.05))
     ax.legend(fontsize=8)
     return fig
 
@@ -301,7 +320,8 @@ def regret(ctx: Context):
     if len(ideal):
         ax.axhline(ideal.iloc[0], color="black", linestyle="--", linewidth=1,
                    label=f"ideal trial-and-error learner ({ideal.iloc[0]:g})")
-    ax.set(yscale="log", xlabel="", ylabel="failed episodes until 99% rolling success\n(one point per seed)")
+    ax.set(yscale="log", xlabel="", ylabel="failed episodes until 99% rolling success\n(one point per seed; "
+           "not reached: all failures)")
     ax.legend(title="reached 99%", fontsize=8)
     return fig
 

@@ -35,6 +35,7 @@ Output (JSON, every ``<block>`` below has the same layout)::
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from typing import Any
@@ -94,7 +95,9 @@ def run_llm_audit(params: Params) -> dict[str, Any]:
     """The audit report (layout in the module docstring)."""
     torch.set_num_threads(1)
     audit = params.llm_audit
-    llm = params.run_config(audit.experiment).parent.llm
+    # The audit applies no policy (an invalid verdict is a label of its own), but caches invalid
+    # answers as a fallback run does, so that a warm rerun is offline and identical.
+    llm = dataclasses.replace(params.run_config(audit.experiment).parent.llm, on_invalid="zero")
     server = LocalLLMServer() if llm.base_url == "" else None  # shared; started at the first cache miss
     report: dict[str, Any] = {
         "experiment": audit.experiment, "model": llm.model, "endpoint": llm.base_url or "local",

@@ -12,12 +12,16 @@ PACKAGE = Path(__file__).parent
 NOT_TRAINING = frozenset({
     "__main__.py", "bench.py", "cli.py", "provenance.py", "sanity.py", "figures.py", "report.py",
     "llm_audit.py", "llm_bench.py", "envs/gym.py", "evaluation/criteria.py", "evaluation/summary.py",
-    "evaluation/stats.py", "evaluation/representation.py",
+    "evaluation/stats.py", "evaluation/representation.py", "evaluation/held_out.py",
 })
+#: Modules that shape only the runs whose parent is the LLM.
+LLM_ONLY = frozenset({"parents/llm.py", "parents/cache.py", "parents/llm_server.py"})
 
 
-def training_sources() -> list[Path]:
-    return sorted(p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).as_posix() not in NOT_TRAINING)
+def training_sources(llm: bool = True) -> list[Path]:
+    """The modules a training run executes; ``llm``: including the LLM parent's."""
+    skip = NOT_TRAINING if llm else NOT_TRAINING | LLM_ONLY
+    return sorted(p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).as_posix() not in skip)
 
 
 def package_source(name: str) -> Path:
@@ -25,9 +29,10 @@ def package_source(name: str) -> Path:
     return PACKAGE / name
 
 
-@lru_cache(maxsize=1)
-def code_hash() -> str:
+@lru_cache(maxsize=2)
+def code_hash(llm: bool = True) -> str:
+    """Hash of :func:`training_sources`: a checkpoint written by other code is never resumed."""
     digest = hashlib.sha256()
-    for path in training_sources():
+    for path in training_sources(llm):
         digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]

@@ -36,7 +36,8 @@ def headline_rows(params: Params, summary: dict[str, Any]) -> list[dict[str, str
             "success: all tasks": _interval(success["all_tasks"]),
             "steps to 90% (reached/runs)": f"{_interval(entry['steps_to_0.9_censored']['all_tasks'], '.3g')} "
                                            f"({sum(reached.values())}/{len(params.seeds) * len(exp.tasks)})",
-            "failures to 99%": _interval(entry["failures_to_0.99"]["all_tasks"], ".3g"),
+            "failures to 99% (reached/runs)": f"{_interval(entry['failures_to_0.99']['all_tasks'], '.3g')} "
+                                               f"({sum(entry['reached_0.99'].values())}/{len(params.seeds) * len(exp.tasks)})",
         })
     return rows
 

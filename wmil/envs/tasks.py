@@ -27,6 +27,11 @@ import torch
 
 NUM_LEVELS = 3
 FEEDBACK_NONE, FEEDBACK_WRONG, FEEDBACK_RIGHT = 0, 1, 2
+
+
+def verdict_feedback(reward: torch.Tensor) -> torch.Tensor:
+    """The feedback slot ``LongTensor (n,)`` that a parent's verdict ``reward (n,)`` shows."""
+    return torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG)
 MIN_ACTIONS = 8
 
 

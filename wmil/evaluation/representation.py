@@ -21,8 +21,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from wmil.config import ModelConfig, Params, parse_run_config
+from wmil.config import ModelConfig, Params
 from wmil.envs.tasks import NUM_LEVELS, Task, make_task
+from wmil.evaluation.held_out import load_model
 from wmil.models.baby import BabyModel
 from wmil.parents.deterministic import DeterministicParent
 
@@ -161,13 +162,8 @@ def analyze_model(model_path: Path, seed: int) -> dict[str, Any]:
     "n_states", "probes": {attribute: {"accuracy", "chance"}}, "clusters": {attribute: {"ari",
     "silhouette"}}, "tsne": {"x": [n], "y": [n], "labels": {attribute: [n]}}}``.
     """
-    saved = torch.load(Path(model_path), weights_only=True)
-    config = parse_run_config(saved["config"], str(model_path))
+    config, model = load_model(Path(model_path))
     task = make_task(config.env.task, config.env.num_actions, config.env.episode_length)
-    state_dict = saved["model"]
-    # The value head exists only for algorithms that need one; rebuild what was saved.
-    model = BabyModel(task, config.model, value_head=any(k.startswith("value_head.") for k in state_dict))
-    model.load_state_dict(state_dict)
     states, labels = state_grid(task)
     return {"source": "trained", "task": task.name, "experiment": config.experiment, "run_seed": config.seed,
             "world_model": config.model.world_model, **analyze_embeddings(embed(model, states), labels, seed)}

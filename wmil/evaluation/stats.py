@@ -149,16 +149,6 @@ def _check_columns(**columns: np.ndarray) -> list[np.ndarray]:
     return arrays
 
 
-def steps_to_threshold(env_steps: np.ndarray, rolling_success: np.ndarray, threshold: float) -> float | None:
-    """The first logged env step at which ``rolling_success`` reaches ``threshold`` (``>=``), or
-    None if it never does. Both are curve columns ``(rows,)``; the resolution is one curve row."""
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold={threshold!r}: expected a success rate in [0, 1]")
-    steps, rolling = _check_columns(env_steps=env_steps, rolling_success=rolling_success)
-    hits = np.flatnonzero(rolling >= threshold)  # NaN compares False: an empty window never counts
-    return float(steps[hits[0]]) if len(hits) else None
-
-
 def cumulative_failures(episodes: np.ndarray, success_rate: np.ndarray, rolling_success: np.ndarray,
                         until: float = 0.99) -> tuple[float, bool]:
     """Failed episodes summed over the curve until mastery: ``(failures, reached)``.

@@ -20,7 +20,7 @@ from wmil.config import Params
 from wmil.envs.tasks import NUM_LEVELS, make_task
 from wmil.evaluation import stats
 
-CURVE_FIELDS = ("env_steps", "episodes", "level", "success_rate", "rolling_success", "entropy",
+CURVE_FIELDS = ("env_steps", "episodes", "level", "success_rate", "rolling_success", "rolling_success_top", "entropy",
                 "world_model_mse", "reward_goal", "reward_pred", "reward_cons")
 #: Per-run scores (one row per run in ``runs.csv``); the first is the headline score.
 SCORES = ("success_greedy", "success_sampled", "entropy", "world_model_mse")
@@ -50,14 +50,15 @@ def curves(params: Params, runs_root: Path) -> pd.DataFrame:
 
 def run_table(params: Params, runs_root: Path) -> pd.DataFrame:
     """One row per run: held-out scores (``eval.json``), steps to 90% (``metrics.json``), regret
-    until 99% rolling success and the ideal learner's regret (``curve.csv``), reward noise."""
+    (every failed episode, at any level) until 99% rolling success on the full task and the ideal
+    learner's regret (``curve.csv``), reward noise."""
     rows = []
     for exp, task_name, seed, run_dir in run_dirs(params, runs_root):
         evaluation, metrics = _read(run_dir / "eval.json"), _read(run_dir / "metrics.json")
         config = _read(run_dir / "config.yaml")
         curve = pd.read_csv(run_dir / "curve.csv")
         failures, mastered = stats.cumulative_failures(
-            curve["episodes"].to_numpy(), curve["success_rate"].to_numpy(), curve["rolling_success"].to_numpy(), MASTERY)
+            curve["episodes"].to_numpy(), curve["success_rate"].to_numpy(), curve["rolling_success_top"].to_numpy(), MASTERY)
         env = config["env"]
         task = make_task(task_name, env["num_actions"], env["episode_length"])
         top = NUM_LEVELS - 1
@@ -71,6 +72,7 @@ def run_table(params: Params, runs_root: Path) -> pd.DataFrame:
             "ideal_failures": (stats.ideal_trial_and_error_failures(len(task.problems(top)), task.num_actions)
                                if env["episode_length"] == 1 and not config["curriculum"]["enabled"] else None),
             "reward_flip_prob": config["parent"]["reward_flip_prob"],
+            "algorithm": config["algorithm"]["name"],
             "parent": config["parent"]["name"],
         })
     return pd.DataFrame(rows)
@@ -90,7 +92,8 @@ def summarize(params: Params, runs_root: Path) -> tuple[dict[str, Any], dict[str
     # steps to 90%: a run that never got there counts as its whole budget (a censored value)
     table["steps_to_0.9_censored"] = table["steps_to_0.9"].fillna(table["max_steps"]).astype(float)
     summary: dict[str, Any] = {"settings": {
-        "score": "held-out greedy episode success on the full task (level 2), eval.json",
+        "score": "greedy episode success on the full task (level 2) in held-out episodes (an independent "
+                 "stream of the same problem tables), eval.json",
         "aggregate": "IQM over seeds with 95% stratified-bootstrap interval (rliable)",
         "bootstrap_reps": reps, "seeds": list(params.seeds)}, "experiments": {}}
     for name, exp in params.experiments.items():
@@ -120,16 +123,17 @@ def summarize(params: Params, runs_root: Path) -> tuple[dict[str, Any], dict[str
 
 
 def sample_efficiency_table(params: Params, runs_root: Path) -> pd.DataFrame:
-    """IQM rolling success with pointwise 95% CIs at every logged env step, per experiment x task."""
+    """IQM rolling success on the full task (top level) with pointwise 95% CIs at every logged env
+    step, per experiment x task; before a curriculum reaches the full task its success there is 0."""
     ev = params.evaluation
     frames = []
     for name, exp in params.experiments.items():
         for task in exp.tasks:
-            runs = [pd.read_csv(d / "curve.csv", usecols=["env_steps", "rolling_success"])
+            runs = [pd.read_csv(d / "curve.csv", usecols=["env_steps", "rolling_success_top"])
                     for _, t, _, d in run_dirs(params, runs_root, [name]) if t == task]
             steps = runs[0]["env_steps"].to_numpy()
             # an empty success window logs NaN: it counts as no success yet
-            scores = np.stack([r["rolling_success"].fillna(0.0).to_numpy() for r in runs])[:, None, :]
+            scores = np.stack([r["rolling_success_top"].fillna(0.0).to_numpy() for r in runs])[:, None, :]
             curve = stats.sample_efficiency({"x": scores}, ev.bootstrap_reps, ev.seed)["x"]
             frames.append(pd.DataFrame({"experiment": name, "task": task, "env_steps": steps,
                                         "iqm": curve["iqm"], "lo": curve["lo"], "hi": curve["hi"]}))

@@ -23,8 +23,10 @@ class BabyModel(nn.Module):
         self.encoder = StateEncoder(task.cardinalities, task.slot_offsets, d)
         self.transformer = TransformerCore(d, config.num_layers, config.num_heads, config.ff_dim)
         self.action_head = ActionHead(d, task.num_actions)
-        self.world_model = WorldModelHead(d, task.num_actions, task.one_hot_dim) if config.world_model else None
         self.value_head = ValueHead(d) if value_head else None
+        # built last, so that with the same seed a model without it (the RL-only ablation) starts
+        # with exactly the same encoder, core, policy and value weights
+        self.world_model = WorldModelHead(d, task.num_actions, task.one_hot_dim) if config.world_model else None
 
     def get_state_embedding(self, states: torch.Tensor) -> torch.Tensor:
         """``(n, num_slots)`` long -> ``(n, hidden_dim)``."""

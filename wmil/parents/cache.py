@@ -3,9 +3,15 @@
 One row per distinct request: ``key`` is the SHA-256 of the model name, the messages and every
 sampling parameter (response schema included), so any change to what is asked misses the cache.
 A row holds the raw response text, the parsed value as JSON (``null`` when the answer stayed
-invalid after its retries, so a warm run replays the same outcome), the request's latency in
-seconds and its creation time (Unix seconds). The endpoint's URL and its API key are never part of
-a key or a row.
+invalid after its retries; the caller decides under which key such an outcome is kept), the
+request's latency in seconds and its creation time (Unix seconds). The endpoint's URL and its API
+key are never part of a key or a row.
+
+A row, once written, is final: parallel runs (each with its own server) may get different answers
+to one request, and every run must use the one kept, or its rerun would not be identical. So
+:meth:`ResponseCache.put` returns the row that the cache holds, not the one it was given, and a
+request that several keys can answer (a valid answer, or an invalid outcome under one retry
+policy) is answered by whichever of them was stored first.
 
 The database runs in WAL mode with a busy timeout, so readers never block a writer and concurrent
 writers (parallel training runs) queue instead of failing. Each row is written in one transaction:
@@ -20,7 +26,7 @@ import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -47,7 +53,6 @@ class CachedResponse:
     raw: str           # the response text as the endpoint sent it
     value: Any         # the validated answer; None when it was invalid
     latency_s: float   # seconds the original request took
-    created: float     # Unix time of the original request
 
 
 class ResponseCache:
@@ -80,24 +85,37 @@ class ResponseCache:
         if mode.lower() != "wal":
             raise sqlite3.OperationalError(f"{self.path}: could not switch to WAL mode (got {mode!r})")
 
-    def get(self, key: str) -> CachedResponse | None:
+    def _first(self, keys: Sequence[str]) -> CachedResponse | None:
+        # Rows are never deleted, so SQLite's rowid (max + 1 at each insert) is the order of writing.
         row = self._db.execute(
-            "SELECT raw, value, latency_s, created FROM responses WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            self.misses += 1
-            return None
-        self.hits += 1
-        return CachedResponse(row[0], json.loads(row[1]), row[2], row[3])
+            f"SELECT raw, value, latency_s FROM responses WHERE key IN ({', '.join('?' * len(keys))}) "
+            "ORDER BY rowid LIMIT 1", tuple(keys)).fetchone()
+        return None if row is None else CachedResponse(row[0], json.loads(row[1]), row[2])
 
-    def put(self, key: str, model: str, raw: str, value: Any, latency_s: float) -> None:
-        """Store one response; a key already present keeps its first answer (temperature 0 gives
-        the same one, and a concurrent writer must not flip a value another run has used)."""
+    def get(self, *keys: str) -> CachedResponse | None:
+        """The first row stored under any of ``keys``; None (a miss) when there is none."""
+        found = self._first(keys)
+        if found is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return found
+
+    def put(self, key: str, model: str, raw: str, value: Any, latency_s: float,
+            alternatives: Sequence[str] = ()) -> CachedResponse:
+        """Store one response under ``key`` unless a row is there already, and return the row the
+        cache holds for the request: the first stored under ``key`` or ``alternatives`` (the other
+        keys that answer it), read in the same transaction, so that a concurrent writer that won
+        the race decides the answer of every run."""
         with self._db:  # one transaction: BEGIN ... COMMIT, or ROLLBACK on error
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "INSERT OR IGNORE INTO responses (key, model, raw, value, latency_s, created) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (key, model, raw, json.dumps(value), latency_s, time.time()))
+            stored = self._first((key, *alternatives))
+        assert stored is not None  # the row under key exists now
+        return stored
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]

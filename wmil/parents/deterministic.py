@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from wmil.envs.tasks import FEEDBACK_RIGHT, FEEDBACK_WRONG
+from wmil.envs.tasks import verdict_feedback
 from wmil.parents.base import Parent
 
 
@@ -27,7 +27,7 @@ class DeterministicParent(Parent):
         if task.has_step_slot:
             nxt[:, -3] += 1
         nxt[:, -2] = actions
-        nxt[:, -1] = torch.where(right, FEEDBACK_RIGHT, FEEDBACK_WRONG)
+        nxt[:, -1] = verdict_feedback(right.float())
         return right.float(), nxt
 
     def action_distribution(self, states: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,12 @@ Every answer is requested with a JSON schema (``response_format``), then parsed 
 answer, ``zero`` gives reward 0 (and the rules' state). The next state's feedback slot always
 agrees with the verdict that was returned as reward.
 
+Caching of invalid outcomes: under ``error`` one is never cached, so a rerun asks again instead of
+replaying the same failure; under the fallback policies it is, so a warm rerun reproduces the same
+fallbacks, but under a key of its own that adds ``on_invalid`` and ``max_retries`` to the request's
+key: an outcome after fewer attempts is not reused by a run that allows more, and valid answers
+stay shared by every policy.
+
 Speed: a batch is reduced to its distinct (state, action) rows, which are looked up in an
 in-memory memo (keyed by an exact integer code of the row, so a warm run builds no prompt), then
 in the persistent :class:`~wmil.parents.cache.ResponseCache`; only what remains is sent, at most
@@ -38,7 +44,7 @@ import torch
 
 from wmil.config import LLMConfig
 from wmil.envs.state import State
-from wmil.envs.tasks import FEEDBACK_RIGHT, FEEDBACK_WRONG, NUM_LEVELS, Slot, Task
+from wmil.envs.tasks import NUM_LEVELS, Slot, Task, verdict_feedback
 from wmil.parents.base import Parent
 from wmil.parents.cache import ResponseCache, request_key
 from wmil.parents.deterministic import DeterministicParent
@@ -183,6 +189,12 @@ class Request:
     schema: dict[str, Any]          # JSON schema of the answer
     parse: Callable[[str], Any]     # raw text -> validated value (JSON-serializable), or InvalidAnswer
     key: str                        # request_key of model, messages and sampling parameters
+    invalid_key: str | None         # where an invalid outcome is cached; None: it is not (on_invalid: error)
+
+    @property
+    def cache_keys(self) -> tuple[str, ...]:
+        """The keys whose first-stored row answers this request."""
+        return (self.key,) if self.invalid_key is None else (self.key, self.invalid_key)
 
 
 @dataclass(frozen=True)
@@ -191,8 +203,8 @@ class Outcome:
 
     value: Any          # the validated answer; None when still invalid
     raw: str            # the (last) response text
-    latency_s: float    # seconds of the request that answered (as recorded in the cache on a hit)
-    cached: bool        # answered by the persistent cache
+    latency_s: float    # seconds of the request that answered (as recorded in the cache)
+    cached: bool        # answered by the persistent cache, without a request
 
 
 def _json_value(value: Any) -> Any:
@@ -259,14 +271,13 @@ class ParentLLM(Parent):
             return self.config.base_url
         return self._server.base_url if self._server is not None else "the local LLM server (not started)"
 
-    def _connect(self) -> Transport:
-        """The transport, starting the local server first if this parent must own one."""
+    def _connect(self) -> None:
+        """Make the transport, starting the local server first if this parent must own one."""
         if self.transport is None:
             if self._server is None:
                 self._server = self._own_server = LocalLLMServer()
             self._server.start()  # a no-op if it runs; a server given but not started is started now
             self.transport = OpenAITransport(self._server.base_url, self._api_key, self.config, local=True)
-        return self.transport
 
     def _init_codes(self) -> None:
         """Weights that turn a (state, action) row into one exact int64 (mixed radix), and each
@@ -309,7 +320,10 @@ class ParentLLM(Parent):
         c = self.config
         messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
         params = {"temperature": c.temperature, "max_tokens": c.max_tokens, "schema": schema}
-        return Request(kind, messages, schema, parse, request_key(c.model, messages, params))
+        # an invalid outcome is cached only for the fallback policies, and only for the same budget
+        invalid_key = None if c.on_invalid == "error" else request_key(
+            c.model, messages, {**params, "on_invalid": c.on_invalid, "max_retries": c.max_retries})
+        return Request(kind, messages, schema, parse, request_key(c.model, messages, params), invalid_key)
 
     def _slot_help(self, slots: tuple[Slot, ...], allowed: list[list[int]] | None = None) -> str:
         A = self.task.num_actions
@@ -368,7 +382,7 @@ class ParentLLM(Parent):
         found: dict[str, Outcome] = {}
         pending = []
         for key, r in distinct.items():
-            hit = self.cache.get(key) if self.cache is not None else None
+            hit = self.cache.get(*r.cache_keys) if self.cache is not None else None
             if hit is not None:
                 found[key] = Outcome(_from_json(hit.value), hit.raw, hit.latency_s, True)
             else:
@@ -432,9 +446,14 @@ class ParentLLM(Parent):
         return self._store(request, Outcome(None, raw, latency, False))
 
     def _store(self, request: Request, outcome: Outcome) -> Outcome:
-        if self.cache is not None:
-            self.cache.put(request.key, self.config.model, outcome.raw, _json_value(outcome.value), outcome.latency_s)
-        return outcome
+        """``outcome`` cached, and the outcome the cache holds returned: a parallel run may have
+        stored another answer first, and then that one is used here too."""
+        key = request.key if outcome.value is not None else request.invalid_key
+        if self.cache is None or key is None:
+            return outcome
+        row = self.cache.put(key, self.config.model, outcome.raw, _json_value(outcome.value), outcome.latency_s,
+                             request.cache_keys)
+        return Outcome(_from_json(row.value), row.raw, row.latency_s, False)
 
     def _describe(self, exc: Exception) -> str:
         """An endpoint error without anything that could echo the key."""
@@ -482,23 +501,16 @@ class ParentLLM(Parent):
         """How many ``outcomes`` are invalid; under ``on_invalid: error`` any one raises."""
         bad = [o for o in outcomes if o.value is None]
         if bad and self.config.on_invalid == "error":
+            # only a cache written before invalid outcomes got keys of their own holds one here
+            where = (f" (replayed from the response cache {self.config.cache_path}: delete it, or set another "
+                     "parent.llm.cache_path, to ask again)" if bad[0].cached else " (not cached: a rerun asks again)")
             raise LLMError(f"{self.url}: {kind} answer still invalid after {1 + self.config.max_retries} "
-                           f"attempts (on_invalid: error); last response: {bad[0].raw!r}")
+                           f"attempts (on_invalid: error){where}; last response: {bad[0].raw!r}")
         return len(bad)
-
-    def _reward_plan(self, states: torch.Tensor, actions: torch.Tensor, codes: torch.Tensor
-                     ) -> tuple[str, torch.Tensor, Callable[[int], Request]]:
-        return "reward", codes, lambda i: self.reward_request(states[i], int(actions[i]))
 
     @staticmethod
     def _verdicts(outcomes: list[Outcome], inverse: torch.Tensor) -> torch.Tensor:
         return torch.tensor([-1 if o.value is None else int(o.value) for o in outcomes], dtype=torch.long)[inverse]
-
-    def judge(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """The LLM's verdicts with no policy applied: ``LongTensor (n,)``, 1 correct, 0 wrong,
-        -1 still invalid after the retries."""
-        [(outcomes, inverse)] = self._lookup([self._reward_plan(states, actions, self._row_codes(states, actions))])
-        return self._verdicts(outcomes, inverse)
 
     def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.step(states, actions)[0]
@@ -511,7 +523,7 @@ class ParentLLM(Parent):
         transition questions of the batch are sent together."""
         rule_reward, nxt = self.rules.step(states, actions)
         codes = self._row_codes(states, actions)
-        plans = [self._reward_plan(states, actions, codes)]
+        plans = [("reward", codes, lambda i: self.reward_request(states[i], int(actions[i])))]
         if self.config.roles != "reward":
             plans.append(("transition", codes, lambda i: self.transition_request(states[i], int(actions[i]))))
         answers = self._lookup(plans)
@@ -527,7 +539,7 @@ class ParentLLM(Parent):
         if len(answers) > 1:
             P = self.task.num_problem_slots
             nxt[:, :P] = self._problems("transition", *answers[1], nxt[:, :P])
-        nxt[:, -1] = torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG)
+        nxt[:, -1] = verdict_feedback(reward)
         return reward, nxt
 
     def _problems(self, kind: str, outcomes: list[Outcome], inverse: torch.Tensor,
@@ -568,7 +580,7 @@ class ParentLLM(Parent):
         memo and persistent-cache hits/misses, ``requests`` sent (retries included), ``retries``,
         ``transport_errors``, ``invalid_responses``, ``fallbacks`` (rows answered by the
         ``on_invalid`` policy), tokens, and ``latency_p50_s``/``latency_p95_s`` of the requests
-        sent (None when none was)."""
+        sent (None when none was, never NaN: the trainer writes these to JSON)."""
         out: dict[str, float | int | None] = dict(self.counts)
         lat = np.array(self.latencies)
         out["latency_p50_s"] = float(np.percentile(lat, 50)) if len(lat) else None

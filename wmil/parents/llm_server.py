@@ -9,9 +9,12 @@ stops it: on :meth:`~LocalLLMServer.stop`, on leaving its ``with`` block, at int
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
+import http.client
 import importlib.resources
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -84,6 +87,10 @@ class LocalLLMServer:
         self._log = log
         self._own_log: IO[bytes] | None = None
         self.process: subprocess.Popen | None = None
+        # Served as the model's name, so that readiness proves the answer came from this server and
+        # not from another process that took the free port first (requests may name any model: the
+        # server answers them all with its only one).
+        self.alias = f"wmil-{secrets.token_hex(8)}"
 
     @property
     def base_url(self) -> str:
@@ -92,7 +99,7 @@ class LocalLLMServer:
     def command(self) -> list[str]:
         return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
                 "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
-                "--n_threads", "1", "--n_threads_batch", "1"]
+                "--n_threads", "1", "--n_threads_batch", "1", "--model_alias", self.alias]
 
     def start(self) -> LocalLLMServer:
         """Start the server and wait until it answers (at most ``start_timeout_s``)."""
@@ -115,19 +122,25 @@ class LocalLLMServer:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.start_timeout_s
         while True:
+            answered = self._answers()
+            # checked after the answer: it counts only if our process is still the one serving
             if self.process.poll() is not None:
                 raise LLMServerError(f"the local LLM server exited with code {self.process.returncode} "
                                      f"while starting ({' '.join(self.command())}); its log ends:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(f"{self.base_url}/models", timeout=2.0) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+            if answered:
+                return
             if time.monotonic() > deadline:
                 raise LLMServerError(f"the local LLM server at {self.base_url} did not answer within "
                                      f"{self.start_timeout_s:g} s; its log ends:\n{self.log_tail()}")
             time.sleep(0.2)
+
+    def _answers(self) -> bool:
+        """Whether this server answers ``/models``: anything else on the port cannot know the alias."""
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/models", timeout=2.0) as response:
+                return self.alias.encode() in response.read()
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError):
+            return False  # not up yet, or not speaking HTTP
 
     def log_tail(self) -> str:
         """The last characters of the server's output (only when this object owns the log)."""
@@ -147,7 +160,8 @@ class LocalLLMServer:
                 os.killpg(process.pid, signal.SIGTERM)
                 process.wait(STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):  # the group ended after the timeout
+                    os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
             except ProcessLookupError:
                 pass

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from wmil.envs.tasks import FEEDBACK_RIGHT, FEEDBACK_WRONG
+from wmil.envs.tasks import verdict_feedback
 from wmil.parents.base import Parent
 
 
@@ -32,7 +32,7 @@ class RewardNoise(Parent):
         self.flips += int(flip.sum())
         reward = torch.where(flip, 1.0 - reward, reward)
         next_states = next_states.clone()
-        next_states[:, -1] = torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG)
+        next_states[:, -1] = verdict_feedback(reward)
         return reward, next_states
 
     def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

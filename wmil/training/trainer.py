@@ -8,7 +8,9 @@ The trainer never knows which parent or algorithm it drives. One run writes one 
 * ``model.pt``     final weights and config (what evaluation reads);
 * ``metrics.json`` final metrics incl. greedy success per level on fresh episodes; written last, its
                    presence marks a finished run;
-* ``timing.json``  wall-clock numbers, kept apart so that metrics are deterministic.
+* ``timing.json``  wall-clock numbers, and ``parent_stats.json`` the parent's counters (an LLM's
+                   requests, cache hits, latencies; a noisy parent's flips): both kept apart so
+                   that metrics are deterministic.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ CURVE_COLUMNS = (
     "level",            # difficulty level of the episodes collected
     "success_rate",     # fraction of successful episodes since the previous row
     "rolling_success",  # fraction of successful episodes among the last success_window
+    "rolling_success_top",  # the same over full-task (top-level) episodes only; NaN before the first
     "reward_goal", "reward_pred", "reward_cons", "reward_total",  # per-step means
     "entropy",          # policy entropy, nats
     "world_model_mse",  # MSE of the raw next-state prediction at collection time (before training on it)
@@ -63,7 +66,7 @@ CURVE_COLUMNS = (
 )
 TIMING_COLUMNS = ("steps_per_s",)
 SUCCESS_THRESHOLDS = (0.5, 0.9)
-FINISHED_FILES = ("metrics.json", "model.pt", "timing.json")
+FINISHED_FILES = ("metrics.json", "model.pt", "timing.json", "parent_stats.json", "eval.json")
 EVAL_EPISODES = 1000
 
 
@@ -97,6 +100,8 @@ class Trainer:
         self.curriculum = (CurriculumManager(NUM_LEVELS - 1, cur.mastery_threshold, cur.window)
                            if cur.enabled else None)
         self.window = SuccessWindow(config.training.success_window)
+        # success on the full task alone: a curriculum's easier levels must not count as mastery
+        self.top_window = SuccessWindow(config.training.success_window)
         self.episodes = 0
         self.env_steps = 0
         self.updates = 0
@@ -155,12 +160,15 @@ class Trainer:
         successes = self.buffer.success.all(0)  # an episode succeeds when every answer is right
         self.episodes += len(successes)
         self.window.push(successes)
+        levels = self.env.level
+        if isinstance(levels, int):
+            levels = torch.full_like(successes, levels, dtype=torch.long)
+        self.top_window.push(successes[levels == NUM_LEVELS - 1])
         if self.curriculum is not None:  # mastery counts the current level's episodes only
-            levels = self.env.level
-            self.curriculum.update(successes if isinstance(levels, int) else successes[levels == level])
-        if self.window.full:
+            self.curriculum.update(successes[levels == level])
+        if self.top_window.full:
             for key, threshold in zip(self.steps_to, SUCCESS_THRESHOLDS):
-                if self.steps_to[key] is None and self.window.rate() >= threshold:
+                if self.steps_to[key] is None and self.top_window.rate() >= threshold:
                     self.steps_to[key] = self.env_steps
         buf = self.buffer
         self.pending.append({
@@ -179,6 +187,7 @@ class Trainer:
             **dict.fromkeys(CURVE_COLUMNS, float("nan")), **means,
             "env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates,
             "level": self.pending[-1]["level"], "rolling_success": self.window.rate(),
+            "rolling_success_top": self.top_window.rate() if self.top_window.count else float("nan"),
             "steps_per_s": steps_per_s,
         }
         return {k: row[k] for k in CURVE_COLUMNS}
@@ -242,7 +251,7 @@ class Trainer:
         if resume == "never" or (resume == "auto" and not path.exists()):
             return
         try:
-            state = load_checkpoint(path, self.config.fingerprint(), code_hash())
+            state = load_checkpoint(path, self.config.fingerprint(), code_hash(self.config.parent.name == "llm"))
         except CheckpointError as exc:
             if resume == "auto":
                 log.warning("%s; starting afresh", exc)
@@ -261,6 +270,7 @@ class Trainer:
         self.parent.load_state_dict(state["parent"])
         self.policy_generator.set_state(state["policy_generator"])
         self.window.load_state_dict(state["window"])
+        self.top_window.load_state_dict(state["top_window"])
         if self.curriculum is not None:
             self.curriculum.load_state_dict(state["curriculum"])
         for key in ("episodes", "env_steps", "updates", "elapsed"):
@@ -270,10 +280,10 @@ class Trainer:
 
     def save(self) -> None:
         save_checkpoint(self.run_dir / "checkpoint.pt", {
-            "fingerprint": self.config.fingerprint(), "code": code_hash(), "config": self.config.to_dict(),
+            "fingerprint": self.config.fingerprint(), "code": code_hash(self.config.parent.name == "llm"), "config": self.config.to_dict(),
             "model": self.model.state_dict(), "algorithm": self.algorithm.state_dict(),
             "env": self.env.state_dict(), "parent": self.parent.state_dict(), "policy_generator": self.policy_generator.get_state(),
-            "window": self.window.state_dict(), "episodes": self.episodes, "env_steps": self.env_steps,
+            "window": self.window.state_dict(), "top_window": self.top_window.state_dict(), "episodes": self.episodes, "env_steps": self.env_steps,
             "curriculum": self.curriculum.state_dict() if self.curriculum is not None else None,
             "updates": self.updates, "elapsed": self.elapsed, "curve": self.curve,
             "pending": self.pending, "steps_to": self.steps_to,
@@ -287,19 +297,21 @@ class Trainer:
             "env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates,
             "num_parameters": self.model.num_parameters(),
             "final_level": last["level"],
-            "final_rolling_success": last["rolling_success"], "final_entropy": last["entropy"],
+            "final_rolling_success": last["rolling_success"],
+            "final_rolling_success_top": None if np.isnan(last["rolling_success_top"]) else last["rolling_success_top"],
+            "final_entropy": last["entropy"],
             "final_world_model_mse": None if np.isnan(last["world_model_mse"]) else last["world_model_mse"],
             **self.steps_to,
             "greedy_success_by_level": {  # judged by the rules, whoever the parent was
                 level: result["success"] for level, result in Evaluator(
                     DeterministicParent(self.task), self.config.env.episode_length, EVAL_EPISODES, self.eval_seed
                 ).evaluate_levels(self.model).items()},
-            "parent": self.parent.stats(),
         }
         io.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))
         io.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})
         io.write_json(self.run_dir / "timing.json", {
             "wall_seconds": self.elapsed, "env_steps_per_s": self.env_steps / max(self.elapsed, 1e-9)})
+        io.write_json(self.run_dir / "parent_stats.json", self.parent.stats())
         io.write_json(self.run_dir / "metrics.json", metrics)
         return metrics
 

@@ -34,6 +34,10 @@ REPORT_MD = "results/report/summary.md"
 
 # The code that shapes a run: a change to it reruns the runs (results follow the code).
 TRAINING_SOURCES = [str(p) for p in training_sources()]
+RULE_SOURCES = [str(p) for p in training_sources(llm=False)]  # without the LLM parent's modules
+# The audit runs the parents on the tasks, nothing of the learner
+LLM_AUDIT_SOURCES = [str(p) for p in training_sources() if p.parent.name in ("envs", "parents")] + [
+    str(package_source(m)) for m in ("config.py", "io.py", "llm_audit.py")]
 
 
 
@@ -53,8 +57,15 @@ def run_config_hash(wildcards):
 
 
 def sources(*modules):
-    """The training code plus the package modules a rule runs, e.g. sources("sanity.py")."""
-    return TRAINING_SOURCES + [str(package_source(m)) for m in modules]
+    """The training code (less the LLM parent's) plus the package modules a rule runs, e.g.
+    sources("sanity.py")."""
+    return RULE_SOURCES + [str(package_source(m)) for m in modules]
+
+
+def run_sources(wildcards):
+    """The code a training run executes: the LLM parent's modules only where it is the parent."""
+    config = PARAMS.run_config(wildcards.experiment, wildcards.task, int(wildcards.seed))
+    return TRAINING_SOURCES if config.parent.name == "llm" else RULE_SOURCES
 
 
 def sanity_fingerprint():

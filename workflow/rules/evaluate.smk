@@ -2,7 +2,7 @@ rule evaluate:
     """Held-out evaluation of one finished run: greedy and sampled success, entropy, world-model MSE per level."""
     input:
         model=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/model.pt",
-        code=sources(),
+        code=sources("evaluation/held_out.py"),
     output:
         f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/eval.json",
     params:
@@ -27,7 +27,7 @@ rule analyze:
     """Representation analysis of one task: probes, k-means and t-SNE of every compared run's embeddings."""
     input:
         models=lambda wildcards: representation_models(wildcards.task),
-        code=sources("evaluation/representation.py"),
+        code=sources("evaluation/representation.py", "evaluation/held_out.py"),
     output:
         f"{ANALYSIS}/{{task}}.json",
     params:

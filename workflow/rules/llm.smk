@@ -1,13 +1,13 @@
 rule llm_audit:
     """The LLM parent's verdicts against the rules on a stratified sample of every task x level."""
     input:
-        code=sources("llm_audit.py"),
+        code=LLM_AUDIT_SOURCES,
     output:
         LLM_AUDIT,
     params:
         params_file=PARAMS_FILE,
         settings=lambda wildcards: dataclasses.asdict(PARAMS.llm_audit),
-        parent=lambda wildcards: dataclasses.asdict(PARAMS.run_config(PARAMS.llm_audit.experiment).parent),
+        audited=lambda wildcards: PARAMS.run_config(PARAMS.llm_audit.experiment).config_hash(),
     log:
         f"{LOGS}/llm_audit.log",
     threads: 1

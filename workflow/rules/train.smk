@@ -2,7 +2,7 @@ rule train:
     """One training run; a killed job resumes from its last checkpoint on the next invocation."""
     input:
         sanity=SANITY,  # runs wait for the sanity checks (which rerun only when what they check changes)
-        code=TRAINING_SOURCES,
+        code=run_sources,
     output:
         metrics=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/metrics.json",
         curve=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/curve.csv",

@@ -1,0 +1,54 @@
+"""``wmil evaluate``: held-out evaluation of a finished run directory, written to ``eval.json``.
+
+Held-out means episodes from a seed stream disjoint from every training stream (the problems come
+from the same small tables), judged by the task's rules whoever the parent was during training.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wmil.config import EvaluationConfig, RunConfig, parse_run_config
+from wmil.envs.tasks import NUM_LEVELS, make_task
+from wmil.evaluation.evaluate import Evaluator
+from wmil.models.baby import BabyModel
+from wmil.parents.deterministic import DeterministicParent
+
+#: Keeps the held-out stream apart from the training streams (``seed_streams``) of the same seed.
+HELD_OUT_STREAM = 0x4E1D
+
+
+def load_model(model_path: Path) -> tuple[RunConfig, BabyModel]:
+    """A run's final weights (``model.pt``, loaded with ``weights_only=True``) as a model."""
+    saved = torch.load(model_path, weights_only=True)
+    config = parse_run_config(saved["config"], str(model_path))
+    task = make_task(config.env.task, config.env.num_actions, config.env.episode_length)
+    model = BabyModel(task, config.model, value_head=any(k.startswith("value_head.") for k in saved["model"]))
+    model.load_state_dict(saved["model"])
+    return config, model.eval()
+
+
+def evaluate_run(run_dir: Path, settings: EvaluationConfig) -> dict[str, Any]:
+    """``eval.json`` of a finished run: greedy and sampled success, entropy and world-model MSE per
+    level on ``settings.episodes`` held-out episodes; the headline numbers are the full task's
+    (the top level), which is what every experiment is trained for."""
+    torch.set_num_threads(1)
+    config, model = load_model(Path(run_dir) / "model.pt")
+    task = make_task(config.env.task, config.env.num_actions, config.env.episode_length)
+    seed = int(np.random.SeedSequence([settings.seed, HELD_OUT_STREAM, config.seed]).generate_state(1)[0])
+    evaluator = Evaluator(DeterministicParent(task), config.env.episode_length, settings.episodes, seed)
+    levels = {mode: evaluator.evaluate_levels(model, greedy=mode == "greedy") for mode in ("greedy", "sampled")}
+    top = str(NUM_LEVELS - 1)
+    return {
+        "experiment": config.experiment, "task": config.env.task, "seed": config.seed,
+        "episodes_per_level": settings.episodes, "level": NUM_LEVELS - 1,
+        "success_greedy": levels["greedy"][top]["success"],
+        "success_sampled": levels["sampled"][top]["success"],
+        "entropy": levels["sampled"][top]["entropy"],
+        "world_model_mse": levels["sampled"][top]["world_model_mse"],
+        "by_level": {level: {mode: levels[mode][level] for mode in levels} for level in levels["greedy"]},
+    }
