@@ -67,6 +67,13 @@ def _plt():
     return plt, sns
 
 
+def _steps_axis(ax) -> None:
+    """Env steps in thousands, so that six-digit tick labels do not run into each other."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x / 1000:g}k"))
+
+
 def _palette(names: list[str]) -> dict[str, tuple]:
     _, sns = _plt()
     return dict(zip(names, sns.color_palette("colorblind", len(names))))
@@ -91,6 +98,7 @@ def learning_curves(ctx: Context):
             ax.plot(rows["env_steps"], rows["iqm"], color=colors[name], label=name)
             ax.fill_between(rows["env_steps"], rows["lo"], rows["hi"], color=colors[name], alpha=0.2, linewidth=0)
         ax.set(title=task, xlabel="env steps", ylim=(-0.02, 1.02))
+        _steps_axis(ax)
     window = ctx.params.run_config(ctx.params.evaluation.method, ctx.tasks[0]).training.success_window
     axes[0, 0].set_ylabel(f"rolling success on the full task\n(last {window} episodes; IQM, 95% CI)")
     axes[0, -1].legend(loc="lower right", fontsize=8)
@@ -148,6 +156,7 @@ def _curve_grid(ctx: Context, experiments: list[str], columns: list[tuple[str, s
                          legend=row == 0 and task == ctx.tasks[-1])
             ax.set(xlabel="env steps" if row == len(columns) - 1 else "", ylabel=label if task == ctx.tasks[0] else "",
                    title=task if row == 0 else "")
+            _steps_axis(ax)
     return fig
 
 
@@ -177,6 +186,7 @@ def curriculum(ctx: Context):
             ax.step(rows["env_steps"], rows["level"] + 0.03 * seed, where="post", label=f"seed {seed}")
         ax.set(title=task, xlabel="env steps", ylabel="curriculum level" if task == ctx.tasks[0] else "",
                yticks=[0, 1, 2])
+        _steps_axis(ax)
     axes[0, -1].legend(fontsize=7)
     levels = [c for c in runs.columns if c.startswith("success_greedy_level")]
     long = runs[runs["experiment"].isin([ev.method, ev.curriculum])].melt(
@@ -186,6 +196,8 @@ def curriculum(ctx: Context):
         sns.barplot(data=long[long["task"] == task], x="level", y="success", hue="experiment",
                     hue_order=[ev.method, ev.curriculum], palette=_palette([ev.method, ev.curriculum]),
                     errorbar=("ci", 95), n_boot=200, seed=0, ax=ax, legend=task == ctx.tasks[-1])
+        if task == ctx.tasks[-1]:
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.set(ylim=(0, 1.05), xlabel="difficulty level",
                ylabel="held-out greedy success\n(mean, 95% CI)" if task == ctx.tasks[0] else "")
     return fig
@@ -231,7 +243,7 @@ def probes(ctx: Context):
         ax.scatter(range(len(chance)), chance.to_numpy(), marker="_", s=400, color="black", zorder=5,
                    label="chance (majority class)")
         if task == tasks[-1]:
-            ax.legend(fontsize=7)
+            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.set(title=task, xlabel="", ylim=(0, 1.05), ylabel="linear probe held-out accuracy" if task == tasks[0] else "")
         ax.tick_params(axis="x", rotation=45)
     return fig
@@ -257,7 +269,7 @@ def mvp_criteria(ctx: Context):
         ax.set(ylabel=label)
     for ax in axes:
         ax.set_xticks(x, [s.split("/")[-1] for s in seeds])
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     verdict = "pass" if report["passed"] else "FAIL"
     fig.suptitle(f"LOCKED MVP criteria per seed ({report['experiment']}): {verdict}")
     return fig
@@ -298,6 +310,7 @@ def llm_audit(ctx: Context):
     sns.heatmap(acc, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=axes[0],
                 cbar_kws={"label": "agreement with the rules"})
     axes[0].set(xlabel="difficulty level", ylabel="", title=f"{audit['model']} ({audit['roles']})")
+    axes[0].tick_params(axis="y", rotation=0)
     overall = audit["overall"]
     verdicts = ("llm_right", "llm_wrong", "llm_invalid")
     confusion = np.array([[overall["confusion"][rule][v] for v in verdicts] for rule in ("rule_right", "rule_wrong")])
@@ -336,7 +349,7 @@ def probability_of_improvement(ctx: Context):
                 xerr=[[poi[n]["p"] - poi[n]["lo"] for n in names], [poi[n]["hi"] - poi[n]["p"] for n in names]])
     ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
     ax.set_yticks(y, [f"{ctx.params.evaluation.method} > {n}" for n in names])
-    ax.set(xlim=(0, 1), xlabel="P(method's run beats the baseline's run on a task), 95% CI")
+    ax.set(xlim=(-0.02, 1.02), xlabel="P(method's run beats the baseline's run on a task), 95% CI")
     return fig
 
 
