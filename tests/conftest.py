@@ -51,9 +51,10 @@ def tiny_params() -> dict:
 
 
 def lean_params() -> dict:
-    """:func:`tiny_params` with the method family on one task and no noise sweep or LLM runs:
-    the workflow's mechanics (DVC, Slurm) with the fewest jobs that still build every output."""
+    """:func:`tiny_params` with one seed, the method family on one task and no noise sweep or LLM
+    runs: the workflow's mechanics (DVC, Slurm) with the fewest jobs that still build every output."""
     raw = tiny_params()
+    raw["seeds"] = [0]
     experiments = raw["experiments"]
     for name in [n for n in experiments if n.startswith("noise_") or n == "llm"]:
         del experiments[name]

@@ -20,7 +20,8 @@ BIN = Path(sys.executable).parent
 ENV = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(ROOT),
        "GIT_AUTHOR_NAME": "wmil-test", "GIT_AUTHOR_EMAIL": "test@localhost",
        "GIT_COMMITTER_NAME": "wmil-test", "GIT_COMMITTER_EMAIL": "test@localhost"}
-PROJECT_FILES = ("wmil", "workflow", "dvc.yaml", ".dvcignore", "environment.yml", "Makefile", ".gitignore")
+PROJECT_FILES = ("wmil", "workflow", "dvc.yaml", ".dvcignore", "environment.yml", "constraints.txt", "Makefile",
+                 ".gitignore")
 
 pytestmark = pytest.mark.integration
 
@@ -99,7 +100,7 @@ def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     shutil.rmtree(project / ".dvc/cache")
     shutil.rmtree(project / "results/runs")
     sh([dvc, "pull"], project)
-    assert json.loads((project / "results/runs/ppo/conditional/seed1/metrics.json").read_text())["env_steps"] == 2048
+    assert json.loads((project / "results/runs/ppo/conditional/seed0/metrics.json").read_text())["env_steps"] == 2048
     sh(["make", "realign", f"VENV={Path(sys.executable).parents[1]}"], project)
     dry = sh([str(BIN / "snakemake"), "-n", "all"], project)
     assert "Nothing to be done" in dry.stdout + dry.stderr
@@ -115,7 +116,7 @@ def slurm_cluster():
     subprocess.run(["scancel", "--user=root"], capture_output=True)
 
 
-def run_on_slurm(project: Path) -> subprocess.CompletedProcess:
+def run_on_slurm(project: Path) -> subprocess.CompletedProcess:  # without DVC
     # Snakemake ignores SIGTERM while cluster jobs run: timeout -k makes sure it ends
     return sh(["timeout", "-k", "10", "600", str(BIN / "snakemake"), "--profile", str(ROOT / "workflow/profiles/slurm"),
                "-s", str(ROOT / "workflow/Snakefile"), "-d", str(project), "all"], project, check=False, timeout=660)
@@ -124,23 +125,6 @@ def run_on_slurm(project: Path) -> subprocess.CompletedProcess:
 def slurm_job_ids() -> set[str]:
     out = subprocess.run(["squeue", "-t", "all", "-h", "-o", "%i"], capture_output=True, text=True, check=True)
     return set(out.stdout.split())
-
-
-def test_whole_dag_runs_through_sbatch(slurm_cluster, tmp_path):
-    params = lean_params()
-    params["seeds"] = [0]
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    before = slurm_job_ids()
-    result = run_on_slurm(project)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    n_runs = count_runs(params)
-    new_jobs = slurm_job_ids() - before
-    assert len(new_jobs) >= n_runs + 1  # every training run and the sanity checks went through sbatch
-    summary = json.loads((project / "results/metrics/summary.json").read_text())
-    assert summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]
-    assert (project / "results/report/report.html").exists()
 
 
 def test_a_failing_slurm_job_fails_snakemake(slurm_cluster, tmp_path):
@@ -155,9 +139,8 @@ def test_a_failing_slurm_job_fails_snakemake(slurm_cluster, tmp_path):
     assert not (project / "results/runs").exists()
 
 
-def test_dvc_repro_through_the_slurm_profile_leaves_dvc_lock_unchanged(slurm_cluster, tmp_path):
+def test_whole_dag_runs_through_sbatch_under_dvc_and_leaves_dvc_lock_unchanged(slurm_cluster, tmp_path):
     params = lean_params()
-    params["seeds"] = [0]
     project = make_project(tmp_path / "project", params)
     dvc = str(BIN / "dvc")
     slurm = {**ENV, "SNAKEMAKE_PROFILE": str(ROOT / "workflow/profiles/slurm")}
@@ -166,7 +149,10 @@ def test_dvc_repro_through_the_slurm_profile_leaves_dvc_lock_unchanged(slurm_clu
                               capture_output=True, text=True, timeout=660)
     assert on_slurm.returncode == 0, on_slurm.stdout[-3000:] + on_slurm.stderr[-3000:]
     assert f"Using profiles {ROOT / 'workflow/profiles/slurm'}" in on_slurm.stderr
-    assert len(slurm_job_ids() - before) >= count_runs(params)
+    assert len(slurm_job_ids() - before) >= 2 * count_runs(params) + 1  # training, evaluation, sanity
+    summary = json.loads((project / "results/metrics/summary.json").read_text())
+    assert summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]
+    assert (project / "results/report/report.html").exists()
     lock = (project / "dvc.lock").read_text()
     assert "didn't change, skipping" in sh([dvc, "repro"], project).stdout  # local run: nothing to redo
     again = subprocess.run([dvc, "repro"], cwd=project, env=slurm, capture_output=True, text=True, timeout=300)
