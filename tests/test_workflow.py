@@ -85,6 +85,9 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
         assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
         assert f'<figure id="{name}">' in page
     assert "| experiment |" in (results / "report/summary.md").read_text()
+    redrawn = tmp_path / "regret-again.png"  # figures are byte-identical when redrawn (jitter is seeded)
+    sh([str(BIN / "wmil"), "figure", "regret", "--params", "params.yaml", "--out", str(redrawn)], tmp_path)
+    assert redrawn.read_bytes() == (results / "figures/regret.png").read_bytes()
     again = sh([*snakemake, "-n", "all"], tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr
 

@@ -390,6 +390,7 @@ def draw(name: str, params: Params, results: Path, out: Path) -> None:
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; allowed: {sorted(FIGURES)}")
     plt, _ = _plt()
+    np.random.seed(0)  # seaborn's strip-plot jitter draws from NumPy's global generator
     fig = FIGURES[name].draw(Context(params, Path(results)))
     fig.tight_layout()
     buffer = BytesIO()
