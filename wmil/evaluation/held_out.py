@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from wmil.config import EvaluationConfig, RunConfig, parse_run_config
-from wmil.envs.tasks import NUM_LEVELS, make_task
+from wmil.envs.tasks import NUM_LEVELS, Task, make_task
 from wmil.evaluation.evaluate import Evaluator
 from wmil.models.baby import BabyModel
 from wmil.parents.deterministic import DeterministicParent
@@ -22,14 +22,15 @@ from wmil.parents.deterministic import DeterministicParent
 HELD_OUT_STREAM = 0x4E1D
 
 
-def load_model(model_path: Path) -> tuple[RunConfig, BabyModel]:
-    """A run's final weights (``model.pt``, loaded with ``weights_only=True``) as a model."""
+def load_model(model_path: Path) -> tuple[RunConfig, Task, BabyModel]:
+    """A run's final weights (``model.pt``, loaded with ``weights_only=True``) as a model, with
+    the run's config and the task it was built for."""
     saved = torch.load(model_path, weights_only=True)
     config = parse_run_config(saved["config"], str(model_path))
     task = make_task(config.env.task, config.env.num_actions, config.env.episode_length)
     model = BabyModel(task, config.model, value_head=any(k.startswith("value_head.") for k in saved["model"]))
     model.load_state_dict(saved["model"])
-    return config, model.eval()
+    return config, task, model.eval()
 
 
 def evaluate_run(run_dir: Path, settings: EvaluationConfig) -> dict[str, Any]:
@@ -37,8 +38,7 @@ def evaluate_run(run_dir: Path, settings: EvaluationConfig) -> dict[str, Any]:
     level on ``settings.episodes`` held-out episodes; the headline numbers are the full task's
     (the top level), which is what every experiment is trained for."""
     torch.set_num_threads(1)
-    config, model = load_model(Path(run_dir) / "model.pt")
-    task = make_task(config.env.task, config.env.num_actions, config.env.episode_length)
+    config, task, model = load_model(Path(run_dir) / "model.pt")
     seed = int(np.random.SeedSequence([settings.seed, HELD_OUT_STREAM, config.seed]).generate_state(1)[0])
     evaluator = Evaluator(DeterministicParent(task), config.env.episode_length, settings.episodes, seed)
     levels = {mode: evaluator.evaluate_levels(model, greedy=mode == "greedy") for mode in ("greedy", "sampled")}

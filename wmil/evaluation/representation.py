@@ -162,8 +162,7 @@ def analyze_model(model_path: Path, seed: int) -> dict[str, Any]:
     "n_states", "probes": {attribute: {"accuracy", "chance"}}, "clusters": {attribute: {"ari",
     "silhouette"}}, "tsne": {"x": [n], "y": [n], "labels": {attribute: [n]}}}``.
     """
-    config, model = load_model(Path(model_path))
-    task = make_task(config.env.task, config.env.num_actions, config.env.episode_length)
+    config, task, model = load_model(Path(model_path))
     states, labels = state_grid(task)
     return {"source": "trained", "task": task.name, "experiment": config.experiment, "run_seed": config.seed,
             "world_model": config.model.world_model, **analyze_embeddings(embed(model, states), labels, seed)}
