@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from wmil.config import load_params
+from wmil.parents.llm_server import free_port
 
 from conftest import tiny_params
 
@@ -48,7 +49,7 @@ def test_dry_run_expands_experiments_tasks_seeds():
     n_runs = sum(len(e.tasks) for e in experiments.values()) * len(params["seeds"])
     assert job_counts(result.stdout) == {
         "sanity": 1, "train": n_runs, "evaluate": n_runs, "analyze": 3, "llm_audit": 1, "mvp_criteria": 1,
-        "summarize": 1, "figure": len(FIGURES), "report": 1, "all": 1}
+        "summarize": 1, "figure": len(FIGURES), "report": 1, "status": 1, "all": 1}
 
 
 def test_committed_schema_is_generated_from_the_config_dataclasses():
@@ -59,12 +60,45 @@ def test_committed_schema_is_generated_from_the_config_dataclasses():
 
 
 def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
+    """First with an LLM parent that cannot start (every other output is built, the report marks
+    what is missing, the invocation fails naming the jobs), then with the real one."""
     from wmil.figures import FIGURES
+    from wmil.jobs import failure_of
+
+    broken = tiny_params()
+    dead = f"http://127.0.0.1:{free_port()}/v1"
+    broken["defaults"]["parent"]["llm"].update(base_url=dead, max_retries=0)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(broken))
+    snakemake = [str(BIN / "snakemake"), "-s", str(ROOT / "workflow/Snakefile"), "-d", str(tmp_path), "--cores", "2"]
+    failed = subprocess.run([*snakemake, "all"], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=900)
+    assert failed.returncode != 0
+    said = failed.stdout + failed.stderr
+    results = tmp_path / "results"
+    llm_runs = [f"runs/llm/pattern_echo/seed{s}" for s in (0, 1)]
+    for run in llm_runs:
+        assert f"train experiment=llm task=pattern_echo seed={run[-1]}: exit code 2; log: results/logs/train/{run[5:]}.log" in said
+        assert dead in (results / f"logs/train/{run[5:]}.log").read_text()  # the log says why
+    assert "llm_audit: exit code 2; log: results/logs/llm_audit.log" in said
+    assert json.loads((results / "metrics/sanity.json").read_text())["passed"]
+    assert json.loads((results / "metrics/mvp_criteria.json").read_text())["passed"]
+    summary = json.loads((results / "metrics/summary.json").read_text())
+    assert summary["experiments"]["llm"] == {"missing": True}
+    assert {m["result"] for m in summary["missing"]} == set(llm_runs)
+    assert summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]  # the rest is complete
+    for name in FIGURES:  # every figure is a real PNG, a placeholder where its input is missing
+        assert (results / f"figures/{name}.png").read_bytes().startswith(b"\x89PNG"), name
+    page = (results / "report/report.html").read_text()
+    assert "<h2>Missing results</h2>" in page and "metrics/llm_audit.json: job &#x27;llm_audit&#x27; failed" in page
+    table = (results / "report/summary.md").read_text()
+    assert "| llm | pattern_echo | missing |" in table and "LLM parent audit: missing" in table
+    # the records are gone, so the same command redoes exactly the failed jobs and what reads them
+    assert all(failure_of(results / run / "metrics.json") is None for run in llm_runs)
+    redo = job_counts(sh([*snakemake, "-n", "all"], tmp_path).stdout)
+    assert {k: v for k, v in redo.items() if k not in ("figure",)} == {
+        "train": 2, "evaluate": 2, "llm_audit": 1, "summarize": 1, "report": 1, "status": 1, "all": 1}
 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
-    snakemake = [str(BIN / "snakemake"), "-s", str(ROOT / "workflow/Snakefile"), "-d", str(tmp_path), "--cores", "2"]
     sh([*snakemake, "all"], tmp_path)
-    results = tmp_path / "results"
     criteria = json.loads((results / "metrics/mvp_criteria.json").read_text())
     assert criteria["passed"] and set(criteria["seeds"]) == {"pattern_echo/seed0", "pattern_echo/seed1"}
     assert json.loads((results / "metrics/sanity.json").read_text())["passed"]
@@ -97,7 +131,7 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
         edit(changed)
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
         counts = job_counts(sh([*snakemake, "-n", "all"], tmp_path).stdout)
-        return {k: v for k, v in counts.items() if k not in ("figure", "report", "all")}
+        return {k: v for k, v in counts.items() if k not in ("figure", "report", "status", "all")}
 
     runs_per_seed = sum(len(e.tasks) for e in load_params(tmp_path / "params.yaml").experiments.values())
     assert plan_after(lambda p: p.update(seeds=[0, 1, 2])) == {

@@ -1,5 +1,5 @@
 """``wmil <command>``: train, evaluate, analyze, summarize, figure, report, sanity, mvp-criteria,
-llm-serve, llm-audit, bench, config, schema."""
+llm-serve, llm-audit, bench, config, guard, status, schema."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from typing import Any
 
 import yaml
 
-from wmil.config import DEFAULT_PARAMS, TASK_NAMES, ConfigError, deep_merge, json_schema, load_params, parse_override
-from wmil.parents.llm_server import LLMError
-from wmil.training.checkpoint import CheckpointError
+from wmil.config import DEFAULT_PARAMS, TASK_NAMES, deep_merge, json_schema, load_params, parse_override
+from wmil.errors import ConfigError, WmilError
 
 #: The plan's flags and the params key each one sets; kebab-case spellings work too.
 PLAN_FLAGS = {
@@ -106,7 +105,8 @@ def cmd_mvp_criteria(args: argparse.Namespace) -> int:
 
 def cmd_summarize(args: argparse.Namespace) -> int:
     from wmil import io
-    from wmil.evaluation.summary import curves, representation_summary, representation_table, summarize
+    from wmil.evaluation.summary import (curves, failed_analyses, representation_summary, representation_table,
+                                         summarize)
 
     params = load_params(args.params)
     try:
@@ -115,6 +115,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
         if args.analysis:
             tables["representation"] = representation_table(args.analysis)
             report["representation"] = representation_summary(tables["representation"])
+            report["missing"] += failed_analyses(args.analysis)
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
     io.write_json(args.out, report)
@@ -150,8 +151,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def cmd_figure(args: argparse.Namespace) -> int:
-    from wmil.figures import draw
+    from wmil.figures import FIGURES, draw
 
+    if args.name not in FIGURES:
+        raise ConfigError(f"figure {args.name!r}: unknown; allowed: {sorted(FIGURES)}")
     try:
         draw(args.name, load_params(args.params), args.results, args.out)
     except FileNotFoundError as exc:
@@ -198,6 +201,19 @@ def cmd_llm_audit(args: argparse.Namespace) -> int:
     print(json.dumps({"error_rate": report["error_rate"], "cohen_kappa": report["overall"]["cohen_kappa"],
                       "invalid_rate": report["overall"]["invalid_rate"]}, indent=2))
     return 0
+
+
+def cmd_guard(args: argparse.Namespace) -> int:
+    from wmil.jobs import guard
+
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return guard(args.job.strip(), args.log, args.outputs, command)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from wmil.jobs import status
+
+    return status(args.paths, args.out)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -264,11 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_analyze)
 
-    from wmil.figures import FIGURES
-
     p = sub.add_parser("figure", help="draw one figure of the paper from the result files")
     _add_params(p)
-    p.add_argument("name", choices=sorted(FIGURES))
+    p.add_argument("name", help="a figure of wmil/figures.py, e.g. learning_curves")
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_figure)
@@ -300,6 +314,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("results/metrics/llm_audit.json"))
     p.set_defaults(func=cmd_llm_audit)
 
+    p = sub.add_parser("guard", help="run a pipeline job; if it fails, write failure records in place of its "
+                                     "outputs so that the rest of the paper is still built (wmil/jobs.py)")
+    p.add_argument("--job", required=True, help="the job's name in messages")
+    p.add_argument("--log", type=Path, required=True, help="the job's log (the command's output goes here)")
+    p.add_argument("--outputs", type=Path, nargs="+", required=True, help="the job's declared outputs")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
+    p.set_defaults(func=cmd_guard)
+
+    p = sub.add_parser("status", help="the pipeline's last step: list failed jobs and their logs, remove their "
+                                      "failure records (a rerun redoes them); exit 1 if any failed")
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("paths", type=Path, nargs="*", help="the pipeline's outputs")
+    p.set_defaults(func=cmd_status)
+
     p = sub.add_parser("schema", help="print the JSON schema of params.yaml")
     p.add_argument("--out", type=Path)
     p.set_defaults(func=cmd_schema)
@@ -311,6 +339,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, CheckpointError, LLMError) as exc:
+    except WmilError as exc:
         print(f"wmil {args.command}: error: {exc}", file=sys.stderr)
         return 2

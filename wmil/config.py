@@ -20,12 +20,10 @@ from typing import Any, Literal
 
 import yaml
 
+from wmil.errors import ConfigError
+
 TASK_NAMES = ("pattern_echo", "sequence_next", "conditional")
 DEFAULT_PARAMS = Path("params.yaml")
-
-
-class ConfigError(ValueError):
-    """A params value is missing, unknown, of the wrong type or out of range."""
 
 
 class _Loader(yaml.SafeLoader):

@@ -17,6 +17,8 @@ import numpy as np
 import pandas as pd
 
 from wmil.config import TASK_NAMES, Params
+from wmil.errors import MissingResult
+from wmil.jobs import check_result
 
 SUCCESS = "greedy success on held-out episodes\n(full task; IQM, 95% CI)"
 
@@ -34,10 +36,11 @@ class Context:
     results: Path
 
     def csv(self, name: str) -> pd.DataFrame:
-        return pd.read_csv(self.results / name)
+        return pd.read_csv(check_result(self.results / name))
 
     def json(self, name: str):
-        return json.loads((self.results / name).read_text())
+        """A JSON result; :class:`MissingResult` where its job failed."""
+        return json.loads(check_result(self.results / name).read_text())
 
     @property
     def compared(self) -> list[str]:
@@ -278,7 +281,10 @@ def mvp_criteria(ctx: Context):
 def noise(ctx: Context):
     plt, _ = _plt()
     summary = ctx.json("metrics/summary.json")
-    audit = ctx.json("metrics/llm_audit.json")
+    try:
+        audit = ctx.json("metrics/llm_audit.json")
+    except MissingResult:
+        audit = None  # the sweep stands on its own; the LLM's mark is left out
     points = sorted((float(p), e) for p, e in summary["noise"].items())
     fig, ax = plt.subplots(figsize=(6, 3.8))
     p = np.array([q for q, _ in points])
@@ -288,11 +294,14 @@ def noise(ctx: Context):
     audited = ctx.params.llm_audit.experiment
     llm = summary["experiments"].get(audited)
     config = ctx.params.run_config(audited, ctx.params.experiments[audited].tasks[0])
-    # the LLM's error where the llm experiment trains: its task, its level
-    error = 1 - audit["by_task_level"][config.env.task][str(config.env.level)]["accuracy"]
-    ax.axvline(error, color="tab:red", linestyle="--", linewidth=1,
-               label=f"LLM parent's error rate on {config.env.task} level {config.env.level} ({error:.2f})")
-    if llm is not None:
+    if audit is None:
+        ax.set_title("LLM parent: audit missing (its job failed)", fontsize=9)
+        llm = None
+    else:  # the LLM's error where the llm experiment trains: its task, its level
+        error = 1 - audit["by_task_level"][config.env.task][str(config.env.level)]["accuracy"]
+        ax.axvline(error, color="tab:red", linestyle="--", linewidth=1,
+                   label=f"LLM parent's error rate on {config.env.task} level {config.env.level} ({error:.2f})")
+    if llm is not None and not llm.get("missing"):
         e = llm["success_greedy"]["all_tasks"]
         ax.errorbar([error], [e["value"]], yerr=[[e["value"] - e["lo"]], [e["hi"] - e["value"]]], fmt="s",
                     color="tab:red", capsize=3, label="LLM parent (SmolLM2-135M)")
@@ -383,6 +392,17 @@ FIGURES: dict[str, FigureSpec] = {
 }
 
 
+def placeholder(name: str, missing: MissingResult):
+    """What a figure shows when a result it needs is missing: which one, the job and its log."""
+    plt, _ = _plt()
+    fig, ax = plt.subplots(figsize=(7, 2.2))
+    ax.set_axis_off()
+    r = missing.record
+    ax.text(0.5, 0.5, f"{name}: not drawn, a result it needs is missing\n{missing.path.name}: job '{r['job']}' "
+            f"failed ({r['reason']})\nlog: {r['log']}", ha="center", va="center", fontsize=10, wrap=True)
+    return fig
+
+
 def draw(name: str, params: Params, results: Path, out: Path) -> None:
     """Draw figure ``name`` from the files under ``results`` and save it (PNG, atomically)."""
     from wmil import io
@@ -391,7 +411,10 @@ def draw(name: str, params: Params, results: Path, out: Path) -> None:
         raise ValueError(f"unknown figure {name!r}; allowed: {sorted(FIGURES)}")
     plt, _ = _plt()
     np.random.seed(0)  # seaborn's strip-plot jitter draws from NumPy's global generator
-    fig = FIGURES[name].draw(Context(params, Path(results)))
+    try:
+        fig = FIGURES[name].draw(Context(params, Path(results)))
+    except MissingResult as missing:
+        fig = placeholder(name, missing)
     fig.tight_layout()
     buffer = BytesIO()
     fig.savefig(buffer, format="png", dpi=130, bbox_inches="tight", metadata={"Software": None})

@@ -10,7 +10,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).parent
 #: Modules that never change what a run computes (commands, reports, other views of the env).
 NOT_TRAINING = frozenset({
-    "__main__.py", "bench.py", "cli.py", "provenance.py", "sanity.py", "figures.py", "report.py",
+    "__main__.py", "bench.py", "cli.py", "errors.py", "jobs.py", "provenance.py", "sanity.py", "figures.py", "report.py",
     "llm_audit.py", "llm_bench.py", "envs/gym.py", "evaluation/criteria.py", "evaluation/summary.py",
     "evaluation/stats.py", "evaluation/representation.py", "evaluation/held_out.py",
 })

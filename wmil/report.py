@@ -12,7 +12,10 @@ from typing import Any
 
 from wmil.config import Params
 from wmil.figures import FIGURES
+from wmil.jobs import failure_of
 from wmil.provenance import code_hash
+
+MISSING = "missing"
 
 
 def _interval(entry: dict[str, Any] | None, fmt: str = ".2f") -> str:
@@ -27,6 +30,12 @@ def headline_rows(params: Params, summary: dict[str, Any]) -> list[dict[str, str
     rows = []
     for name, exp in params.experiments.items():
         entry = summary["experiments"][name]
+        if entry.get("missing"):
+            rows.append({"experiment": name, "tasks": ", ".join(exp.tasks),
+                         **dict.fromkeys([f"success: {t}" for t in params.experiments[params.evaluation.method].tasks]
+                                         + ["success: all tasks", "steps to 90% (reached/runs)",
+                                            "failures to 99% (reached/runs)"], MISSING)})
+            continue
         success = entry["success_greedy"]
         reached = entry["reached_0.9"]
         rows.append({
@@ -42,7 +51,15 @@ def headline_rows(params: Params, summary: dict[str, Any]) -> list[dict[str, str
     return rows
 
 
-def markdown(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any]) -> str:
+def missing_results(summary: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[str]:
+    """One line per result whose job failed: the runs and analyses the summary lists, and the
+    result files of ``records`` (name -> failure record)."""
+    entries = [(m["result"], m) for m in summary.get("missing", [])] + list(records.items())
+    return [f"{result}: job '{r['job']}' failed ({r['reason']}); log: {r['log']}" for result, r in entries]
+
+
+def markdown(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None,
+             missing: list[str]) -> str:
     rows = headline_rows(params, summary)
     header = list(rows[0])
     lines = [
@@ -58,23 +75,30 @@ def markdown(params: Params, summary: dict[str, Any], criteria: dict[str, Any], 
         "",
         *(f"- {line}" for line in findings(params, summary, criteria, audit)),
         "",
+        *(["## Missing results", "", "Their jobs failed; every other number above is complete.", "",
+           *(f"- {line}" for line in missing), ""] if missing else []),
     ]
     return "\n".join(lines)
 
 
-def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any]) -> list[str]:
+def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None) -> list[str]:
     """The MVP verdict, the probabilities of improvement and the LLM audit, one line each."""
     seeds_passed = sum(s["passed"] for s in criteria["seeds"].values())
-    overall = audit["overall"]
+    if audit is None:
+        audit_line = "LLM parent audit: missing (its job failed; see Missing results)."
+    else:
+        overall = audit["overall"]
+        audit_line = (
+            f"LLM parent audit ({audit['model']}, {overall['pairs']} judgments): agreement with the rules "
+            f"{overall['accuracy']:.2f}, Cohen's kappa "
+            f"{'undefined' if overall['cohen_kappa'] is None else format(overall['cohen_kappa'], '.2f')}, "
+            f"invalid answers {overall['invalid_rate']:.2f}, error rate {audit['error_rate']:.2f}.")
     return [
         f"LOCKED MVP criteria ({criteria['experiment']}): {'pass' if criteria['passed'] else 'FAIL'} "
         f"on {seeds_passed}/{len(criteria['seeds'])} seeds.",
         *(f"P({params.evaluation.method} > {name}) = {poi['p']:.2f} [{poi['lo']:.2f}, {poi['hi']:.2f}]"
           for name, poi in summary["probability_of_improvement"].items()),
-        f"LLM parent audit ({audit['model']}, {overall['pairs']} judgments): agreement with the rules "
-        f"{overall['accuracy']:.2f}, Cohen's kappa "
-        f"{'undefined' if overall['cohen_kappa'] is None else format(overall['cohen_kappa'], '.2f')}, "
-        f"invalid answers {overall['invalid_rate']:.2f}, error rate {audit['error_rate']:.2f}.",
+        audit_line,
     ]
 
 
@@ -85,7 +109,7 @@ def params_hash(params: Params) -> str:
 
 
 def render_html(params: Params, results: Path, summary: dict[str, Any], criteria: dict[str, Any],
-                audit: dict[str, Any]) -> str:
+                audit: dict[str, Any] | None, missing: list[str]) -> str:
     rows = headline_rows(params, summary)
     header = list(rows[0])
     table = ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
@@ -93,20 +117,28 @@ def render_html(params: Params, results: Path, summary: dict[str, Any], criteria
              + "</table>")
     figures = []
     for name, spec in FIGURES.items():
-        data = base64.b64encode((results / "figures" / f"{name}.png").read_bytes()).decode()
-        figures.append(f'<figure id="{name}"><h3>{html.escape(name.replace("_", " "))}</h3>'
-                       f'<img alt="{name}" src="data:image/png;base64,{data}">'
+        path = results / "figures" / f"{name}.png"
+        record = failure_of(path)
+        if record is not None:
+            body = (f'<p class="missing">{MISSING}: its job failed ({html.escape(record["reason"])}); '
+                    f'log: <code>{html.escape(record["log"])}</code></p>')
+        else:
+            data = base64.b64encode(path.read_bytes()).decode()
+            body = f'<img alt="{name}" src="data:image/png;base64,{data}">'
+        figures.append(f'<figure id="{name}"><h3>{html.escape(name.replace("_", " "))}</h3>{body}'
                        f"<figcaption>{html.escape(spec.caption)}</figcaption></figure>")
     experiments = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(e.description)}</li>"
                           for n, e in params.experiments.items())
     bullet_items = "".join(f"<li>{html.escape(line)}</li>" for line in findings(params, summary, criteria, audit))
+    missing_section = ("<h2>Missing results</h2><p>Their jobs failed; every other number is complete.</p><ul>"
+                       + "".join(f"<li>{html.escape(line)}</li>" for line in missing) + "</ul>") if missing else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>WMIL report</title>
 <style>
 body {{ font-family: system-ui, sans-serif; max-width: 1200px; margin: 2em auto; padding: 0 1em; color: #222; }}
 table {{ border-collapse: collapse; font-size: 0.85em; }} th, td {{ border: 1px solid #ccc; padding: 0.3em 0.5em; }}
 th {{ background: #f0f0f0; }} img {{ max-width: 100%; }} figure {{ margin: 2em 0; }}
-figcaption {{ color: #555; font-size: 0.9em; }}
+figcaption {{ color: #555; font-size: 0.9em; }} .missing {{ color: #a00; }}
 </style></head><body>
 <h1>WMIL: world-model interaction learning</h1>
 <p>A randomly initialised transformer learns goal-directed behaviour purely from interacting with a parent
@@ -115,6 +147,7 @@ params {params_hash(params)}, {len(params.seeds)} seeds. Success is {html.escape
 cells are the {html.escape(summary['settings']['aggregate'])}.</p>
 <h2>Headline numbers</h2>{table}
 <ul>{bullet_items}</ul>
+{missing_section}
 <h2>Experiments</h2><ul>{experiments}</ul>
 <h2>Figures</h2>{''.join(figures)}
 </body></html>
@@ -124,6 +157,11 @@ cells are the {html.escape(summary['settings']['aggregate'])}.</p>
 def build_report(params: Params, results: Path) -> tuple[str, str]:
     """``(html, markdown)`` from ``results/metrics`` and ``results/figures``."""
     results = Path(results)
-    summary, criteria, audit = (json.loads((results / "metrics" / name).read_text())
-                                for name in ("summary.json", "mvp_criteria.json", "llm_audit.json"))
-    return render_html(params, results, summary, criteria, audit), markdown(params, summary, criteria, audit)
+    summary, criteria = (json.loads((results / "metrics" / name).read_text()) for name in ("summary.json", "mvp_criteria.json"))
+    audit_path = results / "metrics" / "llm_audit.json"
+    records = {f"{p.parent.name}/{p.name}": r for p in [audit_path, *(results / "figures" / f"{n}.png" for n in FIGURES)]
+               if (r := failure_of(p)) is not None}
+    audit = None if failure_of(audit_path) is not None else json.loads(audit_path.read_text())
+    missing = missing_results(summary, records)
+    return (render_html(params, results, summary, criteria, audit, missing),
+            markdown(params, summary, criteria, audit, missing))

@@ -9,6 +9,7 @@ import pandas as pd
 import yaml
 
 from wmil.config import Params
+from wmil.jobs import failure_of
 
 
 def trend_falls(values: pd.Series) -> tuple[float, float, bool]:
@@ -50,6 +51,10 @@ def mvp_criteria(params: Params, runs_root: Path) -> dict[str, Any]:
     for task in exp.tasks:
         for seed in params.seeds:
             run_dir = Path(runs_root) / crit.experiment / task / f"seed{seed}"
+            record = failure_of(run_dir / "metrics.json")
+            if record is not None:
+                failures.append(f"{run_dir}: its job {record['job']!r} failed ({record['reason']}; see {record['log']})")
+                continue
             if not (run_dir / "metrics.json").exists():
                 failures.append(f"{run_dir}: no finished run (metrics.json missing)")
                 continue

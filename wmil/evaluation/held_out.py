@@ -15,6 +15,7 @@ import torch
 from wmil.config import EvaluationConfig, RunConfig, parse_run_config
 from wmil.envs.tasks import NUM_LEVELS, Task, make_task
 from wmil.evaluation.evaluate import Evaluator
+from wmil.jobs import check_result
 from wmil.models.baby import BabyModel
 from wmil.parents.deterministic import DeterministicParent
 
@@ -25,7 +26,7 @@ HELD_OUT_STREAM = 0x4E1D
 def load_model(model_path: Path) -> tuple[RunConfig, Task, BabyModel]:
     """A run's final weights (``model.pt``, loaded with ``weights_only=True``) as a model, with
     the run's config and the task it was built for."""
-    saved = torch.load(model_path, weights_only=True)
+    saved = torch.load(check_result(model_path), weights_only=True)
     config = parse_run_config(saved["config"], str(model_path))
     task = make_task(config.env.task, config.env.num_actions, config.env.episode_length)
     model = BabyModel(task, config.model, value_head=any(k.startswith("value_head.") for k in saved["model"]))

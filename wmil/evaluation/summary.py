@@ -19,9 +19,12 @@ import yaml
 from wmil.config import Params
 from wmil.envs.tasks import NUM_LEVELS, make_task
 from wmil.evaluation import stats
+from wmil.jobs import failure_of
 
 CURVE_FIELDS = ("env_steps", "episodes", "level", "success_rate", "rolling_success", "rolling_success_top", "entropy",
                 "world_model_mse", "reward_goal", "reward_pred", "reward_cons")
+#: The files of a run that the summary reads, each made by a (guarded) job of the pipeline.
+RUN_RESULTS = ("metrics.json", "curve.csv", "eval.json")
 #: Per-run scores (one row per run in ``runs.csv``); the first is the headline score.
 SCORES = ("success_greedy", "success_sampled", "entropy", "world_model_mse")
 MASTERY = 0.99  # rolling success that ends the regret count
@@ -35,6 +38,22 @@ def run_dirs(params: Params, runs_root: Path, experiments: list[str] | None = No
                 yield name, task, seed, Path(runs_root) / name / task / f"seed{seed}"
 
 
+def missing_entry(result: str, record: dict[str, Any], experiment: str | None = None) -> dict[str, Any]:
+    """How the summary lists a result whose job failed."""
+    return {"result": result, "experiment": experiment, "job": record["job"], "reason": record["reason"],
+            "log": record["log"]}
+
+
+def failed_runs(params: Params, runs_root: Path) -> list[dict[str, Any]]:
+    """The runs whose results are failure records (their job failed), as :func:`missing_entry`."""
+    missing = []
+    for exp, task, seed, run_dir in run_dirs(params, runs_root):
+        record = next((r for r in map(failure_of, (run_dir / n for n in RUN_RESULTS)) if r is not None), None)
+        if record is not None:
+            missing.append(missing_entry(f"runs/{exp}/{task}/seed{seed}", record, exp))
+    return missing
+
+
 def _read(path: Path) -> Any:
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing (run not finished or not evaluated)")
@@ -42,18 +61,26 @@ def _read(path: Path) -> Any:
 
 
 def curves(params: Params, runs_root: Path) -> pd.DataFrame:
-    """Every run's learning curve in one tidy table (DVC plot data)."""
+    """Every run's learning curve in one tidy table (DVC plot data); experiments with a failed
+    run are left out."""
     frames = [pd.read_csv(d / "curve.csv", usecols=list(CURVE_FIELDS)).assign(experiment=e, task=t, seed=s)
-              for e, t, s, d in run_dirs(params, runs_root)]
+              for e, t, s, d in run_dirs(params, runs_root, complete_experiments(params, runs_root))]
     return pd.concat(frames, ignore_index=True)[["experiment", "task", "seed", *CURVE_FIELDS]]
 
 
+def complete_experiments(params: Params, runs_root: Path) -> list[str]:
+    """The experiments none of whose runs failed: an experiment missing some seeds is not
+    aggregated at all (the seeds that fail are not a random sample)."""
+    failed = {m["experiment"] for m in failed_runs(params, runs_root)}
+    return [name for name in params.experiments if name not in failed]
+
+
 def run_table(params: Params, runs_root: Path) -> pd.DataFrame:
-    """One row per run: held-out scores (``eval.json``), steps to 90% (``metrics.json``), regret
-    (every failed episode, at any level) until 99% rolling success on the full task and the ideal
-    learner's regret (``curve.csv``), reward noise."""
+    """One row per run of the complete experiments: held-out scores (``eval.json``), steps to 90%
+    (``metrics.json``), regret (every failed episode, at any level) until 99% rolling success on
+    the full task and the ideal learner's regret (``curve.csv``), reward noise."""
     rows = []
-    for exp, task_name, seed, run_dir in run_dirs(params, runs_root):
+    for exp, task_name, seed, run_dir in run_dirs(params, runs_root, complete_experiments(params, runs_root)):
         evaluation, metrics = _read(run_dir / "eval.json"), _read(run_dir / "metrics.json")
         config = _read(run_dir / "config.yaml")
         curve = pd.read_csv(run_dir / "curve.csv")
@@ -85,8 +112,12 @@ def _matrix(table: pd.DataFrame, experiment: str, column: str, tasks: list[str])
 
 
 def summarize(params: Params, runs_root: Path) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """``summary.json`` and the plot tables ``{"runs": ..., "sample_efficiency": ...}``."""
+    """``summary.json`` and the plot tables ``{"runs": ..., "sample_efficiency": ...}``. An
+    experiment with a failed run is listed under ``missing`` (with each failed job and its log)
+    and its entry is ``{"missing": true}``; comparisons that need it are left out."""
     ev = params.evaluation
+    missing = failed_runs(params, runs_root)
+    complete = [name for name in params.experiments if name not in {m["experiment"] for m in missing}]
     table = run_table(params, runs_root)
     reps, seed = ev.bootstrap_reps, ev.seed
     # steps to 90%: a run that never got there counts as its whole budget (a censored value)
@@ -95,8 +126,11 @@ def summarize(params: Params, runs_root: Path) -> tuple[dict[str, Any], dict[str
         "score": "greedy episode success on the full task (level 2) in held-out episodes (an independent "
                  "stream of the same problem tables), eval.json",
         "aggregate": "IQM over seeds with 95% stratified-bootstrap interval (rliable)",
-        "bootstrap_reps": reps, "seeds": list(params.seeds)}, "experiments": {}}
+        "bootstrap_reps": reps, "seeds": list(params.seeds)}, "experiments": {}, "missing": missing}
     for name, exp in params.experiments.items():
+        if name not in complete:
+            summary["experiments"][name] = {"missing": True}
+            continue
         tasks = list(exp.tasks)
         entry: dict[str, Any] = {}
         for column in ("success_greedy", "success_sampled", "steps_to_0.9_censored", "failures_to_0.99"):
@@ -115,19 +149,20 @@ def summarize(params: Params, runs_root: Path) -> tuple[dict[str, Any], dict[str
         baseline: stats.probability_of_improvement(
             _matrix(table, ev.method, "success_greedy", list(method.tasks)),
             _matrix(table, baseline, "success_greedy", list(method.tasks)), reps, seed)
-        for baseline in ev.baselines}
+        for baseline in ev.baselines if ev.method in complete and baseline in complete}
     summary["noise"] = {
         str(table[table["experiment"] == name]["reward_flip_prob"].iloc[0]): summary["experiments"][name]["success_greedy"]["all_tasks"]
-        for name in ev.noise}
-    return summary, {"runs": table, "sample_efficiency": sample_efficiency_table(params, runs_root)}
+        for name in ev.noise if name in complete}
+    return summary, {"runs": table, "sample_efficiency": sample_efficiency_table(params, runs_root, complete)}
 
 
-def sample_efficiency_table(params: Params, runs_root: Path) -> pd.DataFrame:
+def sample_efficiency_table(params: Params, runs_root: Path, experiments: list[str]) -> pd.DataFrame:
     """IQM rolling success on the full task (top level) with pointwise 95% CIs at every logged env
     step, per experiment x task; before a curriculum reaches the full task its success there is 0."""
     ev = params.evaluation
     frames = []
-    for name, exp in params.experiments.items():
+    for name in experiments:
+        exp = params.experiments[name]
         for task in exp.tasks:
             runs = [pd.read_csv(d / "curve.csv", usecols=["env_steps", "rolling_success_top"])
                     for _, t, _, d in run_dirs(params, runs_root, [name]) if t == task]
@@ -143,9 +178,11 @@ def sample_efficiency_table(params: Params, runs_root: Path) -> pd.DataFrame:
 def representation_table(analysis_files: list[Path]) -> pd.DataFrame:
     """One row per (task, source, seed, attribute) from ``wmil analyze`` outputs: probe accuracy
     and its chance level, k-means ARI and silhouette. ``source`` is an experiment, ``raw`` or
-    ``untrained``."""
+    ``untrained``. Outputs whose job failed are left out (:func:`failed_analyses` lists them)."""
     rows = []
     for path in analysis_files:
+        if failure_of(path) is not None:
+            continue  # its job failed: the summary lists it under missing
         report = _read(Path(path))
         entries = [(name, a["run_seed"], a) for name, seeds in report["runs"].items() for a in seeds]
         entries += [(name, None, a) for name, a in report["references"].items()]
@@ -155,7 +192,14 @@ def representation_table(analysis_files: list[Path]) -> pd.DataFrame:
                 rows.append({"task": report["task"], "source": source, "seed": seed, "attribute": attribute,
                              "probe_accuracy": probe["accuracy"], "chance": probe["chance"],
                              "ari": cluster.get("ari"), "silhouette": cluster.get("silhouette")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["task", "source", "seed", "attribute", "probe_accuracy", "chance", "ari",
+                                       "silhouette"])
+
+
+def failed_analyses(analysis_files: list[Path]) -> list[dict[str, Any]]:
+    """The ``wmil analyze`` outputs whose job failed, as :func:`missing_entry`."""
+    return [missing_entry(f"analysis/{Path(p).name}", record) for p in analysis_files
+            if (record := failure_of(p)) is not None]
 
 
 def representation_summary(table: pd.DataFrame) -> dict[str, Any]:

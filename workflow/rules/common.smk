@@ -31,6 +31,19 @@ FIGURE_NAMES = list(FIGURE_SPECS)
 FIGURE_OUTPUTS = [f"{FIGURES}/{name}.png" for name in FIGURE_NAMES]
 REPORT_HTML = "results/report/report.html"
 REPORT_MD = "results/report/summary.md"
+STATUS = f"{LOGS}/status.json"
+
+# A guarded job that fails leaves failure records in place of its outputs (wmil/jobs.py), so that
+# every other result, the figures and the report are still built; the rule `status` then lists
+# the failed jobs with their logs and makes the invocation fail.
+def guarded(command):
+    """``command`` run by ``wmil guard`` (each guarded rule sets ``params.job``, see job_label)."""
+    return f"wmil guard --job {{params.job:q}} --log {{log}} --outputs {{output}} -- {command}"
+
+
+def job_label(rule_name):
+    """A guarded job's name in messages: its rule and wildcards (params.job of each guarded rule)."""
+    return lambda wildcards: " ".join([rule_name, *(f"{k}={v}" for k, v in wildcards.items())])
 
 # The code that shapes a run: a change to it reruns the runs (results follow the code).
 TRAINING_SOURCES = [str(p) for p in training_sources()]

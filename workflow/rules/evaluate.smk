@@ -6,6 +6,7 @@ rule evaluate:
     output:
         f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/eval.json",
     params:
+        job=job_label("evaluate"),
         params_file=PARAMS_FILE,
         run_dir=lambda wildcards, input: os.path.dirname(input.model),
         settings=evaluation_settings("episodes", "seed"),
@@ -20,7 +21,9 @@ rule evaluate:
         mem_mb=1000,
         runtime=5,
     shell:
-        "wmil evaluate --params {params.params_file} --run-dir {params.run_dir} > {log} 2>&1"
+        guarded(
+            "wmil evaluate --params {params.params_file} --run-dir {params.run_dir}"
+        )
 
 
 rule analyze:
@@ -31,6 +34,7 @@ rule analyze:
     output:
         f"{ANALYSIS}/{{task}}.json",
     params:
+        job=job_label("analyze"),
         params_file=PARAMS_FILE,
         runs_root=RUNS,
         settings=evaluation_settings("representation", "seed"),
@@ -43,5 +47,7 @@ rule analyze:
         mem_mb=2000,
         runtime=10,
     shell:
-        "wmil analyze --params {params.params_file} --task {wildcards.task} --runs-root {params.runs_root}"
-        " --out {output} > {log} 2>&1"
+        guarded(
+            "wmil analyze --params {params.params_file} --task {wildcards.task}"
+            " --runs-root {params.runs_root} --out {output}"
+        )

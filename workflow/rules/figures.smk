@@ -11,6 +11,7 @@ rule figure:
             labels={"figure": "{name}"},
         ),
     params:
+        job=job_label("figure"),
         params_file=PARAMS_FILE,
     log:
         f"{LOGS}/figures/{{name}}.log",
@@ -23,7 +24,9 @@ rule figure:
         mem_mb=2000,
         runtime=5,
     shell:
-        "wmil figure {wildcards.name} --params {params.params_file} --results results --out {output} > {log} 2>&1"
+        guarded(
+            "wmil figure {wildcards.name} --params {params.params_file} --results results --out {output}"
+        )
 
 
 rule report:
@@ -50,3 +53,30 @@ rule report:
     shell:
         "wmil report --params {params.params_file} --results results --html {output.html}"
         " --markdown {output.markdown} > {log} 2>&1"
+
+
+rule status:
+    """The last step: every failed guarded job with its log; their failure records are removed so
+    that the next invocation redoes exactly them. Fails the invocation if any job failed."""
+    input:
+        sanity=SANITY,
+        runs=run_outputs(),
+        evals=run_outputs(name="eval.json"),
+        analysis=ANALYSIS_OUTPUTS,
+        audit=LLM_AUDIT,
+        criteria=MVP_CRITERIA,
+        summary=SUMMARY,
+        figures=FIGURE_OUTPUTS,
+        report=REPORT_HTML,
+    output:
+        STATUS,
+    log:
+        f"{LOGS}/status.log",
+    threads: 1
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "wmil status --out {output} {input} 2>&1 | tee {log}"

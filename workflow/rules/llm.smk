@@ -5,6 +5,7 @@ rule llm_audit:
     output:
         LLM_AUDIT,
     params:
+        job=job_label("llm_audit"),
         params_file=PARAMS_FILE,
         settings=lambda wildcards: dataclasses.asdict(PARAMS.llm_audit),
         audited=lambda wildcards: PARAMS.run_config(PARAMS.llm_audit.experiment).config_hash(),
@@ -17,4 +18,6 @@ rule llm_audit:
         mem_mb=2000,
         runtime=30,
     shell:
-        "wmil llm-audit --params {params.params_file} --out {output} > {log} 2>&1"
+        guarded(
+            "wmil llm-audit --params {params.params_file} --out {output}"
+        )

@@ -8,6 +8,7 @@ rule train:
         curve=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/curve.csv",
         model=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/model.pt",
     params:
+        job=job_label("train"),
         params_file=PARAMS_FILE,
         run_dir=lambda wildcards, output: os.path.dirname(output.metrics),
         config_hash=run_config_hash,
@@ -24,6 +25,8 @@ rule train:
         mem_mb=2000,
         runtime=60,
     shell:
-        "wmil train --params {params.params_file} --experiment {wildcards.experiment}"
-        " --task {wildcards.task} --seed {wildcards.seed} --run-dir {params.run_dir}"
-        " --resume auto --no-progress > {log} 2>&1"
+        guarded(
+            "wmil train --params {params.params_file} --experiment {wildcards.experiment}"
+            " --task {wildcards.task} --seed {wildcards.seed} --run-dir {params.run_dir}"
+            " --resume auto --no-progress"
+        )
