@@ -22,13 +22,15 @@ def params():
     return load_params(PARAMS_PATH)
 
 
-def assert_same_run(a: Path, b: Path) -> None:
-    """Two run directories hold the same learning curve (timing aside), metrics and weights."""
+def assert_same_run(a: Path, b: Path, ignore: set[str] = frozenset()) -> None:
+    """Two run directories hold the same learning curve (timing aside), metrics (but the keys in
+    ``ignore``) and weights."""
     from wmil.training.trainer import TIMING_COLUMNS
 
     curves = [pd.read_csv(d / "curve.csv").drop(columns=list(TIMING_COLUMNS)) for d in (a, b)]
     pd.testing.assert_frame_equal(*curves, check_exact=True)
-    assert json.loads((a / "metrics.json").read_text()) == json.loads((b / "metrics.json").read_text())
+    metrics = [{k: v for k, v in json.loads((d / "metrics.json").read_text()).items() if k not in ignore} for d in (a, b)]
+    assert metrics[0] == metrics[1]
     wa, wb = (torch.load(d / "model.pt", weights_only=True)["model"] for d in (a, b))
     assert wa.keys() == wb.keys()
     for key in wa:
@@ -40,13 +42,18 @@ def tiny_params() -> dict:
     raw = yaml.safe_load(PARAMS_PATH.read_text())
     raw["seeds"] = [0, 1]
     for name, exp in raw["experiments"].items():
+        exp["overrides"] = dict(exp.get("overrides") or {})  # YAML anchors share mappings: copy before editing
         exp["overrides"]["training"] = ({"max_steps": 3000, "save_every": 1000} if name == "mvp"
                                         else {"max_steps": 2048, "log_every": 1024, "save_every": 1024})
+        if "sweep" in exp:  # two points per sweep
+            exp["sweep"] = {**exp["sweep"], "points": exp["sweep"]["points"][-2:]}
     raw["sanity"]["episodes"] = 2000
     raw["sanity"]["random_tolerance"] = 0.05
     raw["mvp_criteria"]["by_step"] = 3000
     raw["evaluation"].update(episodes=200, bootstrap_reps=200)
-    raw["llm_audit"]["pairs_per_level"] = 4
+    raw["llm_audit"].update(protocols=["solve"], states_per_level=2, solve_states_per_level=2)
+    for name in ("llm_verdict", "llm_t1"):  # the smoke DAG keeps one LLM experiment: `llm`
+        del raw["experiments"][name]
     return raw
 
 
@@ -56,7 +63,7 @@ def lean_params() -> dict:
     raw = tiny_params()
     raw["seeds"] = [0]
     experiments = raw["experiments"]
-    for name in [n for n in experiments if n.startswith("noise_") or n == "llm"]:
+    for name in [n for n, e in experiments.items() if "sweep" in e or n.startswith(("llm", "t1_"))]:
         del experiments[name]
     experiments["ppo"]["tasks"] = experiments["curriculum"]["tasks"] = ["conditional"]
     raw["evaluation"]["noise"] = ["mvp"]

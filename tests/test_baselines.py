@@ -49,14 +49,22 @@ def test_baselines_differ_from_the_method_only_in_their_ablated_part(baseline, a
             assert {k for k in a if a[k] != b[k]} == ablated | {"experiment"}
 
 
-def test_noise_sweep_differs_from_the_mvp_only_in_the_flip_probability():
-    probs = []
-    for name in PARAMS.evaluation.noise:
-        a = _flatten(PARAMS.run_config("mvp", "pattern_echo").to_dict())
-        b = _flatten(PARAMS.run_config(name, "pattern_echo").to_dict())
-        assert {k for k in a if a[k] != b[k]} <= {"experiment", "parent.reward_flip_prob"}
-        probs.append(b["parent.reward_flip_prob"])
-    assert probs == [0.0, 0.1, 0.2, 0.3, 0.4]
+@pytest.mark.parametrize("sweep, base, extra", [
+    ("quality_mvp", "mvp", set()), ("quality_t1", "t1_tasks", set()),
+    ("corrected_mvp", "mvp", {"rewards.noise_correction"}),
+])
+def test_each_parent_quality_point_differs_from_its_base_only_in_the_error_rates(sweep, base, extra):
+    names = PARAMS.sweeps[sweep]
+    assert len(names) >= 3 and set(names) <= set(PARAMS.expand(PARAMS.evaluation.noise))
+    for name in names:
+        exp = PARAMS.experiments[name]
+        assert exp.sweep == sweep and exp.tasks == PARAMS.experiments[base].tasks
+        for task in exp.tasks:
+            a = _flatten(PARAMS.run_config(base, task).to_dict())
+            b = _flatten(PARAMS.run_config(name, task).to_dict())
+            assert {k for k in a if a[k] != b[k]} <= {"experiment", "parent.false_positive_rate",
+                                                      "parent.false_negative_rate"} | extra
+            assert (b["parent.false_positive_rate"], b["parent.false_negative_rate"]) == (exp.point["fpr"], exp.point["fnr"])
 
 
 def test_kl_to_parent_is_cross_entropy_for_a_one_hot_parent_and_zero_when_equal():

@@ -414,27 +414,30 @@ def test_make_parent_builds_the_configured_parent_and_wraps_reward_noise(params)
     task = make_task("pattern_echo", 8)
     config = params.run_config("mvp", "pattern_echo").parent
     assert isinstance(make_parent(config, task), DeterministicParent)
-    noisy = make_parent(dataclasses.replace(config, reward_flip_prob=0.3), task, torch.Generator().manual_seed(0))
-    assert isinstance(noisy, RewardNoise) and isinstance(noisy.parent, DeterministicParent)
-    with pytest.raises(ValueError, match="needs a generator"):
-        make_parent(dataclasses.replace(config, reward_flip_prob=0.3), task)
+    for rates in ({"false_positive_rate": 0.3}, {"false_negative_rate": 0.3}):
+        noisy = make_parent(dataclasses.replace(config, **rates), task, torch.Generator().manual_seed(0))
+        assert isinstance(noisy, RewardNoise) and isinstance(noisy.parent, DeterministicParent)
+        with pytest.raises(ValueError, match="needs a generator"):
+            make_parent(dataclasses.replace(config, **rates), task)
     with pytest.raises(ValueError, match="unknown parent 'oracle'"):
         make_parent(dataclasses.replace(config, name="oracle"), task)
 
 
-@pytest.mark.parametrize("flip_prob", [0.0, 0.25, 1.0])
-def test_reward_noise_flips_verdict_and_feedback_at_its_rate_but_success_stays_true(flip_prob):
+@pytest.mark.parametrize("fpr, fnr", [(0.0, 0.0), (0.25, 0.0), (0.0, 0.4), (0.3, 0.2), (1.0, 1.0)])
+def test_reward_noise_errs_at_its_rates_on_verdict_and_feedback_but_success_stays_true(fpr, fnr):
     task = make_task("pattern_echo", 8)
     rules = DeterministicParent(task)
-    noisy = RewardNoise(rules, flip_prob, torch.Generator().manual_seed(1))
-    env = VectorEnv(noisy, 20000, 1, torch.Generator().manual_seed(2))
+    noisy = RewardNoise(rules, fpr, fnr, torch.Generator().manual_seed(1))
+    env = VectorEnv(noisy, 40000, 1, torch.Generator().manual_seed(2))
     states = env.reset(2)
-    actions = torch.randint(8, (20000,), generator=torch.Generator().manual_seed(3))
+    actions = torch.where(torch.arange(40000) % 2 == 0, task.answer(states),  # half right, half (mostly) wrong
+                          torch.randint(8, (40000,), generator=torch.Generator().manual_seed(3)))
     true_reward, true_next = rules.step(states, actions)
     step = env.step(actions)
-    flipped = step.goal != true_reward
-    assert abs(float(flipped.float().mean()) - flip_prob) < 0.015
-    assert noisy.flips == int(flipped.sum())
+    right = true_reward > 0.5
+    assert abs(float(step.goal[~right].mean()) - fpr) < 0.015  # wrong answers called right: FPR
+    assert abs(float(1 - step.goal[right].mean()) - fnr) < 0.015  # right answers called wrong: FNR
+    assert noisy.flips == int((step.goal != true_reward).sum())
     assert torch.equal(step.next_states[:, -1], torch.where(step.goal > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG))
     assert torch.equal(step.next_states[:, :-1], true_next[:, :-1])  # only the verdict is noisy
     assert torch.equal(step.success, actions == task.answer(states))  # success is the rule's
@@ -778,7 +781,8 @@ def test_state_prompt(task_name, T):
     for slot in parent.task.slots:
         assert f"{slot.name}=" in prompt
     assert "last_action=none" in prompt
-    assert "Actions are 0..15" in prompt
+    card = parent.task.rule_card  # the state's words are explained by the task's rule card
+    assert "numbers 0 to 15" in card and all(s.name in card for s in parent.task.slots if s.name != "step" or T > 1)
     acted = State.from_tensor(parent.task, parent.transition(row, torch.tensor([3]))[0]).to_prompt()
     assert "last_action=3" in acted
     assert "last_action=none" not in acted

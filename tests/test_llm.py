@@ -25,22 +25,23 @@ import yaml
 from wmil.cli import main
 from wmil.config import load_params, parse_params
 from wmil.envs.tasks import FEEDBACK_RIGHT, FEEDBACK_WRONG, make_task
-from wmil.parents.cache import CachedResponse, ResponseCache, request_key
+from wmil.errors import LLMError
 from wmil.parents.deterministic import DeterministicParent
-from wmil.parents.llm import (
-    Completion, InvalidAnswer, LLMError, OpenAITransport, ParentLLM, parse_problem, parse_verdict,
-    problem_schema, verdict_schema,
-)
-from wmil.parents.llm_server import LLMServerDied, LLMServerError, LocalLLMServer, free_port, model_path
+from wmil.parents.llm.cache import CachedResponse, ResponseCache, request_key
+from wmil.parents.llm.parent import ParentLLM
+from wmil.parents.llm.prompts import InvalidAnswer, parse_problem, parse_verdict, problem_schema, verdict_schema
+from wmil.parents.llm.server import LLMServerDied, LLMServerError, LocalLLMServer, free_port, model_path
+from wmil.parents.llm.transport import Completion, OpenAITransport
 
 A = 8
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 
 
 def llm_config(cache_path: str | Path = "", **changes):
-    """The ``llm`` experiment's parent.llm settings with ``changes`` (default: no cache)."""
+    """The ``llm`` experiment's parent.llm settings with ``changes`` (default: no cache, and the
+    verdict protocol, whose answers the scripted endpoints here give)."""
     base = load_params(PARAMS_PATH).run_config("llm", "pattern_echo").parent.llm
-    return dataclasses.replace(base, cache_path=str(cache_path), **changes)
+    return dataclasses.replace(base, cache_path=str(cache_path), **{"protocol": "verdict", **changes})
 
 
 def echo_batch(targets: list[int], actions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,9 +93,9 @@ def test_parse_problem_checks_keys_types_and_ranges():
 def test_generated_problem_must_belong_to_the_level():
     with ParentLLM(make_task("pattern_echo", A), llm_config(), transport=FakeTransport(lambda _: "")) as parent:
         request = parent.generate_request(0, 1)  # level 0: targets 0..4
-        assert request.parse('{"target": 4}') == (4,)
+        assert request.parse(Completion('{"target": 4}', 0, 0)) == (4,)
         with pytest.raises(InvalidAnswer, match="not a problem of level 0"):
-            request.parse('{"target": 6}')  # a valid slot value, but a level-2 problem
+            request.parse(Completion('{"target": 6}', 0, 0))  # a valid slot value, but a level-2 problem
 
 
 def test_row_codes_are_exact():
@@ -104,7 +105,7 @@ def test_row_codes_are_exact():
         states = torch.stack([torch.randint(int(c), (4000,), generator=g) for c in task.cardinalities], 1)
         actions = torch.randint(A, (4000,), generator=g)
         rows = torch.cat([states, actions.unsqueeze(1)], 1)
-        assert len(torch.unique(parent._row_codes(states, actions))) == len(torch.unique(rows, dim=0))
+        assert len(torch.unique(parent.row_codes(states, actions))) == len(torch.unique(rows, dim=0))
 
 
 # ---- the response cache -------------------------------------------------------------------------
@@ -191,9 +192,9 @@ class FakeTransport:
         self.answer = answer
         self.calls = 0
 
-    async def complete(self, messages, schema):
+    async def complete(self, ask):
         self.calls += 1
-        return Completion(self.answer(messages[-1]["content"]), 10, 2)
+        return Completion(self.answer(ask.messages[-1]["content"]), 10, 2)
 
     async def aclose(self):
         pass
@@ -207,7 +208,7 @@ def never_right_except_target_3(prompt: str) -> str:
 def test_on_invalid_error_names_endpoint_kind_and_response():
     fake = FakeTransport(never_right_except_target_3)
     with ParentLLM(make_task("pattern_echo", A), llm_config(on_invalid="error", max_retries=2), transport=fake) as parent:
-        with pytest.raises(LLMError, match=r"fake://endpoint: reward answer still invalid after 3 attempts.*Hmm, let me think"):
+        with pytest.raises(LLMError, match=r"fake://endpoint: verdict answer still invalid after 3 attempts.*Hmm, let me think"):
             parent.step(*echo_batch([3, 1], [3, 1]))
         assert fake.calls == 1 + 3  # target 1 once, target 3 with its two retries
         assert parent.stats()["invalid_responses"] == 3 and parent.stats()["retries"] == 2
@@ -294,11 +295,11 @@ def test_batches_are_deduplicated_and_memoized():
 
 def test_invalid_transitions_and_problems_fall_back_to_the_rules():
     def answer(prompt: str) -> str:
-        if "correct action" in prompt:
-            return '{"correct": true}'
+        if "Propose problem" in prompt:
+            return '{"seq_0": 0, "seq_1": 1, "seq_2": 2}'  # a level-1 problem, not a level-0 one
         if "next step" in prompt:
             return '{"seq_0": 1, "seq_1": 2, "seq_2": 99}'  # out of range
-        return '{"seq_0": 0, "seq_1": 1, "seq_2": 2}'  # a level-1 problem, not a level-0 one
+        return '{"correct": true}'
 
     task = make_task("sequence_next", A)
     fake = FakeTransport(answer)
@@ -342,11 +343,11 @@ class CountingTransport(OpenAITransport):
 
     in_flight = most = 0
 
-    async def complete(self, messages, schema):
+    async def complete(self, ask):
         self.in_flight += 1
         self.most = max(self.most, self.in_flight)
         try:
-            return await super().complete(messages, schema)
+            return await super().complete(ask)
         finally:
             self.in_flight -= 1
 
@@ -415,7 +416,7 @@ def test_server_killed_mid_run_is_reported_dead_at_once(tmp_path):
         os.killpg(doomed.process.pid, signal.SIGKILL)
         doomed.process.wait()
         started = time.perf_counter()
-        with pytest.raises(LLMServerDied, match=r"(?s)was killed by SIGKILL \(exit status 137\) during a reward request; its log ends"):
+        with pytest.raises(LLMServerDied, match=r"(?s)was killed by SIGKILL \(exit status 137\) during a verdict request; its log ends"):
             parent.reward(*echo_batch([2, 3], [2, 3]))
         assert time.perf_counter() - started < 5.0  # no retry (each would wait 5 s first) against a dead server
     cache = ResponseCache(config.cache_path)
@@ -505,7 +506,7 @@ def test_a_server_that_dies_mid_run_fails_the_request_at_once_without_retries(tm
             make_task("pattern_echo", A), llm_config(tmp_path / "c.sqlite", max_retries=3), server=server,
             backoff_s=5.0) as parent:
         started = time.perf_counter()
-        with pytest.raises(LLMServerDied, match=r"(?s)killed by SIGSEGV.* during a reward request.*rebuild it portably"):
+        with pytest.raises(LLMServerDied, match=r"(?s)killed by SIGSEGV.* during a verdict request.*rebuild it portably"):
             parent.reward(*echo_batch([2], [2]))
         assert time.perf_counter() - started < 4.0  # the first retry alone would wait 5 s
         assert parent.stats()["transport_errors"] == 1
@@ -514,7 +515,7 @@ def test_a_server_that_dies_mid_run_fails_the_request_at_once_without_retries(tm
 def test_unreachable_base_url_names_it():
     url = f"http://127.0.0.1:{free_port()}/v1"
     with ParentLLM(make_task("pattern_echo", A), llm_config(base_url=url, max_retries=1), backoff_s=0.01) as parent:
-        with pytest.raises(LLMError, match=rf"{url}: reward request failed after 2 attempts: cannot connect"):
+        with pytest.raises(LLMError, match=rf"{url}: verdict request failed after 2 attempts: cannot connect"):
             parent.reward(*echo_batch([1], [1]))
 
 
@@ -573,7 +574,7 @@ def test_cli_llm_error_exits_2(tmp_path, capsys):
     raw["defaults"]["parent"]["llm"].update(base_url=url, max_retries=0, cache_path="")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     assert main(["llm-audit", "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "a.json")]) == 2
-    assert f"wmil llm-audit: error: {url}: reward request failed" in capsys.readouterr().err
+    assert f"wmil llm-audit: error: {url}: verdict request failed" in capsys.readouterr().err
     assert not (tmp_path / "a.json").exists()
 
 

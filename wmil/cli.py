@@ -38,7 +38,7 @@ def _add_params(p: argparse.ArgumentParser) -> None:
 def _add_run_selection(p: argparse.ArgumentParser) -> None:
     _add_params(p)
     p.add_argument("--experiment", help="named experiment in params.yaml (default: the shared defaults)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="default: 0")
     for name, (key, tp) in PLAN_FLAGS.items():
         p.add_argument(f"--{name}", f"--{name.replace('_', '-')}", dest=name, type=tp, help=f"sets {key}")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -61,16 +61,22 @@ def _resolve(args: argparse.Namespace):
         if len(tasks) > 1:
             raise ConfigError(f"--task: experiment {args.experiment!r} has several tasks; choose one of {list(tasks)}")
         task = tasks[0] if tasks else None
-    return params, params.run_config(args.experiment, task, args.seed, overrides)
+    return params, params.run_config(args.experiment, task, args.seed or 0, overrides)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from wmil.training.trainer import Trainer
 
-    _, config = _resolve(args)
-    run_dir = args.run_dir or default_run_dir(config.experiment, config.env.task, config.seed)
-    metrics = Trainer(config, run_dir).train(resume=args.resume, progress=args.progress)
-    print(json.dumps(metrics, indent=2))
+    if args.seeds and (args.run_dir or args.seed is not None):
+        raise ConfigError("--seeds trains several runs into --runs-root; it takes neither --seed nor --run-dir")
+    for seed in args.seeds or [args.seed or 0]:
+        args.seed = seed
+        _, config = _resolve(args)
+        run_dir = args.run_dir or default_run_dir(config.experiment, config.env.task, config.seed, args.runs_root)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ConfigError(f"--run-dir {run_dir}: exists and is not a directory")
+        metrics = Trainer(config, run_dir).train(resume=args.resume, progress=args.progress)
+        print(json.dumps(metrics, indent=2))
     return 0
 
 
@@ -108,9 +114,14 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     from wmil.evaluation.summary import (curves, failed_analyses, representation_summary, representation_table,
                                          summarize)
 
+    from wmil.jobs import failure_of
+
     params = load_params(args.params)
+    audit = None
+    if args.audit and failure_of(args.audit) is None:
+        audit = json.loads(args.audit.read_text())
     try:
-        report, tables = summarize(params, args.runs_root)
+        report, tables = summarize(params, args.runs_root, audit)
         tables["curves"] = curves(params, args.runs_root)
         if args.analysis:
             tables["representation"] = representation_table(args.analysis)
@@ -129,11 +140,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from wmil.evaluation.held_out import evaluate_run
 
     params = load_params(args.params)
-    if not (args.run_dir / "model.pt").exists():
-        raise ConfigError(f"{args.run_dir / 'model.pt'}: no finished run to evaluate")
-    report = evaluate_run(args.run_dir, params.evaluation)
-    io.write_json(args.out or args.run_dir / "eval.json", report)
-    print(json.dumps({k: report[k] for k in ("success_greedy", "success_sampled", "entropy", "world_model_mse")}))
+    if args.out and len(args.run_dir) > 1:
+        raise ConfigError("--out names one file: give one --run-dir with it")
+    for run_dir in args.run_dir:
+        if not (run_dir / "model.pt").exists():
+            raise ConfigError(f"{run_dir / 'model.pt'}: no finished run to evaluate")
+    for run_dir in args.run_dir:
+        report = evaluate_run(run_dir, params.evaluation)
+        io.write_json(args.out or run_dir / "eval.json", report)
+        print(json.dumps({"run_dir": str(run_dir), **{k: report[k] for k in ("success_greedy", "success_sampled",
+                                                                              "entropy", "world_model_mse")}}))
     return 0
 
 
@@ -187,19 +203,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_llm_serve(args: argparse.Namespace) -> int:
-    from wmil.parents.llm_server import serve_forever
+    from wmil.parents.llm.server import serve_forever
 
     return serve_forever(args.port)
 
 
 def cmd_llm_audit(args: argparse.Namespace) -> int:
     from wmil import io
-    from wmil.llm_audit import run_llm_audit
+    from wmil.evaluation.llm_audit import run_llm_audit
 
-    report = run_llm_audit(load_params(args.params))
+    report, timing = run_llm_audit(load_params(args.params))
     io.write_json(args.out, report)
-    print(json.dumps({"error_rate": report["error_rate"], "cohen_kappa": report["overall"]["cohen_kappa"],
-                      "invalid_rate": report["overall"]["invalid_rate"]}, indent=2))
+    if args.timing:
+        io.write_json(args.timing, timing)
+    print(json.dumps({p: {k: r["overall"][k] for k in ("tpr", "fpr", "j", "invalid_rate", "requests")}
+                      for p, r in report["protocols"].items()}, indent=2))
     return 0
 
 
@@ -234,7 +252,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train one run (writes a run directory)")
     _add_run_selection(p)
     p.add_argument("--run-dir", "--run_dir", dest="run_dir", type=Path,
-                   help="default: results/runs/<experiment>/<task>/seed<k>")
+                   help="default: <runs-root>/<experiment>/<task>/seed<k>")
+    p.add_argument("--seeds", type=int, nargs="+", help="train these seeds one after the other (one process)")
+    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
     p.add_argument("--resume", nargs="?", const="must", default="never", choices=("never", "auto", "must"),
                    help="continue from the run's checkpoint: bare --resume requires one; 'auto' uses a "
                         "compatible one if present and otherwise starts afresh")
@@ -265,11 +285,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for the tidy tables: curves.csv, runs.csv, sample_efficiency.csv (DVC plots)")
     p.add_argument("--analysis", type=Path, nargs="*", default=[],
                    help="`wmil analyze` outputs to summarise too (adds representation.csv)")
+    p.add_argument("--audit", type=Path, help="`wmil llm-audit` output: the LLM runs' predicted success")
     p.set_defaults(func=cmd_summarize)
 
-    p = sub.add_parser("evaluate", help="held-out evaluation of a finished run (writes eval.json)")
+    p = sub.add_parser("evaluate", help="held-out evaluation of finished runs (writes each one's eval.json)")
     _add_params(p)
-    p.add_argument("--run-dir", "--run_dir", dest="run_dir", type=Path, required=True)
+    p.add_argument("--run-dir", "--run_dir", dest="run_dir", type=Path, nargs="+", required=True)
     p.add_argument("--out", type=Path, help="default: <run-dir>/eval.json")
     p.set_defaults(func=cmd_evaluate)
 
@@ -312,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("llm-audit", help="the LLM parent's verdicts against the rules, per task and level")
     _add_params(p)
     p.add_argument("--out", type=Path, default=Path("results/metrics/llm_audit.json"))
+    p.add_argument("--timing", type=Path, help="also write the seconds the requests took here (not reproducible)")
     p.set_defaults(func=cmd_llm_audit)
 
     p = sub.add_parser("guard", help="run a pipeline job; if it fails, write failure records in place of its "

@@ -11,7 +11,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import itertools
 import json
+import math
 import re
 import typing
 from dataclasses import dataclass, field
@@ -63,6 +65,8 @@ class LLMConfig:
     model: str             # the model name sent to the endpoint
     api_key_env: str       # name of the environment variable holding the key ("" = none needed)
     roles: Literal["reward", "reward+transition", "all"]  # calls answered by the LLM; the rest by the rules
+    protocol: Literal["verdict", "solve", "score"]  # how the LLM judges an action (wmil/parents/llm/protocols.py)
+    calibration: Literal["none", "contextual", "batch"]  # the score protocol's correction of its yes-bias
     temperature: float = field(metadata=_range(0.0, 2.0))
     max_tokens: int = field(metadata=_range(1, 4096))
     concurrency: int = field(metadata=_range(1, 256))      # requests in flight at once
@@ -79,9 +83,19 @@ LLM_OPERATIONAL = ("concurrency", "timeout_s", "cache_path")
 
 @dataclass(frozen=True)
 class ParentConfig:
+    """The parent; a rule parent may err on purpose: a wrong answer is called right with
+    probability ``false_positive_rate``, a right one wrong with ``false_negative_rate``. Its
+    informativeness is J = 1 - FPR - FNR (TPR - FPR)."""
+
     name: Literal["deterministic", "llm"]
-    reward_flip_prob: float = field(metadata=_range(0.0, 1.0))  # each verdict flipped with this probability
+    false_positive_rate: float = field(metadata=_range(0.0, 1.0))
+    false_negative_rate: float = field(metadata=_range(0.0, 1.0))
     llm: LLMConfig
+
+    @property
+    def informativeness(self) -> float:
+        """J = TPR - FPR of the verdicts (1 for the rules; the LLM's is measured by its audit)."""
+        return 1.0 - self.false_positive_rate - self.false_negative_rate
 
 
 @dataclass(frozen=True)
@@ -99,7 +113,9 @@ class AlgorithmConfig:
 
     name: Literal["reinforce", "ppo", "random"]
     lr: float = field(metadata=_range(0.0, 1.0, lo_open=True))
+    lr_schedule: Literal["constant", "linear"]  # linear: to 0 at training.max_steps
     entropy_coef: float = field(metadata=_range(0.0, 10.0))
+    entropy_schedule: Literal["constant", "linear"]
     world_model_coef: float = field(metadata=_range(0.0, 100.0))
     gamma: float = field(metadata=_range(0.0, 1.0))
     max_grad_norm: float = field(metadata=_range(0.0, 1e6, lo_open=True))
@@ -119,6 +135,9 @@ class RewardConfig:
     goal_weight: float = field(metadata=_range(0.0, 100.0))
     pred_weight: float = field(metadata=_range(0.0, 100.0))
     cons_weight: float = field(metadata=_range(0.0, 100.0))
+    # the goal reward as the unbiased surrogate (r - FPR) / (1 - FPR - FNR) of a parent whose
+    # error rates are known (Wang, Liu & Li, AAAI 2020)
+    noise_correction: bool
 
 
 @dataclass(frozen=True)
@@ -176,10 +195,13 @@ class RunConfig:
 
     def fingerprint(self) -> str:
         """Hash of everything that shapes the trajectory up to any step: :meth:`_identity` less
-        ``max_steps`` (a longer run extends a shorter one exactly, so it may resume from it) and
-        ``save_every`` (checkpoints do not change the run)."""
+        ``max_steps`` (a longer run extends a shorter one exactly, so it may resume from it; not so
+        under a linear schedule) and ``save_every`` (checkpoints do not change the run)."""
         body = self._identity()
-        del body["training"]["max_steps"], body["training"]["save_every"]
+        annealed = "linear" in (self.algorithm.lr_schedule, self.algorithm.entropy_schedule)
+        if not annealed:  # an annealed schedule runs to max_steps: there the budget shapes every step
+            del body["training"]["max_steps"]
+        del body["training"]["save_every"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -203,11 +225,15 @@ class MvpCriteriaConfig:
 
 @dataclass(frozen=True)
 class LLMAuditConfig:
-    """``wmil llm-audit``: the LLM's verdicts against the rules, with ``experiment``'s parent
-    settings, action space and episode length, on every task x level."""
+    """``wmil llm-audit``: each judge protocol's verdicts against the rules, with ``experiment``'s
+    parent settings, action space and episode length, on every task x level: up to
+    ``states_per_level`` problems of the level (``solve_states_per_level`` under ``solve``), each with
+    every action."""
 
     experiment: str
-    pairs_per_level: int = field(metadata=_range(2, 10**6))  # (state, action) pairs, half right, half wrong
+    protocols: tuple[str, ...]
+    states_per_level: int = field(metadata=_range(1, 10**6))  # verdict, score: A requests per state
+    solve_states_per_level: int = field(metadata=_range(1, 10**6))  # solve: one request per state
     seed: int = field(metadata=_range(0, 2**31 - 1))
 
 
@@ -227,13 +253,16 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class Experiment:
-    """``overrides`` are already merged with those of the experiment it ``extends`` (if any)."""
+    """``overrides`` are already merged with those of the experiment it ``extends`` (if any). A
+    point of a sweep names its ``sweep`` and its ``point`` (axis -> value)."""
 
     name: str
     tasks: tuple[str, ...]
     overrides: dict[str, Any]
     description: str = ""
     extends: str | None = None
+    sweep: str | None = None
+    point: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -245,6 +274,11 @@ class Params:
     mvp_criteria: MvpCriteriaConfig
     llm_audit: LLMAuditConfig
     evaluation: EvaluationConfig
+    sweeps: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sweep -> its experiments, in order
+
+    def expand(self, names: tuple[str, ...] | list[str]) -> list[str]:
+        """Experiment names, each sweep replaced by its points."""
+        return [e for n in names for e in self.sweeps.get(n, (n,))]
 
     def run_config(
         self,
@@ -308,6 +342,8 @@ def _check_value(key: str, tp: Any, value: Any, meta: dict) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(f"{key}: {value!r} is not a finite number")
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -358,11 +394,18 @@ def parse_run_config(data: dict, where: str = "run") -> RunConfig:
         raise ConfigError(
             f"{where}.model.num_heads: {m.num_heads} must divide model.hidden_dim={m.hidden_dim}"
         )
-    if a.distill_coef > 0 and (cfg.parent.name != "deterministic" or cfg.parent.reward_flip_prob > 0):
+    p = cfg.parent
+    noisy = p.false_positive_rate > 0 or p.false_negative_rate > 0
+    if a.distill_coef > 0 and (p.name != "deterministic" or noisy):
         raise ConfigError(
             f"{where}.algorithm.distill_coef: distillation reads the rules' action distribution, so it needs "
-            f"parent.name 'deterministic' and parent.reward_flip_prob 0 (got {cfg.parent.name!r}, "
-            f"{cfg.parent.reward_flip_prob})")
+            f"parent.name 'deterministic' and error rates 0 (got {p.name!r}, false_positive_rate "
+            f"{p.false_positive_rate}, false_negative_rate {p.false_negative_rate})")
+    if cfg.rewards.noise_correction and (p.name != "deterministic" or p.informativeness <= 0):
+        raise ConfigError(
+            f"{where}.rewards.noise_correction: the correction needs the parent's error rates, known only for "
+            f"the rule parent (parent.name 'deterministic'), and J = 1 - FPR - FNR > 0 (got {p.name!r}, "
+            f"J = {p.informativeness:g})")
     batch = cfg.env.num_envs * cfg.env.episode_length
     if a.name == "ppo" and batch % a.minibatches:
         raise ConfigError(
@@ -405,11 +448,13 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     raw_experiments = raw.get("experiments") or {}
     if not isinstance(raw_experiments, dict):
         raise ConfigError(f"experiments: expected a mapping of name -> experiment, got {raw_experiments!r}")
+    raw_experiments, sweeps = _expand_sweeps(raw_experiments)
     parsed: dict[str, Experiment] = {}
     for name in raw_experiments:
         _parse_experiment(name, raw_experiments, parsed, ())
     experiments = {name: parsed[name] for name in raw_experiments}  # in the file's order
     params = Params(
+        sweeps=sweeps,
         defaults=defaults,
         seeds=tuple(seeds),
         experiments=experiments,
@@ -425,14 +470,91 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     named = [("mvp_criteria.experiment", params.mvp_criteria.experiment),
              ("llm_audit.experiment", params.llm_audit.experiment), ("evaluation.method", ev.method),
              ("evaluation.curriculum", ev.curriculum),
-             *((f"evaluation.{key}[{i}]", name) for key in ("baselines", "representation", "noise")
+             *((f"evaluation.{key}[{i}]", name) for key in ("baselines", "representation")
                for i, name in enumerate(getattr(ev, key)))]
     for key, name in named:
         if name not in experiments:
             raise ConfigError(f"{key}: {name!r} is not an experiment; allowed: {sorted(experiments)}")
+    for i, name in enumerate(ev.noise):
+        if name not in sweeps and name not in experiments:
+            raise ConfigError(f"evaluation.noise[{i}]: {name!r} is neither a sweep nor an experiment; sweeps: "
+                              f"{sorted(sweeps)}")
+    protocols = typing.get_args(typing.get_type_hints(LLMConfig)["protocol"])
+    for i, name in enumerate(params.llm_audit.protocols):
+        if name not in protocols:
+            raise ConfigError(f"llm_audit.protocols[{i}]: {name!r} is not allowed; allowed: {list(protocols)}")
+    if not params.llm_audit.protocols:
+        raise ConfigError(f"llm_audit.protocols: expected at least one of {list(protocols)}")
     if not ev.representation:
         raise ConfigError("evaluation.representation: expected at least one experiment to analyse")
     return params
+
+
+def _format_value(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value).lower()
+
+
+def _expand_sweeps(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, tuple[str, ...]]]:
+    """Experiments with every sweep replaced by its points, in place, and sweep -> point names.
+
+    A sweep is an experiment with ``sweep: {axes: {axis: dotted.key, ...}, points: [[v, ...], ...]}``
+    (the points listed, values in axes order) or ``grid: {axis: [v, ...], ...}`` (every
+    combination). Point ``(v1, v2)`` is the experiment ``<name>-<axis1><v1>-<axis2><v2>``: the
+    sweep's settings (its ``extends``, ``tasks``, ``overrides``) with the point's keys set."""
+    out: dict[str, Any] = {}
+    sweeps: dict[str, tuple[str, ...]] = {}
+    for name, body in raw.items():
+        if not isinstance(body, dict) or "sweep" not in body:
+            out[name] = body
+            continue
+        where = f"experiments.{name}.sweep"
+        spec = body["sweep"]
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: expected a mapping with axes and points (or grid)")
+        unknown = sorted(set(spec) - {"axes", "points", "grid"})
+        if unknown:
+            raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: ['axes', 'grid', 'points']")
+        axes = spec.get("axes")
+        if not isinstance(axes, dict) or not axes:
+            raise ConfigError(f"{where}.axes: expected a mapping of axis name -> SECTION.KEY")
+        for axis, key in axes.items():
+            if not isinstance(key, str) or len(key.split(".")) != 2 or key.split(".")[0] not in SECTIONS:
+                raise ConfigError(f"{where}.axes.{axis}: expected SECTION.KEY with SECTION in {list(SECTIONS)}, got {key!r}")
+        if ("points" in spec) == ("grid" in spec):
+            raise ConfigError(f"{where}: give exactly one of points (a list) or grid (axis -> values)")
+        if "points" in spec:
+            points = spec["points"]
+            if not isinstance(points, list) or not points or not all(
+                    isinstance(p, list) and len(p) == len(axes) for p in points):
+                raise ConfigError(f"{where}.points: expected a non-empty list of lists of {len(axes)} values "
+                                  f"(one per axis: {list(axes)})")
+        else:
+            grid = spec["grid"]
+            if not isinstance(grid, dict) or set(grid) != set(axes) or not all(
+                    isinstance(v, list) and v for v in grid.values()):
+                raise ConfigError(f"{where}.grid: expected a non-empty list of values for each axis {list(axes)}")
+            points = [list(p) for p in itertools.product(*(grid[a] for a in axes))]
+        names = []
+        for values in points:
+            point = dict(zip(axes, values))
+            label = f"{name}-" + "-".join(f"{axis}{_format_value(v)}" for axis, v in point.items())
+            if label in raw or label in out:
+                raise ConfigError(f"{where}: point {label!r} is defined twice")
+            overrides = copy.deepcopy(body.get("overrides") or {})
+            for axis, v in point.items():
+                section, key = axes[axis].split(".")
+                overrides = deep_merge(overrides, {section: {key: v}}, f"{where}.axes.{axis}")
+            out[label] = {**{k: v for k, v in body.items() if k != "sweep"}, "overrides": overrides,
+                          "description": f"{body.get('description', name)} Point: "
+                                         + ", ".join(f"{axes[a]}={_format_value(v)}" for a, v in point.items()) + ".",
+                          "_sweep": (name, point)}
+            names.append(label)
+        sweeps[name] = tuple(names)
+    for name, body in out.items():
+        if isinstance(body, dict) and body.get("extends") in sweeps:
+            raise ConfigError(f"experiments.{name}.extends: {body['extends']!r} is a sweep; extend one of its "
+                              f"points or what the sweep extends")
+    return out, sweeps
 
 
 def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: tuple[str, ...]) -> Experiment:
@@ -446,7 +568,7 @@ def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: 
     if not isinstance(body, dict):
         raise ConfigError(f"{where}: expected a mapping")
     keys = ["description", "extends", "overrides", "tasks"]
-    unknown = sorted(set(body) - set(keys))
+    unknown = sorted(set(body) - set(keys) - {"_sweep"})
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: {keys}")
     base_name = body.get("extends")
@@ -468,19 +590,24 @@ def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: 
         raise ConfigError(f"{where}.overrides.env.task: set the tasks in {where}.tasks instead")
     if base is not None:  # an ablation shares every setting of its base but what it overrides
         overrides = deep_merge(base.overrides, overrides, f"{where}.overrides")
-    done[name] = Experiment(name, tuple(tasks), overrides, str(body.get("description", "")), base_name)
+    sweep, point = body.get("_sweep", (None, {}))
+    done[name] = Experiment(name, tuple(tasks), overrides, str(body.get("description", "")), base_name, sweep, point)
     return done[name]
 
 
 def parse_override(assignment: str) -> dict[str, Any]:
-    """``"model.hidden_dim=128"`` -> ``{"model": {"hidden_dim": 128}}`` (value parsed as YAML)."""
+    """``"model.hidden_dim=128"`` -> ``{"model": {"hidden_dim": 128}}`` (value parsed as YAML);
+    deeper keys too: ``"parent.llm.base_url=http://..."``."""
     if "=" not in assignment:
         raise ConfigError(f"--set {assignment!r}: expected KEY=VALUE, e.g. model.hidden_dim=128")
     key, text = assignment.split("=", 1)
     parts = key.strip().split(".")
-    if len(parts) != 2 or parts[0] not in SECTIONS:
-        raise ConfigError(f"--set {key!r}: expected SECTION.KEY with SECTION in {list(SECTIONS)}")
-    return {parts[0]: {parts[1]: read_yaml(text)}}
+    if len(parts) < 2 or parts[0] not in SECTIONS or not all(parts):
+        raise ConfigError(f"--set {key!r}: expected SECTION.KEY (or SECTION.KEY.SUBKEY) with SECTION in {list(SECTIONS)}")
+    value: Any = read_yaml(text)
+    for part in reversed(parts):
+        value = {part: value}
+    return value
 
 
 def json_schema() -> dict[str, Any]:
@@ -539,6 +666,14 @@ def json_schema() -> dict[str, Any]:
                         "extends": {"type": "string"},
                         "tasks": {"type": "array", "items": {"enum": list(TASK_NAMES)}, "minItems": 1},
                         "overrides": section_tree(required=False),
+                        "sweep": {
+                            "type": "object", "additionalProperties": False, "required": ["axes"],
+                            "properties": {
+                                "axes": {"type": "object", "additionalProperties": {"type": "string"}},
+                                "points": {"type": "array", "items": {"type": "array"}, "minItems": 1},
+                                "grid": {"type": "object", "additionalProperties": {"type": "array", "minItems": 1}},
+                            },
+                        },
                     },
                 },
             },

@@ -278,62 +278,74 @@ def mvp_criteria(ctx: Context):
     return fig
 
 
-def noise(ctx: Context):
+def parent_quality(ctx: Context):
     plt, _ = _plt()
     summary = ctx.json("metrics/summary.json")
-    try:
-        audit = ctx.json("metrics/llm_audit.json")
-    except MissingResult:
-        audit = None  # the sweep stands on its own; the LLM's mark is left out
-    points = sorted((float(p), e) for p, e in summary["noise"].items())
-    fig, ax = plt.subplots(figsize=(6, 3.8))
-    p = np.array([q for q, _ in points])
-    ax.errorbar(p, [e["value"] for _, e in points],
-                yerr=[[e["value"] - e["lo"] for _, e in points], [e["hi"] - e["value"] for _, e in points]],
-                fmt="o-", capsize=3, label="rule parent with flipped verdicts")
-    audited = ctx.params.llm_audit.experiment
-    llm = summary["experiments"].get(audited)
-    config = ctx.params.run_config(audited, ctx.params.experiments[audited].tasks[0])
-    if audit is None:
-        ax.set_title("LLM parent: audit missing (its job failed)", fontsize=9)
-        llm = None
-    else:  # the LLM's error where the llm experiment trains: its task, its level
-        error = 1 - audit["by_task_level"][config.env.task][str(config.env.level)]["accuracy"]
-        ax.axvline(error, color="tab:red", linestyle="--", linewidth=1,
-                   label=f"LLM parent's error rate on {config.env.task} level {config.env.level} ({error:.2f})")
-    if llm is not None and not llm.get("missing"):
-        e = llm["success_greedy"]["all_tasks"]
-        ax.errorbar([error], [e["value"]], yerr=[[e["value"] - e["lo"]], [e["hi"] - e["value"]]], fmt="s",
-                    color="tab:red", capsize=3, label="LLM parent (SmolLM2-135M)")
-    ax.set(xlabel="reward-flip probability p", ylabel=SUCCESS, ylim=(-0.05, 1.05))
-    ax.legend(fontsize=8)
+    points = summary["parent_quality"]
+    tasks = [t for t in TASK_NAMES if any(p["task"] == t for p in points)]
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.9), sharey=True, squeeze=False)
+    kinds = {"symmetric": ("o", "tab:blue"), "yes-biased (FPR > FNR)": ("^", "tab:orange"),
+             "no-biased (FNR > FPR)": ("v", "tab:green"), "noise-corrected learner": ("D", "tab:purple")}
+
+    def kind(p):
+        if p["noise_correction"]:
+            return "noise-corrected learner"
+        if p["false_positive_rate"] > p["false_negative_rate"]:
+            return "yes-biased (FPR > FNR)"
+        return "no-biased (FNR > FPR)" if p["false_negative_rate"] > p["false_positive_rate"] else "symmetric"
+
+    for ax, task in zip(axes[0], tasks):
+        for label, (marker, color) in kinds.items():
+            pts = [p for p in points if p["task"] == task and kind(p) == label]
+            if pts:
+                e = [p["success_greedy"] for p in pts]
+                ax.errorbar([p["j"] for p in pts], [x["value"] for x in e], fmt=marker, color=color, capsize=2,
+                            yerr=[[x["value"] - x["lo"] for x in e], [x["hi"] - x["value"] for x in e]],
+                            label=f"rule parent, random errors: {label}")
+        for name, by_task in summary["llm"].items():
+            entry = by_task.get(task)
+            if entry is None or entry.get("prediction") is None:
+                continue
+            e, lo_hi = entry["success_greedy"], entry["prediction"]["interval"]
+            ax.errorbar([entry["audited_j"]], [e["value"]], yerr=[[e["value"] - e["lo"]], [e["hi"] - e["value"]]],
+                        fmt="s", color="tab:red", capsize=3, markersize=7, zorder=5)
+            ax.vlines(entry["audited_j"] + 0.02, *lo_hi, color="tab:red", linewidth=4, alpha=0.35)
+            ax.annotate(f"{name} ({entry['protocol']})", (entry["audited_j"], e["value"]), fontsize=7,
+                        xytext=(4, -10), textcoords="offset points", color="tab:red")
+        ax.set(title=task, xlabel="parent informativeness J = TPR - FPR", xlim=(-0.3, 1.05), ylim=(-0.05, 1.05))
+    axes[0, 0].set_ylabel(SUCCESS)
+    axes[0, 0].errorbar([], [], fmt="s", color="tab:red", label="LLM parent at its audited J (bar: predicted)")
+    axes[0, -1].legend(fontsize=7, loc="upper left")
     return fig
 
 
 def llm_audit(ctx: Context):
     plt, sns = _plt()
     audit = ctx.json("metrics/llm_audit.json")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), gridspec_kw={"width_ratios": [3, 2]})
-    acc = pd.DataFrame({task: {int(level): block["accuracy"] for level, block in levels.items()}
-                        for task, levels in audit["by_task_level"].items()}).T
-    sns.heatmap(acc, annot=True, fmt=".2f", vmin=0, vmax=1, cmap="viridis", ax=axes[0],
-                cbar_kws={"label": "agreement with the rules"})
-    axes[0].set(xlabel="difficulty level", ylabel="", title=f"{audit['model']} ({audit['roles']})")
-    axes[0].tick_params(axis="y", rotation=0)
-    overall = audit["overall"]
-    verdicts = ("llm_right", "llm_wrong", "llm_invalid")
-    confusion = np.array([[overall["confusion"][rule][v] for v in verdicts] for rule in ("rule_right", "rule_wrong")])
-    sns.heatmap(confusion, annot=True, fmt="d", cmap="Blues", ax=axes[1], cbar=False,
-                xticklabels=["LLM: right", "LLM: wrong", "LLM: invalid"], yticklabels=["rule: right", "rule: wrong"])
-    kappa = "undefined" if overall["cohen_kappa"] is None else f"{overall['cohen_kappa']:.2f}"
-    axes[1].set(title=f"all pairs: accuracy {overall['accuracy']:.2f}, kappa {kappa}")
+    protocols = list(audit["protocols"])
+    fig, axes = plt.subplots(1, len(protocols) + 1, figsize=(4.2 * (len(protocols) + 1), 3.6), squeeze=False,
+                             gridspec_kw={"width_ratios": [3] * len(protocols) + [2]})
+    for ax, protocol in zip(axes[0], protocols):
+        levels = audit["protocols"][protocol]["by_task_level"]
+        j = pd.DataFrame({task: {int(lv): b["j"] for lv, b in by.items()} for task, by in levels.items()}).T
+        sns.heatmap(j, annot=True, fmt=".2f", vmin=-1, vmax=1, cmap="RdBu", ax=ax, cbar=protocol == protocols[-1],
+                    cbar_kws={"label": "J = TPR - FPR"})
+        ax.set(xlabel="difficulty level", ylabel="", title=f"{protocol}")
+        ax.tick_params(axis="y", rotation=0)
+    requests = [audit["protocols"][p]["overall"]["requests"] for p in protocols]
+    ax = axes[0, -1]
+    ax.bar(protocols, requests, color="grey")
+    ax.set(ylabel="requests for the whole audit (cold cache)", title=f"{audit['model']}: cost")
+    fig.suptitle(f"LLM parent audit: every state with every action, {audit['num_actions']} actions", y=1.02)
     return fig
 
 
 def regret(ctx: Context):
     plt, sns = _plt()
     runs = ctx.csv("plots/runs.csv")
-    names = [n for n in ctx.params.evaluation.noise if n in set(runs["experiment"])]
+    ev = ctx.params.evaluation
+    names = [n for n in ctx.params.expand(ev.noise)
+             if n in set(runs["experiment"]) and ctx.params.experiments[n].tasks == ("pattern_echo",)]
     data = runs[runs["experiment"].isin(names)]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
     sns.stripplot(data=data, x="experiment", y="failures_to_0.99", hue="reached_0.99", order=names,
@@ -344,6 +356,7 @@ def regret(ctx: Context):
                    label=f"ideal trial-and-error learner ({ideal.iloc[0]:g})")
     ax.set(yscale="log", xlabel="", ylabel="failed episodes until 99% rolling success\n(one point per seed; "
            "not reached: all failures)")
+    ax.tick_params(axis="x", rotation=60, labelsize=7)
     ax.legend(title="reached 99%", fontsize=8)
     return fig
 
@@ -381,10 +394,10 @@ FIGURES: dict[str, FigureSpec] = {
         "Held-out accuracy of linear probes that read each state attribute off the embedding (mean over seeds, 95% CI); black bars mark chance (the majority class)."),
     "mvp_criteria": FigureSpec(mvp_criteria, ("metrics/mvp_criteria.json",),
         "The plan's four LOCKED MVP criteria on every seed: success above chance and above the threshold by the step named, falling entropy and falling world-model error."),
-    "noise": FigureSpec(noise, ("metrics/summary.json", "metrics/llm_audit.json"),
-        "How good must the parent be? Held-out success of the MVP when each verdict is flipped with probability p, with the LLM parent's measured error rate and its own result marked."),
+    "parent_quality": FigureSpec(parent_quality, ("metrics/summary.json",),
+        "How good must a parent be? Held-out success against the parent's informativeness J = TPR - FPR: a rule parent erring at random with known rates (symmetric, yes-biased, no-biased; and a learner that corrects for them), and every LLM run placed at its audited J, with the interval its per-state audit predicts."),
     "llm_audit": FigureSpec(llm_audit, ("metrics/llm_audit.json",),
-        "The LLM parent's verdicts against the rules on a stratified sample (half right, half wrong answers): agreement per task and level, and the overall confusion matrix."),
+        "Each judge protocol of the bundled LLM against the rules, every state of a level with every action: J = TPR - FPR per task and level, and the requests each protocol needs."),
     "regret": FigureSpec(regret, ("plots/runs.csv",),
         "Failed episodes until 99% rolling success (one point per seed; resolution one curve row), against an ideal trial-and-error learner's expected count."),
     "probability_of_improvement": FigureSpec(probability_of_improvement, ("metrics/summary.json",),

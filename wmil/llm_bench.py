@@ -15,8 +15,8 @@ import torch
 
 from wmil.config import Params, RunConfig
 from wmil.envs.tasks import make_task
-from wmil.parents.llm import ParentLLM
-from wmil.parents.llm_server import LocalLLMServer
+from wmil.parents.llm.parent import ParentLLM
+from wmil.parents.llm.server import LocalLLMServer
 from wmil.training.trainer import Trainer
 
 TARGET_SLOWDOWN = 2.0  # warm LLM parent vs deterministic parent, in training steps/s

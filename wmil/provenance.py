@@ -11,11 +11,11 @@ PACKAGE = Path(__file__).parent
 #: Modules that never change what a run computes (commands, reports, other views of the env).
 NOT_TRAINING = frozenset({
     "__main__.py", "bench.py", "cli.py", "errors.py", "jobs.py", "provenance.py", "sanity.py", "figures.py", "report.py",
-    "llm_audit.py", "llm_bench.py", "envs/gym.py", "evaluation/criteria.py", "evaluation/summary.py",
+    "evaluation/llm_audit.py", "llm_bench.py", "envs/gym.py", "evaluation/criteria.py", "evaluation/summary.py",
     "evaluation/stats.py", "evaluation/representation.py", "evaluation/held_out.py",
 })
 #: Modules that shape only the runs whose parent is the LLM.
-LLM_ONLY = frozenset({"parents/llm.py", "parents/cache.py", "parents/llm_server.py"})
+LLM_ONLY = frozenset(p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "parents" / "llm").glob("*.py"))
 
 
 def training_sources(llm: bool = True) -> list[Path]:

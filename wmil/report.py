@@ -1,5 +1,10 @@
-"""The paper report: one self-contained HTML file (figures embedded) and a markdown table of the
-headline numbers, both built from result files alone (``wmil report``)."""
+"""The paper report: one self-contained HTML file (figures embedded) and a markdown file of the
+same tables, both built from result files alone (``wmil report``).
+
+Tables: the headline numbers (every experiment but the sweep points), the LLM parent's audit by
+judge protocol, the LLM runs against what their audit predicts, and the parent-quality sweep.
+Every table says its unit; step counts print as ``1,680 [1,530, 1,830]``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import base64
 import hashlib
 import html
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,39 +22,138 @@ from wmil.jobs import failure_of
 from wmil.provenance import code_hash
 
 MISSING = "missing"
+#: Formats: success rates and J with two decimals, counts of env steps or episodes as integers.
+RATE, COUNT = ".2f", ",.0f"
 
 
-def _interval(entry: dict[str, Any] | None, fmt: str = ".2f") -> str:
+def interval(entry: dict[str, Any] | None, fmt: str = RATE) -> str:
+    """``value [lo, hi]`` of an estimate with its 95% interval; ``n/a`` when there is none."""
     if entry is None:
         return "n/a"
     return f"{entry['value']:{fmt}} [{entry['lo']:{fmt}}, {entry['hi']:{fmt}}]"
 
 
-def headline_rows(params: Params, summary: dict[str, Any]) -> list[dict[str, str]]:
-    """One row per experiment: held-out success per task and over all tasks (IQM [95% CI]),
-    steps to 90% and failures until 99% over all tasks."""
+@dataclass(frozen=True)
+class Table:
+    title: str
+    note: str                      # what a cell is, with its unit
+    rows: list[dict[str, str]]
+
+    def markdown(self) -> list[str]:
+        if not self.rows:
+            return [f"## {self.title}", "", f"{self.note} (no rows)", ""]
+        header = list(self.rows[0])
+        return [f"## {self.title}", "", self.note, "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header),
+                *("| " + " | ".join(row[h] for h in header) + " |" for row in self.rows), ""]
+
+    def html(self) -> str:
+        if not self.rows:
+            return f"<h2>{html.escape(self.title)}</h2><p>{html.escape(self.note)} (no rows)</p>"
+        header = list(self.rows[0])
+        return (f"<h2>{html.escape(self.title)}</h2><p>{html.escape(self.note)}</p><table><tr>"
+                + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
+                + "".join("<tr>" + "".join(f"<td>{html.escape(r[h])}</td>" for h in header) + "</tr>" for r in self.rows)
+                + "</table>")
+
+
+def headline(params: Params, summary: dict[str, Any]) -> Table:
+    """One row per experiment that is not a sweep point: held-out success per task and over all
+    tasks, env steps to 90% and failed episodes until 99% over all tasks."""
+    tasks = params.experiments[params.evaluation.method].tasks
     rows = []
     for name, exp in params.experiments.items():
+        if exp.sweep is not None:
+            continue
         entry = summary["experiments"][name]
+        runs = len(params.seeds) * len(exp.tasks)
+        cells = [f"success: {t}" for t in tasks] + ["success: all tasks", "env steps to 90% (reached/runs)",
+                                                    "failed episodes to 99% (reached/runs)"]
         if entry.get("missing"):
-            rows.append({"experiment": name, "tasks": ", ".join(exp.tasks),
-                         **dict.fromkeys([f"success: {t}" for t in params.experiments[params.evaluation.method].tasks]
-                                         + ["success: all tasks", "steps to 90% (reached/runs)",
-                                            "failures to 99% (reached/runs)"], MISSING)})
+            rows.append({"experiment": name, "tasks": ", ".join(exp.tasks), **dict.fromkeys(cells, MISSING)})
             continue
         success = entry["success_greedy"]
-        reached = entry["reached_0.9"]
         rows.append({
-            "experiment": name,
-            "tasks": ", ".join(exp.tasks),
-            **{f"success: {t}": _interval(success.get(t)) for t in params.experiments[params.evaluation.method].tasks},
-            "success: all tasks": _interval(success["all_tasks"]),
-            "steps to 90% (reached/runs)": f"{_interval(entry['steps_to_0.9_censored']['all_tasks'], '.3g')} "
-                                           f"({sum(reached.values())}/{len(params.seeds) * len(exp.tasks)})",
-            "failures to 99% (reached/runs)": f"{_interval(entry['failures_to_0.99']['all_tasks'], '.3g')} "
-                                               f"({sum(entry['reached_0.99'].values())}/{len(params.seeds) * len(exp.tasks)})",
+            "experiment": name, "tasks": ", ".join(exp.tasks),
+            **{f"success: {t}": interval(success.get(t)) for t in tasks},
+            "success: all tasks": interval(success["all_tasks"]),
+            cells[-2]: f"{interval(entry['steps_to_0.9_censored']['all_tasks'], COUNT)} "
+                       f"({sum(entry['reached_0.9'].values())}/{runs})",
+            cells[-1]: f"{interval(entry['failures_to_0.99']['all_tasks'], COUNT)} "
+                       f"({sum(entry['reached_0.99'].values())}/{runs})",
         })
-    return rows
+    return Table("Headline numbers",
+                 f"Success: {summary['settings']['score']}, a rate in [0, 1]; steps: env steps (one step is one "
+                 f"answer), a run that never reached 90% counted as its budget; failures: failed episodes. Every "
+                 f"cell is the {summary['settings']['aggregate']} ({len(params.seeds)} seeds; tasks an experiment "
+                 f"lacks: n/a). Sweep points are in the parent-quality table.", rows)
+
+
+def audit_table(audit: dict[str, Any]) -> Table:
+    """Each protocol on each task at the full difficulty (level 2) and over all levels."""
+    rows = []
+    for protocol, by in audit["protocols"].items():
+        for task, levels in by["by_task_level"].items():
+            top, pooled = levels[max(levels, key=int)], by["by_task"][task]
+            c = top["ceiling"]
+            rows.append({"protocol": protocol, "task": task, "J (level 2)": f"{top['j']:{RATE}}",
+                         "TPR / FPR (level 2)": f"{top['tpr']:{RATE}} / {top['fpr']:{RATE}}",
+                         "ceiling (level 2)": f"{c['mean']:{RATE}} [{c['lo']:{RATE}}, {c['hi']:{RATE}}]",
+                         "J (all levels)": f"{pooled['j']:{RATE}}", "invalid": f"{pooled['invalid_rate']:{RATE}}",
+                         "requests": f"{pooled['requests']:{COUNT}}",
+                         "tokens (prompt + completion)": f"{pooled['prompt_tokens'] + pooled['completion_tokens']:{COUNT}}"})
+    return Table(f"The LLM parent ({audit['model']}): audit by judge protocol",
+                 "Every state of a level (up to llm_audit.states_per_level) with every action. J = TPR - FPR (rates in "
+                 "[0, 1]); ceiling: the held-out success the per-state verdicts allow, mean [sure, at best]; "
+                 "requests and tokens: what the whole audit costs from an empty cache (wall seconds are in "
+                 "results/benchmarks/llm_audit.json, apart, because they are not reproducible).", rows)
+
+
+def llm_table(summary: dict[str, Any]) -> Table:
+    rows = []
+    for name, by_task in summary["llm"].items():
+        for task, e in by_task.items():
+            p = e.get("prediction")
+            rows.append({"experiment": name, "task": task, "protocol": e["protocol"],
+                         "held-out success": interval(e["success_greedy"]),
+                         "per seed": ", ".join(f"{s:{RATE}}" for s in e["success_greedy"]["per_seed"]),
+                         "audited J": f"{e['audited_j']:{RATE}}" if p else MISSING,
+                         "predicted (per-state ceiling)": (f"{p['mean']:{RATE}} in [{p['interval'][0]:{RATE}}, "
+                                                           f"{p['interval'][1]:{RATE}}]") if p else MISSING,
+                         "J curve at that J": f"{e['j_curve']:{RATE}}" if p and e["j_curve"] is not None else "n/a",
+                         "seeds inside": f"{sum(e['inside'])}/{len(e['inside'])}" if p else MISSING})
+    return Table("LLM runs against their audit",
+                 "Held-out greedy success (rate; IQM [95% CI] over seeds). At temperature 0 the judge's errors repeat "
+                 "on a state, so the prediction is the audit's per-state ceiling at the run's protocol, task and "
+                 "level, widened by the held-out episodes' binomial 95% error; the J curve (random errors) is shown "
+                 "beside it.", rows)
+
+
+def quality_table(summary: dict[str, Any]) -> Table:
+    rows = [{"experiment": p["experiment"], "task": p["task"], "FPR": f"{p['false_positive_rate']:{RATE}}",
+             "FNR": f"{p['false_negative_rate']:{RATE}}", "J": f"{p['j']:{RATE}}",
+             "noise-corrected": "yes" if p["noise_correction"] else "no",
+             "held-out success": interval(p["success_greedy"])} for p in summary["parent_quality"]]
+    return Table("How good must a parent be?",
+                 "A rule parent that calls a wrong answer right with probability FPR and a right one wrong with FNR "
+                 "(rates), each verdict afresh; held-out greedy success (rate; IQM [95% CI] over seeds).", rows)
+
+
+def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None) -> list[str]:
+    """The MVP verdict, the probabilities of improvement and the LLM parent, one line each."""
+    seeds_passed = sum(s["passed"] for s in criteria["seeds"].values())
+    lines = [f"LOCKED MVP criteria ({criteria['experiment']}): {'pass' if criteria['passed'] else 'FAIL'} "
+             f"on {seeds_passed}/{len(criteria['seeds'])} seeds.",
+             *(f"P({params.evaluation.method} > {name}) = {poi['p']:.2f} [{poi['lo']:.2f}, {poi['hi']:.2f}]"
+               for name, poi in summary["probability_of_improvement"].items())]
+    if audit is None:
+        lines.append("LLM parent audit: missing (its job failed; see Missing results).")
+    for name, by_task in summary["llm"].items():
+        for task, e in by_task.items():
+            verdict = ("its audit: missing" if e.get("prediction") is None else
+                       f"{'inside' if e['agrees'] else 'OUTSIDE'} the predicted interval on "
+                       f"{sum(e['inside'])}/{len(e['inside'])} seeds")
+            lines.append(f"{name} on {task} ({e['protocol']}): held-out success {interval(e['success_greedy'])}; {verdict}.")
+    return lines
 
 
 def missing_results(summary: dict[str, Any], records: dict[str, dict[str, Any]]) -> list[str]:
@@ -58,63 +163,32 @@ def missing_results(summary: dict[str, Any], records: dict[str, dict[str, Any]])
     return [f"{result}: job '{r['job']}' failed ({r['reason']}); log: {r['log']}" for result, r in entries]
 
 
-def markdown(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None,
-             missing: list[str]) -> str:
-    rows = headline_rows(params, summary)
-    header = list(rows[0])
-    lines = [
-        "# WMIL: headline numbers",
-        "",
-        f"Generated by `wmil report` from `results/` (code {code_hash()}, params {params_hash(params)}). "
-        f"Success is {summary['settings']['score']}; every cell is the {summary['settings']['aggregate']} "
-        f"({len(params.seeds)} seeds, tasks absent from an experiment: n/a).",
-        "",
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-        *("| " + " | ".join(row[h] for h in header) + " |" for row in rows),
-        "",
-        *(f"- {line}" for line in findings(params, summary, criteria, audit)),
-        "",
-        *(["## Missing results", "", "Their jobs failed; every other number above is complete.", "",
-           *(f"- {line}" for line in missing), ""] if missing else []),
-    ]
-    return "\n".join(lines)
-
-
-def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None) -> list[str]:
-    """The MVP verdict, the probabilities of improvement and the LLM audit, one line each."""
-    seeds_passed = sum(s["passed"] for s in criteria["seeds"].values())
-    if audit is None:
-        audit_line = "LLM parent audit: missing (its job failed; see Missing results)."
-    else:
-        overall = audit["overall"]
-        audit_line = (
-            f"LLM parent audit ({audit['model']}, {overall['pairs']} judgments): agreement with the rules "
-            f"{overall['accuracy']:.2f}, Cohen's kappa "
-            f"{'undefined' if overall['cohen_kappa'] is None else format(overall['cohen_kappa'], '.2f')}, "
-            f"invalid answers {overall['invalid_rate']:.2f}, error rate {audit['error_rate']:.2f}.")
-    return [
-        f"LOCKED MVP criteria ({criteria['experiment']}): {'pass' if criteria['passed'] else 'FAIL'} "
-        f"on {seeds_passed}/{len(criteria['seeds'])} seeds.",
-        *(f"P({params.evaluation.method} > {name}) = {poi['p']:.2f} [{poi['lo']:.2f}, {poi['hi']:.2f}]"
-          for name, poi in summary["probability_of_improvement"].items()),
-        audit_line,
-    ]
-
-
 def params_hash(params: Params) -> str:
     return hashlib.sha256(json.dumps(params.defaults, sort_keys=True).encode()
                           + json.dumps({n: e.overrides for n, e in params.experiments.items()}, sort_keys=True).encode()
                           ).hexdigest()[:12]
 
 
+def tables(params: Params, summary: dict[str, Any], audit: dict[str, Any] | None) -> list[Table]:
+    return [headline(params, summary), *([audit_table(audit)] if audit is not None else []), llm_table(summary),
+            quality_table(summary)]
+
+
+def markdown(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None,
+             missing: list[str]) -> str:
+    lines = ["# WMIL: headline numbers", "",
+             f"Generated by `wmil report` from `results/` (code {code_hash()}, params {params_hash(params)}).", "",
+             *(f"- {line}" for line in findings(params, summary, criteria, audit)), ""]
+    for table in tables(params, summary, audit):
+        lines += table.markdown()
+    if missing:
+        lines += ["## Missing results", "", "Their jobs failed; every other number above is complete.", "",
+                  *(f"- {line}" for line in missing), ""]
+    return "\n".join(lines)
+
+
 def render_html(params: Params, results: Path, summary: dict[str, Any], criteria: dict[str, Any],
                 audit: dict[str, Any] | None, missing: list[str]) -> str:
-    rows = headline_rows(params, summary)
-    header = list(rows[0])
-    table = ("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
-             + "".join("<tr>" + "".join(f"<td>{html.escape(r[h])}</td>" for h in header) + "</tr>" for r in rows)
-             + "</table>")
     figures = []
     for name, spec in FIGURES.items():
         path = results / "figures" / f"{name}.png"
@@ -128,7 +202,9 @@ def render_html(params: Params, results: Path, summary: dict[str, Any], criteria
         figures.append(f'<figure id="{name}"><h3>{html.escape(name.replace("_", " "))}</h3>{body}'
                        f"<figcaption>{html.escape(spec.caption)}</figcaption></figure>")
     experiments = "".join(f"<li><b>{html.escape(n)}</b>: {html.escape(e.description)}</li>"
-                          for n, e in params.experiments.items())
+                          for n, e in params.experiments.items() if e.sweep is None)
+    sweeps = "".join(f"<li><b>{html.escape(n)}</b>: {len(points)} points, {html.escape(', '.join(points))}</li>"
+                     for n, points in params.sweeps.items())
     bullet_items = "".join(f"<li>{html.escape(line)}</li>" for line in findings(params, summary, criteria, audit))
     missing_section = ("<h2>Missing results</h2><p>Their jobs failed; every other number is complete.</p><ul>"
                        + "".join(f"<li>{html.escape(line)}</li>" for line in missing) + "</ul>") if missing else ""
@@ -142,13 +218,13 @@ figcaption {{ color: #555; font-size: 0.9em; }} .missing {{ color: #a00; }}
 </style></head><body>
 <h1>WMIL: world-model interaction learning</h1>
 <p>A randomly initialised transformer learns goal-directed behaviour purely from interacting with a parent
-environment. Generated by <code>wmil report</code> from <code>results/</code>: code {code_hash()},
-params {params_hash(params)}, {len(params.seeds)} seeds. Success is {html.escape(summary['settings']['score'])};
-cells are the {html.escape(summary['settings']['aggregate'])}.</p>
-<h2>Headline numbers</h2>{table}
+environment: a rule parent, then an LLM. Generated by <code>wmil report</code> from <code>results/</code>: code
+{code_hash()}, params {params_hash(params)}, {len(params.seeds)} seeds.</p>
 <ul>{bullet_items}</ul>
+{''.join(t.html() for t in tables(params, summary, audit))}
 {missing_section}
 <h2>Experiments</h2><ul>{experiments}</ul>
+<h2>Sweeps</h2><ul>{sweeps}</ul>
 <h2>Figures</h2>{''.join(figures)}
 </body></html>
 """

@@ -30,7 +30,8 @@ class State:
         return torch.tensor([self.attributes[s.name] for s in self.task.slots])
 
     def to_prompt(self) -> str:
-        """Plain text for an LLM parent; blanks and 'no action yet' are spelled out."""
+        """The state as plain text for an LLM parent (``target=5, last_action=none, feedback=none
+        yet``): blanks and 'no action yet' are spelled out; the task's rule card explains them."""
         A = self.task.num_actions
         parts = []
         for slot in self.task.problem_slots:
@@ -41,7 +42,7 @@ class State:
         last = self.attributes["last_action"]
         parts.append(f"last_action={'none' if last == A else last}")
         parts.append(f"feedback={_FEEDBACK_WORDS[self.attributes['feedback']]}")
-        return f"Task {self.task.name}: {self.task.description} Actions are 0..{A - 1}. State: " + ", ".join(parts)
+        return ", ".join(parts)
 
 
 class ActionSpace:

@@ -45,7 +45,6 @@ class Task(ABC):
     """A task over ``num_actions`` arbitrary action symbols ``0..A-1``."""
 
     name: str
-    description: str
 
     def __init__(self, num_actions: int, episode_length: int = 1):
         if num_actions < MIN_ACTIONS:
@@ -58,6 +57,22 @@ class Task(ABC):
     @property
     @abstractmethod
     def problem_slots(self) -> tuple[Slot, ...]: ...
+
+    @abstractmethod
+    def rule(self) -> str:
+        """The rule in words: what the problem slots mean and how the correct action follows."""
+
+    @property
+    def rule_card(self) -> str:
+        """The task's whole rule in words for an LLM parent (every LLM prompt uses it): the
+        actions, the rule, and what the history slots are. One source per task, next to the rule's
+        code (:meth:`answer`), so that the two are read together."""
+        history = ("last_action is the agent's previous answer in this episode (none before the first) and "
+                   "feedback says whether it was right")
+        if self.has_step_slot:
+            history = f"step counts the answers given so far in this episode, {history}"
+        return (f"The actions are the numbers 0 to {self.num_actions - 1}. {self.rule()} The state also shows "
+                f"{history}; they never change which action is correct.")
 
     @abstractmethod
     def _enumerate(self, level: int) -> torch.Tensor:
@@ -137,11 +152,13 @@ class PatternEchoTask(Task):
     """
 
     name = "pattern_echo"
-    description = "Answer with the action whose number equals the target."
 
     @property
     def problem_slots(self) -> tuple[Slot, ...]:
         return (Slot("target", self.num_actions),)
+
+    def rule(self) -> str:
+        return "The correct action is the number equal to the target."
 
     def _enumerate(self, level: int) -> torch.Tensor:
         top = (4, 8, self.num_actions - 1)[level]
@@ -166,12 +183,18 @@ class SequenceNextTask(Task):
     """
 
     name = "sequence_next"
-    description = "The sequence follows a fixed step; answer with its next number."
     length = 3
 
     @property
     def problem_slots(self) -> tuple[Slot, ...]:
         return tuple(Slot(f"seq_{i}", self.num_actions + 1) for i in range(self.length))
+
+    def rule(self) -> str:
+        A = self.num_actions
+        return (f"seq_0, seq_1 and seq_2 are the terms of a sequence; blank means no term. The sequence moves by "
+                f"the same step each time (the last term minus the one before it; the step can be negative). The "
+                f"correct action is the next term: the last term plus the step, wrapped around modulo {A} (after "
+                f"{A - 1} comes 0, before 0 comes {A - 1}).")
 
     def _enumerate(self, level: int) -> torch.Tensor:
         A = self.num_actions
@@ -210,11 +233,16 @@ class ConditionalTask(Task):
     """
 
     name = "conditional"
-    description = "Map shape, color and size to an action by the rule shown."
 
     @property
     def problem_slots(self) -> tuple[Slot, ...]:
         return (Slot("rule", NUM_LEVELS), Slot("shape", 4), Slot("color", 2), Slot("size", 2))
+
+    def rule(self) -> str:
+        return ("shape is 0 to 3, color is 0 (blue) or 1 (red), size is 0 (small) or 1 (large), and rule (0, 1 or "
+                "2) says which of them count. With rule 0 the correct action is the shape. With rule 1 it is the "
+                "shape, plus 4 if the color is red. With rule 2 it is as with rule 1, except that a large red "
+                "object gives 7 minus the shape.")
 
     def _enumerate(self, level: int) -> torch.Tensor:
         grid = torch.cartesian_prod(torch.arange(4), torch.arange(2), torch.arange(2))

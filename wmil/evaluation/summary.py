@@ -98,9 +98,13 @@ def run_table(params: Params, runs_root: Path) -> pd.DataFrame:
             # an ideal trial-and-error learner on single-step episodes of the full task
             "ideal_failures": (stats.ideal_trial_and_error_failures(len(task.problems(top)), task.num_actions)
                                if env["episode_length"] == 1 and not config["curriculum"]["enabled"] else None),
-            "reward_flip_prob": config["parent"]["reward_flip_prob"],
+            "false_positive_rate": config["parent"]["false_positive_rate"],
+            "false_negative_rate": config["parent"]["false_negative_rate"],
+            "noise_correction": config["rewards"]["noise_correction"],
             "algorithm": config["algorithm"]["name"],
             "parent": config["parent"]["name"],
+            "protocol": config["parent"]["llm"]["protocol"] if config["parent"]["name"] == "llm" else None,
+            "level": env["level"], "held_out_episodes": evaluation["episodes_per_level"],
         })
     return pd.DataFrame(rows)
 
@@ -111,7 +115,84 @@ def _matrix(table: pd.DataFrame, experiment: str, column: str, tasks: list[str])
     return sub[tasks].to_numpy(dtype=float)
 
 
-def summarize(params: Params, runs_root: Path) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+def _per_task(table: pd.DataFrame, name: str, task: str, reps: int, seed: int) -> dict[str, Any]:
+    """IQM [95% CI] of held-out greedy success of ``name`` on ``task``, with its per-seed values."""
+    scores = _matrix(table, name, "success_greedy", [task])
+    return {**stats.interval_estimates({"x": scores}, reps, seed)["x"]["iqm"], "per_seed": scores[:, 0].tolist()}
+
+
+def parent_quality(params: Params, table: pd.DataFrame, complete: list[str]) -> list[dict[str, Any]]:
+    """One point per experiment x task of the parent-quality sweeps (``evaluation.noise``): the
+    rule parent's error rates, its J = 1 - FPR - FNR, whether the learner corrected for them, and
+    held-out success (IQM over seeds, 95% CI)."""
+    ev = params.evaluation
+    points = []
+    for name in params.expand(ev.noise):
+        if name not in complete:
+            continue
+        exp = params.experiments[name]
+        for task in exp.tasks:
+            parent = params.run_config(name, task).parent
+            points.append({"experiment": name, "sweep": exp.sweep or name, "task": task,
+                           "false_positive_rate": parent.false_positive_rate,
+                           "false_negative_rate": parent.false_negative_rate, "j": parent.informativeness,
+                           "noise_correction": params.run_config(name, task).rewards.noise_correction,
+                           "success_greedy": _per_task(table, name, task, ev.bootstrap_reps, ev.seed)})
+    return points
+
+
+def j_curve(points: list[dict[str, Any]], task: str, j: float) -> float | None:
+    """Held-out success at informativeness ``j`` on ``task`` read off the uncorrected sweep points
+    (linear interpolation in J of the IQMs, points of equal J averaged): what a parent whose
+    errors are random would give."""
+    curve: dict[float, list[float]] = {}
+    for p in points:
+        if p["task"] == task and not p["noise_correction"]:
+            curve.setdefault(round(p["j"], 6), []).append(p["success_greedy"]["value"])
+    if len(curve) < 2:
+        return None
+    xs = sorted(curve)
+    return float(np.interp(j, xs, [float(np.mean(curve[x])) for x in xs]))
+
+
+def llm_outcomes(params: Params, table: pd.DataFrame, complete: list[str], audit: dict[str, Any] | None,
+                 points: list[dict[str, Any]]) -> dict[str, Any]:
+    """For every experiment x task taught by the LLM: held-out success (IQM, CI, per seed) beside
+    what its audit predicts. The rule: the parent answers at temperature 0, so its errors are
+    systematic and the prediction is the audit's per-state ceiling at the run's protocol, task and
+    level ([lo, hi] widened by the held-out episodes' binomial 95% error); a run agrees when its
+    success lies inside. The J curve's value at the audited J (random errors) is shown beside it."""
+    out: dict[str, Any] = {}
+    ev = params.evaluation
+    for name, exp in params.experiments.items():
+        for task in exp.tasks:
+            config = params.run_config(name, task)
+            if config.parent.name != "llm" or name not in complete:
+                continue
+            rows = table[(table["experiment"] == name) & (table["task"] == task)].sort_values("seed")
+            entry: dict[str, Any] = {"protocol": config.parent.llm.protocol, "level": config.env.level,
+                                     "success_greedy": _per_task(table, name, task, ev.bootstrap_reps, ev.seed)}
+            audited = (audit or {}).get("protocols", {}).get(config.parent.llm.protocol)
+            if audited is None:
+                entry["prediction"] = None  # the audit is missing or does not cover this protocol
+            else:
+                block = audited["by_task_level"][task][str(config.env.level)]
+                n = int(rows["held_out_episodes"].iloc[0])
+                lo, hi = block["ceiling"]["lo"], block["ceiling"]["hi"]
+                margin = lambda p: 1.96 * float(np.sqrt(max(p * (1 - p), 1e-12) / n))  # noqa: E731
+                interval = [max(0.0, lo - margin(lo)), min(1.0, hi + margin(hi))]
+                inside = [bool(interval[0] <= s <= interval[1]) for s in rows["success_greedy"]]
+                entry.update(audited_j=block["j"], audited_tpr=block["tpr"], audited_fpr=block["fpr"],
+                             prediction={"rule": "per-state ceiling (systematic errors)",
+                                         "mean": block["ceiling"]["mean"], "interval": interval},
+                             j_curve=j_curve(points, task, block["j"]), inside=inside,
+                             agrees=all(inside))
+            out.setdefault(name, {})[task] = entry
+    return out
+
+
+def summarize(params: Params, runs_root: Path, audit: dict[str, Any] | None = None
+              ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """``summary.json`` and the plot tables ``{"runs": ..., "sample_efficiency": ...}``. An
     experiment with a failed run is listed under ``missing`` (with each failed job and its log)
     and its entry is ``{"missing": true}``; comparisons that need it are left out."""
@@ -150,9 +231,8 @@ def summarize(params: Params, runs_root: Path) -> tuple[dict[str, Any], dict[str
             _matrix(table, ev.method, "success_greedy", list(method.tasks)),
             _matrix(table, baseline, "success_greedy", list(method.tasks)), reps, seed)
         for baseline in ev.baselines if ev.method in complete and baseline in complete}
-    summary["noise"] = {
-        str(table[table["experiment"] == name]["reward_flip_prob"].iloc[0]): summary["experiments"][name]["success_greedy"]["all_tasks"]
-        for name in ev.noise if name in complete}
+    summary["parent_quality"] = parent_quality(params, table, complete)
+    summary["llm"] = llm_outcomes(params, table, complete, audit, summary["parent_quality"])
     return summary, {"runs": table, "sample_efficiency": sample_efficiency_table(params, runs_root, complete)}
 
 

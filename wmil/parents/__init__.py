@@ -14,20 +14,20 @@ PARENT_NAMES = ("deterministic", "llm")
 
 
 def make_parent(config: ParentConfig, task: Task, generator: torch.Generator | None = None) -> Parent:
-    """The parent ``config.name`` for ``task``, wrapped in reward noise when
-    ``config.reward_flip_prob > 0`` (its flips are drawn from ``generator``)."""
+    """The parent ``config.name`` for ``task``, wrapped in :class:`RewardNoise` when it has an
+    error rate above 0 (its errors are drawn from ``generator``)."""
     if config.name == "deterministic":
         parent: Parent = DeterministicParent(task)
     elif config.name == "llm":
-        from wmil.parents.llm import ParentLLM  # the openai client loads only when needed
+        from wmil.parents.llm.parent import ParentLLM  # the openai client loads only when needed
 
         parent = ParentLLM(task, config.llm)
     else:
         raise ValueError(f"unknown parent {config.name!r}; allowed: {list(PARENT_NAMES)}")
-    if config.reward_flip_prob > 0:
+    if config.false_positive_rate > 0 or config.false_negative_rate > 0:
         if generator is None:
-            raise ValueError("parent.reward_flip_prob > 0 needs a generator for the flips")
-        parent = RewardNoise(parent, config.reward_flip_prob, generator)
+            raise ValueError("a parent with error rates needs a generator for its errors")
+        parent = RewardNoise(parent, config.false_positive_rate, config.false_negative_rate, generator)
     return parent
 
 

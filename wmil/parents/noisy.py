@@ -1,8 +1,12 @@
-"""Reward noise: a parent whose every verdict is flipped with probability ``p``.
+"""A parent that errs on purpose: known false-positive and false-negative rates.
 
-It answers "how good must the parent be?": the flipped verdict is what the baby sees, as reward
-and as the feedback slot of the next state, while episode success is still judged by the task's
-rule (see ``VectorEnv.step``), so the curves measure what the baby really learned.
+It answers "how good must the parent be?": a wrong answer is called right with probability
+``false_positive_rate`` (FPR), a right one wrong with ``false_negative_rate`` (FNR), each verdict
+drawn afresh (random errors, unlike an LLM at temperature 0, whose errors on a state repeat). The
+verdict is what the baby sees, as reward and as the feedback slot of the next state, while episode
+success is still judged by the task's rule (see ``VectorEnv.step``), so the curves measure what
+the baby really learned. J = 1 - FPR - FNR is the verdicts' informativeness: the expected reward
+gap between a right and a wrong answer.
 """
 
 from __future__ import annotations
@@ -14,12 +18,15 @@ from wmil.parents.base import Parent
 
 
 class RewardNoise(Parent):
-    """Wraps ``parent``; draws its flips from its own ``generator`` (part of the run's state)."""
+    """Wraps ``parent`` (whose verdicts are right); draws its errors from its own ``generator``
+    (part of the run's state), one uniform number per verdict."""
 
-    def __init__(self, parent: Parent, flip_prob: float, generator: torch.Generator):
+    def __init__(self, parent: Parent, false_positive_rate: float, false_negative_rate: float,
+                 generator: torch.Generator):
         super().__init__(parent.task)
         self.parent = parent
-        self.flip_prob = flip_prob
+        self.false_positive_rate = false_positive_rate
+        self.false_negative_rate = false_negative_rate
         self.generator = generator
         self.flips = 0
 
@@ -28,7 +35,8 @@ class RewardNoise(Parent):
 
     def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         reward, next_states = self.parent.step(states, actions)
-        flip = torch.rand(len(actions), generator=self.generator) < self.flip_prob
+        draw = torch.rand(len(actions), generator=self.generator)
+        flip = draw < torch.where(reward > 0.5, self.false_negative_rate, self.false_positive_rate)
         self.flips += int(flip.sum())
         reward = torch.where(flip, 1.0 - reward, reward)
         next_states = next_states.clone()

@@ -13,6 +13,7 @@ from wmil.models.baby import BabyModel
 from wmil.training.buffer import gae
 from wmil.training.distill import kl_to_parent
 from wmil.training.rewards import prediction_mse
+from wmil.training.schedule import scheduled
 
 
 class PPO:
@@ -29,9 +30,14 @@ class PPO:
         self.generator = generator  # minibatch shuffling
         self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-5, fused=True)
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
-        """``batch`` holds ``(T, N)`` rollout tensors of whole episodes (see ``RolloutBuffer``)."""
+    def update(self, batch: dict[str, torch.Tensor], progress: float = 0.0) -> dict[str, float]:
+        """``batch`` holds ``(T, N)`` rollout tensors of whole episodes (see ``RolloutBuffer``);
+        ``progress`` (env steps / budget) sets the scheduled learning rate and entropy bonus."""
         cfg = self.config
+        lr = scheduled(cfg.lr, cfg.lr_schedule, progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        entropy_coef = scheduled(cfg.entropy_coef, cfg.entropy_schedule, progress)
         advantages, returns = gae(batch["rewards"], batch["values"], batch["dones"],
                                   torch.zeros_like(batch["values"][0]), cfg.gamma, cfg.gae_lambda)
         states, next_states = batch["states"].flatten(0, 1), batch["next_states"].flatten(0, 1)
@@ -52,7 +58,7 @@ class PPO:
                 policy_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_eps, 1 + cfg.clip_eps)).mean()
                 value_loss = 0.5 * ((values - returns[idx]) ** 2).mean()
                 entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
-                loss = policy_loss + cfg.value_coef * value_loss - cfg.entropy_coef * entropy
+                loss = policy_loss + cfg.value_coef * value_loss - entropy_coef * entropy
                 world_model_loss = torch.zeros(())
                 if self.model.world_model is not None:
                     predicted = self.model.predict_next_state(h, actions[idx])
@@ -74,6 +80,7 @@ class PPO:
                 for key, value in stats.items():
                     sums[key] = sums.get(key, 0.0) + value.item()
         out = {key: value / (cfg.epochs * cfg.minibatches) for key, value in sums.items()}
+        out["learning_rate"] = lr
         variance = returns.var()
         out["explained_variance"] = float(1 - (returns - old_values).var() / variance) if variance > 0 else float("nan")
         return out

@@ -24,7 +24,7 @@ class RandomPolicy:
         model.action_head.requires_grad_(False)
         self.entropy = float(torch.log(torch.tensor(float(task.num_actions))))
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def update(self, batch: dict[str, torch.Tensor], progress: float = 0.0) -> dict[str, float]:
         return {"entropy": self.entropy}
 
     def state_dict(self) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from wmil.models.baby import BabyModel
 from wmil.training.buffer import discounted_returns
 from wmil.training.distill import kl_to_parent
 from wmil.training.rewards import prediction_mse
+from wmil.training.schedule import scheduled
 
 
 class REINFORCE:
@@ -39,10 +40,15 @@ class REINFORCE:
             return 0.0
         return self.baseline_avg / (1.0 - self.config.baseline_decay**self.baseline_updates)
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def update(self, batch: dict[str, torch.Tensor], progress: float = 0.0) -> dict[str, float]:
         """One gradient step on whole episodes: ``states``/``next_states (T, N, S)``,
-        ``actions``, ``rewards``, ``dones (T, N)``."""
+        ``actions``, ``rewards``, ``dones (T, N)``; ``progress`` (env steps / budget) sets the
+        scheduled learning rate and entropy bonus."""
         cfg = self.config
+        lr = scheduled(cfg.lr, cfg.lr_schedule, progress)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        entropy_coef = scheduled(cfg.entropy_coef, cfg.entropy_schedule, progress)
         returns = discounted_returns(batch["rewards"], batch["dones"], cfg.gamma).flatten()
         states, actions = batch["states"].flatten(0, 1), batch["actions"].flatten()
         advantages = returns - self.baseline  # the baseline of earlier batches: no bias from this one
@@ -54,7 +60,7 @@ class REINFORCE:
         log_prob_taken = log_probs.gather(1, actions.unsqueeze(1)).squeeze(1)
         policy_loss = -(log_prob_taken * advantages).mean()
         entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
-        loss = policy_loss - cfg.entropy_coef * entropy
+        loss = policy_loss - entropy_coef * entropy
         world_model_loss = torch.zeros(())
         if self.model.world_model is not None:
             predicted = self.model.predict_next_state(h, actions)
@@ -77,6 +83,7 @@ class REINFORCE:
             "entropy": entropy.item(),
             "baseline": self.baseline,
             "grad_norm": float(grad_norm),
+            "learning_rate": lr,
         }
 
     def state_dict(self) -> dict[str, Any]:

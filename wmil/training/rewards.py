@@ -44,12 +44,18 @@ def prediction_mse(task: "Task", predicted: torch.Tensor, next_states: torch.Ten
 
 
 class RewardComputer:
-    """Turns the parent's goal reward and the world model's prediction into a ``RewardVector``."""
+    """Turns the parent's goal reward and the world model's prediction into a ``RewardVector``.
 
-    def __init__(self, config: RewardConfig, task: "Task"):
+    With ``noise_rates = (FPR, FNR)`` (``rewards.noise_correction``) the goal reward that enters
+    the scalar is the unbiased surrogate ``(r - FPR) / (1 - FPR - FNR)`` of the observed 0/1
+    verdict ``r`` (Wang, Liu & Li, AAAI 2020): its expectation is the true reward. The logged
+    ``goal`` stays the verdict the parent gave."""
+
+    def __init__(self, config: RewardConfig, task: "Task", noise_rates: tuple[float, float] | None = None):
         self.config = config
         self.task = task
         self.weights = (config.goal_weight, config.pred_weight, config.cons_weight)
+        self.noise_rates = noise_rates
 
     def compute_prediction_reward(self, predicted: torch.Tensor, actual: torch.Tensor) -> torch.Tensor:
         """``exp(-MSE) * pred_scale`` per sample, ``(n,)``; predicted and actual are ``(n, D)``."""
@@ -74,4 +80,7 @@ class RewardComputer:
         return RewardVector(goal, pred, self.compute_consistency_reward(predicted, next_states)), mse
 
     def scalar(self, reward: RewardVector) -> torch.Tensor:
-        return reward.scalar(self.weights)
+        if self.noise_rates is None:
+            return reward.scalar(self.weights)
+        fpr, fnr = self.noise_rates
+        return RewardVector((reward.goal - fpr) / (1.0 - fpr - fnr), reward.pred, reward.cons).scalar(self.weights)

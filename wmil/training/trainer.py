@@ -59,6 +59,7 @@ CURVE_COLUMNS = (
     "entropy",          # policy entropy, nats
     "world_model_mse",  # MSE of the raw next-state prediction at collection time (before training on it)
     "policy_loss", "world_model_loss", "loss", "grad_norm",
+    "learning_rate",    # the optimizer's learning rate in this update (lr_schedule; NaN for random)
     "distill_loss",     # KL(parent || policy), nats (the kl_distill baseline; 0 elsewhere)
     "baseline",         # REINFORCE's running baseline (NaN under PPO)
     "value_loss", "approx_kl", "clip_frac", "explained_variance",  # PPO only (NaN under REINFORCE)
@@ -92,7 +93,9 @@ class Trainer:
         torch.manual_seed(init_seed)
         self.model = BabyModel(self.task, config.model, value_head=algorithm.needs_value)
         self.algorithm = algorithm(self.model, config.algorithm, self.task, torch.Generator().manual_seed(algo_seed))
-        self.rewards = RewardComputer(config.rewards, self.task)
+        p = config.parent
+        self.rewards = RewardComputer(config.rewards, self.task, (p.false_positive_rate, p.false_negative_rate)
+                                      if config.rewards.noise_correction else None)
         self.policy_generator = torch.Generator().manual_seed(policy_seed)
         self.buffer = RolloutBuffer(env.episode_length, env.num_envs, self.task.num_slots, self.task.num_actions)
         self.distill = config.algorithm.distill_coef > 0
@@ -154,7 +157,7 @@ class Trainer:
     def iterate(self) -> None:
         level = self.level
         batch = self.collect()
-        stats = self.algorithm.update(batch)
+        stats = self.algorithm.update(batch, self.env_steps / self.config.training.max_steps)
         self.env_steps += self.buffer.num_steps * self.buffer.num_envs
         self.updates += 1
         successes = self.buffer.success.all(0)  # an episode succeeds when every answer is right

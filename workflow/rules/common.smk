@@ -2,11 +2,12 @@
 import dataclasses
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import yaml
 
-from wmil.config import load_params
+from wmil.config import TASK_NAMES, load_params
 from wmil.figures import FIGURES as FIGURE_SPECS
 from wmil.provenance import package_source, training_sources
 
@@ -41,6 +42,11 @@ def guarded(command):
     return f"wmil guard --job {{params.job:q}} --log {{log}} --outputs {{output}} -- {command}"
 
 
+wildcard_constraints:
+    experiment="|".join(re.escape(name) for name in PARAMS.experiments),
+    task="|".join(TASK_NAMES),
+
+
 def job_label(rule_name):
     """A guarded job's name in messages: its rule and wildcards (params.job of each guarded rule)."""
     return lambda wildcards: " ".join([rule_name, *(f"{k}={v}" for k, v in wildcards.items())])
@@ -49,8 +55,8 @@ def job_label(rule_name):
 TRAINING_SOURCES = [str(p) for p in training_sources()]
 RULE_SOURCES = [str(p) for p in training_sources(llm=False)]  # without the LLM parent's modules
 # The audit runs the parents on the tasks, nothing of the learner
-LLM_AUDIT_SOURCES = [str(p) for p in training_sources() if p.parent.name in ("envs", "parents")] + [
-    str(package_source(m)) for m in ("config.py", "io.py", "llm_audit.py")]
+LLM_AUDIT_SOURCES = [str(p) for p in training_sources() if {"envs", "parents"} & set(p.parts)] + [
+    str(package_source(m)) for m in ("config.py", "io.py", "evaluation/llm_audit.py")]
 
 
 
@@ -64,9 +70,14 @@ def run_outputs(experiments=None, name="metrics.json"):
     return [f"{RUNS}/{e}/{t}/seed{s}/{name}" for e, t, s in runs(experiments)]
 
 
+def seed_outputs(name):
+    """``name`` in the run directory of every seed of the job's experiment x task."""
+    return expand(f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/{name}", seed=PARAMS.seeds, allow_missing=True)
+
+
 def run_config_hash(wildcards):
-    """Hash of a run's whole resolved config: only runs whose own config changed are rerun."""
-    return PARAMS.run_config(wildcards.experiment, wildcards.task, int(wildcards.seed)).config_hash()
+    """Hashes of the job's runs' whole resolved configs: only jobs whose runs' configs changed rerun."""
+    return [PARAMS.run_config(wildcards.experiment, wildcards.task, s).config_hash() for s in PARAMS.seeds]
 
 
 def sources(*modules):
@@ -77,7 +88,7 @@ def sources(*modules):
 
 def run_sources(wildcards):
     """The code a training run executes: the LLM parent's modules only where it is the parent."""
-    config = PARAMS.run_config(wildcards.experiment, wildcards.task, int(wildcards.seed))
+    config = PARAMS.run_config(wildcards.experiment, wildcards.task)
     return TRAINING_SOURCES if config.parent.name == "llm" else RULE_SOURCES
 
 

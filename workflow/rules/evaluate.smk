@@ -1,28 +1,27 @@
 rule evaluate:
-    """Held-out evaluation of one finished run: greedy and sampled success, entropy, world-model MSE per level."""
+    """Held-out evaluation of every seed of one experiment x task: greedy and sampled success,
+    entropy, world-model MSE per level (one process, start-up paid once)."""
     input:
-        model=f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/model.pt",
+        models=seed_outputs("model.pt"),
         code=sources("evaluation/held_out.py"),
     output:
-        f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/eval.json",
+        seed_outputs("eval.json"),
     params:
         job=job_label("evaluate"),
         params_file=PARAMS_FILE,
-        run_dir=lambda wildcards, input: os.path.dirname(input.model),
+        run_dirs=lambda wildcards, input: " ".join(os.path.dirname(m) for m in input.models),
         settings=evaluation_settings("episodes", "seed"),
     log:
-        f"{LOGS}/evaluate/{{experiment}}/{{task}}/seed{{seed}}.log",
-    wildcard_constraints:
-        seed=r"\d+",
+        f"{LOGS}/evaluate/{{experiment}}/{{task}}.log",
     threads: 1
     conda:
         "../../environment.yml"
     resources:
         mem_mb=1000,
-        runtime=5,
+        runtime=10,
     shell:
         guarded(
-            "wmil evaluate --params {params.params_file} --run-dir {params.run_dir}"
+            "wmil evaluate --params {params.params_file} --run-dir {params.run_dirs}"
         )
 
 

@@ -3,7 +3,8 @@ rule llm_audit:
     input:
         code=LLM_AUDIT_SOURCES,
     output:
-        LLM_AUDIT,
+        audit=LLM_AUDIT,
+        timing=f"{BENCHMARKS}/llm_audit.json",
     params:
         job=job_label("llm_audit"),
         params_file=PARAMS_FILE,
@@ -19,5 +20,5 @@ rule llm_audit:
         runtime=30,
     shell:
         guarded(
-            "wmil llm-audit --params {params.params_file} --out {output}"
+            "wmil llm-audit --params {params.params_file} --out {output.audit} --timing {output.timing}"
         )

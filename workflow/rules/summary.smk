@@ -4,6 +4,7 @@ rule summarize:
         evals=run_outputs(name="eval.json"),
         metrics=run_outputs(),
         analysis=ANALYSIS_OUTPUTS,
+        audit=LLM_AUDIT,
         code=sources("evaluation/summary.py", "evaluation/stats.py"),
     output:
         summary=SUMMARY,
@@ -23,4 +24,4 @@ rule summarize:
         runtime=10,
     shell:
         "wmil summarize --params {params.params_file} --runs-root {params.runs_root} --out {output.summary}"
-        " --plots {params.plots} --analysis {input.analysis} > {log} 2>&1"
+        " --plots {params.plots} --analysis {input.analysis} --audit {input.audit} > {log} 2>&1"

@@ -1,18 +1,18 @@
-"""The LLM parent: an OpenAI-compatible chat endpoint judges actions (and, by ``roles``, moves the
-state and proposes problems); the task's rules answer everything else.
+"""The LLM parent: an OpenAI-compatible chat endpoint judges actions by a judge protocol
+(``parent.llm.protocol``, see :mod:`~wmil.parents.llm.protocols`) and, by ``roles``, moves the state
+and proposes problems; the task's rules answer everything else.
 
 What the LLM answers (``parent.llm.roles``):
 
-* ``reward``: whether ``action`` is correct in a state, as ``{"correct": true|false}``;
+* ``reward``: the verdict on each action, by the protocol;
 * ``reward+transition``: also the next step's problem slots, as ``{"<slot>": int, ...}``;
 * ``all``: also each new episode's problem at a level (same form, and it must be one of the
   level's problems).
 
-Every answer is requested with a JSON schema (``response_format``), then parsed and validated
-(keys, types, ranges). An invalid answer is asked again; still invalid after ``max_retries``,
-``on_invalid`` decides: ``error`` raises :class:`LLMError`, ``deterministic`` uses the rules'
-answer, ``zero`` gives reward 0 (and the rules' state). The next state's feedback slot always
-agrees with the verdict that was returned as reward.
+Every answer is validated (:mod:`~wmil.parents.llm.prompts`). An invalid answer is asked again;
+still invalid after ``max_retries``, ``on_invalid`` decides: ``error`` raises :class:`LLMError`,
+``deterministic`` uses the rules' answer, ``zero`` gives reward 0 (and the rules' state). The next
+state's feedback slot always agrees with the verdict that was returned as reward.
 
 Caching of invalid outcomes: under ``error`` one is never cached, so a rerun asks again instead of
 replaying the same failure; under the fallback policies it is, so a warm rerun reproduces the same
@@ -20,174 +20,49 @@ fallbacks, but under a key of its own that adds ``on_invalid`` and ``max_retries
 key: an outcome after fewer attempts is not reused by a run that allows more, and valid answers
 stay shared by every policy.
 
-Speed: a batch is reduced to its distinct (state, action) rows, which are looked up in an
-in-memory memo (keyed by an exact integer code of the row, so a warm run builds no prompt), then
-in the persistent :class:`~wmil.parents.cache.ResponseCache`; only what remains is sent, at most
-``concurrency`` requests at once. The API key (read from ``api_key_env``) is never logged, cached
-or written.
+Speed: a batch is reduced to its distinct requests (by an exact integer code of the state, or of
+the state and action), which are looked up in an in-memory memo (so a warm run builds no prompt),
+then in the persistent :class:`~wmil.parents.llm.cache.ResponseCache`; only what remains is sent,
+at most ``concurrency`` requests at once. The API key (read from ``api_key_env``) is never logged,
+cached or written.
 """
 
 from __future__ import annotations
 
 import asyncio
 import atexit
-import json
 import logging
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 import numpy as np
 import openai
 import torch
 
 from wmil.config import LLMConfig
-from wmil.envs.state import State
-from wmil.envs.tasks import NUM_LEVELS, Slot, Task, verdict_feedback
+from wmil.envs.tasks import NUM_LEVELS, Task, verdict_feedback
+from wmil.errors import LLMError
 from wmil.parents.base import Parent
-from wmil.parents.cache import ResponseCache, request_key
 from wmil.parents.deterministic import DeterministicParent
-from wmil.parents.llm_server import LLMError, LocalLLMServer
+from wmil.parents.llm import prompts
+from wmil.parents.llm.cache import ResponseCache, request_key
+from wmil.parents.llm.prompts import InvalidAnswer
+from wmil.parents.llm.protocols import INVALID, PROTOCOLS, Score
+from wmil.parents.llm.server import LocalLLMServer
+from wmil.parents.llm.transport import RETRYABLE, Ask, Completion, OpenAITransport, Transport
 
 log = logging.getLogger("wmil.llm")
-logging.getLogger("httpx2").setLevel(logging.WARNING)  # its one INFO line per request would flood a run's log
 
 BACKOFF_S = 0.5  # first retry's wait; doubles with each further retry
-SYSTEM_PROMPT = ("You are the parent of a learning agent in a small symbolic task. You know the task's "
-                 "rule exactly. Answer with one JSON object and nothing else.")
-#: Endpoint failures worth another try: the connection, a timeout, rate limits, server errors.
-RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalServerError, openai.ConflictError)
 
 
-class InvalidAnswer(ValueError):
-    """A response that is not the JSON answer asked for; the message says why."""
-
-
-# ---- parsing and validation ---------------------------------------------------------------------
-def parse_json_object(text: str) -> dict[str, Any]:
-    """The first JSON object in ``text``; text around it (a code fence, a preamble) is ignored."""
-    start = text.find("{")
-    if start < 0:
-        raise InvalidAnswer("no JSON object in the response")
-    try:
-        obj, _ = json.JSONDecoder().raw_decode(text, start)
-    except json.JSONDecodeError as exc:
-        raise InvalidAnswer(f"not valid JSON: {exc}") from None
-    if not isinstance(obj, dict):  # pragma: no cover - raw_decode at "{" always yields a dict
-        raise InvalidAnswer("not a JSON object")
-    return obj
-
-
-def _check_keys(obj: dict[str, Any], keys: list[str]) -> None:
-    missing = [k for k in keys if k not in obj]
-    if missing:
-        raise InvalidAnswer(f"missing key {missing[0]!r}; required: {keys}")
-    extra = sorted(set(obj) - set(keys))
-    if extra:
-        raise InvalidAnswer(f"unknown key {extra[0]!r}; allowed: {keys}")
-
-
-def parse_verdict(text: str) -> bool:
-    """``{"correct": true|false}`` -> the verdict."""
-    obj = parse_json_object(text)
-    _check_keys(obj, ["correct"])
-    if not isinstance(obj["correct"], bool):
-        raise InvalidAnswer(f"'correct' must be true or false, got {obj['correct']!r}")
-    return obj["correct"]
-
-
-def parse_problem(text: str, slots: tuple[Slot, ...]) -> tuple[int, ...]:
-    """``{"<slot>": int, ...}`` with every slot in ``0..cardinality-1`` -> the values in slot order."""
-    obj = parse_json_object(text)
-    _check_keys(obj, [s.name for s in slots])
-    values = []
-    for slot in slots:
-        v = obj[slot.name]
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise InvalidAnswer(f"{slot.name!r} must be an integer, got {v!r}")
-        if not 0 <= v < slot.cardinality:
-            raise InvalidAnswer(f"{slot.name!r}={v} is out of range; allowed: 0..{slot.cardinality - 1}")
-        values.append(v)
-    return tuple(values)
-
-
-def verdict_schema() -> dict[str, Any]:
-    return {"type": "object", "properties": {"correct": {"type": "boolean"}}, "required": ["correct"],
-            "additionalProperties": False}
-
-
-def problem_schema(slots: tuple[Slot, ...], allowed: list[list[int]] | None = None) -> dict[str, Any]:
-    """Integer slots, each restricted to ``allowed[i]`` (default: its whole range)."""
-    values = allowed or [list(range(s.cardinality)) for s in slots]
-    return {"type": "object", "properties": {s.name: {"type": "integer", "enum": v} for s, v in zip(slots, values)},
-            "required": [s.name for s in slots], "additionalProperties": False}
-
-
-# ---- the transport --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Completion:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-
-
-class Transport(Protocol):
-    """Sends one chat request asking for JSON that matches ``schema``; ``url`` names the endpoint."""
-
-    url: str
-
-    async def complete(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Completion: ...
-
-    async def aclose(self) -> None: ...
-
-
-class OpenAITransport:
-    """``AsyncOpenAI`` chat completions; retries are the parent's (the client's own are off).
-
-    The schema goes out as OpenAI's ``{"type": "json_schema", ...}``, or as
-    ``{"type": "json_object", "schema": ...}`` for the bundled llama.cpp server (``local``),
-    which knows only that form; a remote endpoint that refuses the first form (a llama.cpp
-    server started by ``wmil llm-serve``) is switched to the second once."""
-
-    def __init__(self, url: str, api_key: str, config: LLMConfig, local: bool = False):
-        self.url = url
-        self.config = config
-        self.json_schema = not local
-        self._client = openai.AsyncOpenAI(base_url=url, api_key=api_key, timeout=config.timeout_s, max_retries=0)
-
-    async def complete(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Completion:
-        try:
-            return await self._create(messages, schema)
-        except openai.APIStatusError as exc:
-            if not (self.json_schema and "response_format" in str(exc)):
-                raise
-            log.info("%s refused response_format json_schema; sending json_object with a schema", self.url)
-            self.json_schema = False
-            return await self._create(messages, schema)
-
-    async def _create(self, messages: list[dict[str, str]], schema: dict[str, Any]) -> Completion:
-        c = self.config
-        response_format = ({"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}
-                           if self.json_schema else {"type": "json_object", "schema": schema})
-        response = await self._client.chat.completions.create(
-            model=c.model, messages=messages, temperature=c.temperature, max_tokens=c.max_tokens,
-            response_format=response_format)
-        usage = response.usage
-        return Completion(response.choices[0].message.content or "",
-                          usage.prompt_tokens if usage else 0, usage.completion_tokens if usage else 0)
-
-    async def aclose(self) -> None:
-        await self._client.close()
-
-
-# ---- requests and their outcomes ----------------------------------------------------------------
 @dataclass(frozen=True)
 class Request:
-    kind: str                       # "reward" | "transition" | "generate"
-    messages: list[dict[str, str]]
-    schema: dict[str, Any]          # JSON schema of the answer
-    parse: Callable[[str], Any]     # raw text -> validated value (JSON-serializable), or InvalidAnswer
+    kind: str                       # "verdict" | "solve" | "score" | "transition" | "generate"
+    ask: Ask                        # what is sent
+    parse: Callable[[Completion], Any]  # the completion -> validated value (JSON-serializable), or InvalidAnswer
     key: str                        # request_key of model, messages and sampling parameters
     invalid_key: str | None         # where an invalid outcome is cached; None: it is not (on_invalid: error)
 
@@ -202,9 +77,11 @@ class Outcome:
     """The answer to one request after its retries."""
 
     value: Any          # the validated answer; None when still invalid
-    raw: str            # the (last) response text
+    raw: str            # the (last) response as the cache keeps it
     latency_s: float    # seconds of the request that answered (as recorded in the cache)
     cached: bool        # answered by the persistent cache, without a request
+    prompt_tokens: int = 0      # of the request that answered (as recorded in the cache)
+    completion_tokens: int = 0
 
 
 def _json_value(value: Any) -> Any:
@@ -219,20 +96,22 @@ class ParentLLM(Parent):
     """An LLM as parent, on whole batches like every parent (states ``LongTensor (n, num_slots)``,
     actions ``LongTensor (n,)``). With ``config.base_url == ""`` it uses ``server`` (which its
     owner stops) or a bundled local server of its own (stopped in :meth:`close`), started at the
-    first request the cache cannot answer, so a run with a warm cache needs no server. ``transport`` replaces the HTTP client (tests
-    of the invalid-answer policies)."""
+    first request the cache cannot answer, so a run with a warm cache needs no server.
+    ``transport`` replaces the HTTP client (tests of the invalid-answer policies)."""
 
     def __init__(self, task: Task, config: LLMConfig, server: LocalLLMServer | None = None,
                  transport: Transport | None = None, backoff_s: float = BACKOFF_S):
         super().__init__(task)
         self.config = config
+        self.protocol = PROTOCOLS[config.protocol]
         self.rules = DeterministicParent(task)
         self.backoff_s = backoff_s
         self.counts = dict.fromkeys(
             ("answers", "memo_hits", "memo_misses", "cache_hits", "cache_misses", "requests", "retries",
              "transport_errors", "invalid_responses", "fallbacks", "prompt_tokens", "completion_tokens"), 0)
         self.latencies: list[float] = []  # seconds of each answered request sent by this parent
-        self._memo: dict[str, dict[int, Outcome]] = {"reward": {}, "transition": {}, "generate": {}}
+        self._memo: dict[str, dict[int, Outcome]] = {}
+        self._threshold: float | None = None
         self._closed = False
         self._server = server
         self._own_server: LocalLLMServer | None = None
@@ -292,6 +171,14 @@ class ParentLLM(Parent):
             {int(c): i for i, c in enumerate((self.task.problems(lv) * self._weights[:P]).sum(1).tolist())}
             for lv in range(NUM_LEVELS)]
 
+    def state_codes(self, states: torch.Tensor) -> torch.Tensor:
+        """Each state as one exact int64, ``LongTensor (n,)``."""
+        return (states * self._weights[:-1]).sum(1)
+
+    def row_codes(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Each (state, action) row as one exact int64, ``LongTensor (n,)``."""
+        return self.state_codes(states) + actions * self._weights[-1]
+
     # ---- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
         """Close the client and the cache and stop the server this parent started; idempotent."""
@@ -315,42 +202,29 @@ class ParentLLM(Parent):
     def __exit__(self, *exc) -> None:
         self.close()
 
-    # ---- prompts --------------------------------------------------------------------------------
-    def _request(self, kind: str, user: str, schema: dict[str, Any], parse: Callable[[str], Any]) -> Request:
+    # ---- requests -------------------------------------------------------------------------------
+    def make_request(self, kind: str, prompt: str, schema: dict[str, Any] | None,
+                     parse: Callable[[Completion], Any], max_tokens: int | None = None,
+                     top_logprobs: int = 0) -> Request:
+        """A request of ``kind`` for ``prompt`` (a user message), keyed by everything it sends."""
         c = self.config
-        messages = [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
-        params = {"temperature": c.temperature, "max_tokens": c.max_tokens, "schema": schema}
+        ask = Ask([{"role": "user", "content": prompt}], schema, max_tokens or c.max_tokens, top_logprobs)
+        params = {"temperature": c.temperature, "max_tokens": ask.max_tokens, "schema": schema,
+                  **({"top_logprobs": top_logprobs} if top_logprobs else {})}
         # an invalid outcome is cached only for the fallback policies, and only for the same budget
         invalid_key = None if c.on_invalid == "error" else request_key(
-            c.model, messages, {**params, "on_invalid": c.on_invalid, "max_retries": c.max_retries})
-        return Request(kind, messages, schema, parse, request_key(c.model, messages, params), invalid_key)
-
-    def _slot_help(self, slots: tuple[Slot, ...], allowed: list[list[int]] | None = None) -> str:
-        A = self.task.num_actions
-        parts = []
-        for i, s in enumerate(slots):
-            values = allowed[i] if allowed else range(s.cardinality)
-            span = f"{min(values)}..{max(values)}"
-            blank = f", {A} = blank" if s.cardinality == A + 1 and A in values else ""
-            parts.append(f'"{s.name}" ({span}{blank})')
-        return ", ".join(parts)
+            c.model, ask.messages, {**params, "on_invalid": c.on_invalid, "max_retries": c.max_retries})
+        return Request(kind, ask, parse, request_key(c.model, ask.messages, params), invalid_key)
 
     def reward_request(self, state: torch.Tensor, action: int) -> Request:
-        """Is ``action`` correct in ``state`` (``LongTensor (num_slots,)``)?"""
-        user = (f"{State.from_tensor(self.task, state).to_prompt()}\n"
-                f"The agent answered with action {action}. Is that the correct action for this state? "
-                'Reply {"correct": true} or {"correct": false}.')
-        return self._request("reward", user, verdict_schema(), parse_verdict)
+        """The protocol's request that judges ``action`` in ``state`` (``LongTensor (num_slots,)``)."""
+        return self.protocol.request(self, state, action)
 
     def transition_request(self, state: torch.Tensor, action: int) -> Request:
         """The problem slots of the step after ``action`` in ``state``."""
         slots = self.task.problem_slots
-        user = (f"{State.from_tensor(self.task, state).to_prompt()}\n"
-                f"The agent answered with action {action}. Give the problem of the next step (the same "
-                f"problem unless the task's rule moves it on) as JSON with the integer keys "
-                f"{self._slot_help(slots)}.")
-        return self._request("transition", user, problem_schema(slots),
-                             lambda text: parse_problem(text, slots))
+        return self.make_request("transition", prompts.transition_prompt(self.task, state, action),
+                                 prompts.problem_schema(slots), lambda c: prompts.parse_problem(c.text, slots))
 
     def generate_request(self, level: int, index: int) -> Request:
         """Problem number ``index`` of ``level``; valid only if it is one of the level's problems."""
@@ -358,16 +232,14 @@ class ParentLLM(Parent):
         allowed = [sorted(set(table[:, i].tolist())) for i in range(len(slots))]
         members = set(map(tuple, table.tolist()))
 
-        def parse(text: str) -> tuple[int, ...]:
-            problem = parse_problem(text, slots)
+        def parse(completion: Completion) -> tuple[int, ...]:
+            problem = prompts.parse_problem(completion.text, slots)
             if problem not in members:
                 raise InvalidAnswer(f"{dict(zip([s.name for s in slots], problem))} is not a problem of level {level}")
             return problem
 
-        user = (f"Task {self.task.name}: {self.task.description} Actions are 0..{self.task.num_actions - 1}. "
-                f"Propose problem number {index + 1} of the {len(table)} problems at difficulty level {level} "
-                f"(levels 0..{NUM_LEVELS - 1}) as JSON with the integer keys {self._slot_help(slots, allowed)}.")
-        return self._request("generate", user, problem_schema(slots, allowed), parse)
+        return self.make_request("generate", prompts.generate_prompt(self.task, level, index, allowed),
+                                 prompts.problem_schema(slots, allowed), parse)
 
     # ---- resolution -----------------------------------------------------------------------------
     def resolve(self, requests: list[Request]) -> list[Outcome]:
@@ -384,7 +256,8 @@ class ParentLLM(Parent):
         for key, r in distinct.items():
             hit = self.cache.get(*r.cache_keys) if self.cache is not None else None
             if hit is not None:
-                found[key] = Outcome(_from_json(hit.value), hit.raw, hit.latency_s, True)
+                found[key] = Outcome(_from_json(hit.value), hit.raw, hit.latency_s, True, hit.prompt_tokens,
+                                     hit.completion_tokens)
             else:
                 pending.append(r)
         if self.cache is not None:
@@ -407,7 +280,7 @@ class ParentLLM(Parent):
         """Send ``request`` until a valid answer, at most ``1 + max_retries`` times; endpoint
         failures wait ``backoff_s * 2**retry`` first, invalid answers are asked again at once."""
         attempts = 1 + self.config.max_retries
-        raw, reason, latency, failure = "", "", 0.0, None
+        completion, reason, latency, failure = Completion("", 0, 0), "", 0.0, None
         for attempt in range(attempts):
             if attempt:
                 self.counts["retries"] += 1
@@ -417,7 +290,7 @@ class ParentLLM(Parent):
                 self.counts["requests"] += 1
                 started = time.perf_counter()
                 try:
-                    completion = await self.transport.complete(request.messages, request.schema)
+                    completion = await self.transport.complete(request.ask)
                 except RETRYABLE as exc:
                     self.counts["transport_errors"] += 1
                     if self._server is not None and self.transport.url == self._server.base_url:
@@ -432,22 +305,22 @@ class ParentLLM(Parent):
             self.latencies.append(latency)
             self.counts["prompt_tokens"] += completion.prompt_tokens
             self.counts["completion_tokens"] += completion.completion_tokens
-            raw = completion.text
             try:
-                value = request.parse(raw)
+                value = request.parse(completion)
             except InvalidAnswer as exc:
                 self.counts["invalid_responses"] += 1
                 reason = str(exc)
-                log.debug("invalid %s answer from %s (%s): %r", request.kind, self.url, reason, raw)
+                log.debug("invalid %s answer from %s (%s): %r", request.kind, self.url, reason, completion.raw)
                 continue
-            return self._store(request, Outcome(value, raw, latency, False))
+            return self._store(request, Outcome(value, completion.raw, latency, False, completion.prompt_tokens,
+                                                completion.completion_tokens))
         if failure is not None:
             raise LLMError(f"{self.url}: {request.kind} request failed after {attempts} attempt"
-                           f"{'s' if attempts > 1 else ''}: "
-                           f"{self._describe(failure)}")
+                           f"{'s' if attempts > 1 else ''}: {self._describe(failure)}")
         log.warning("%s: %s answer still invalid after %d attempts (%s): %r", self.url, request.kind,
-                    attempts, reason, raw)
-        return self._store(request, Outcome(None, raw, latency, False))
+                    attempts, reason, completion.raw)
+        return self._store(request, Outcome(None, completion.raw, latency, False, completion.prompt_tokens,
+                                            completion.completion_tokens))
 
     def _store(self, request: Request, outcome: Outcome) -> Outcome:
         """``outcome`` cached, and the outcome the cache holds returned: a parallel run may have
@@ -456,8 +329,8 @@ class ParentLLM(Parent):
         if self.cache is None or key is None:
             return outcome
         row = self.cache.put(key, self.config.model, outcome.raw, _json_value(outcome.value), outcome.latency_s,
-                             request.cache_keys)
-        return Outcome(_from_json(row.value), row.raw, row.latency_s, False)
+                             request.cache_keys, (outcome.prompt_tokens, outcome.completion_tokens))
+        return Outcome(_from_json(row.value), row.raw, row.latency_s, False, row.prompt_tokens, row.completion_tokens)
 
     def _describe(self, exc: Exception) -> str:
         """An endpoint error without anything that could echo the key."""
@@ -471,10 +344,6 @@ class ParentLLM(Parent):
         return text.replace(self._api_key, "***") if self.config.api_key_env else text
 
     # ---- batched lookups ------------------------------------------------------------------------
-    def _row_codes(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Each (state, action) row as one exact int64, ``LongTensor (n,)``."""
-        return (states * self._weights[:-1]).sum(1) + actions * self._weights[-1]
-
     def _lookup(self, plans: list[tuple[str, torch.Tensor, Callable[[int], Request]]]
                 ) -> list[tuple[list[Outcome], torch.Tensor]]:
         """For each ``(kind, codes, make)``: the outcomes of the distinct ``codes``
@@ -482,7 +351,7 @@ class ParentLLM(Parent):
         plans together, are resolved in one go; ``make(row)`` builds the request of a row."""
         found, requests, todo = [], [], []
         for kind, codes, make in plans:
-            memo = self._memo[kind]
+            memo = self._memo.setdefault(kind, {})
             uniq, inverse = torch.unique(codes, return_inverse=True)
             keys = uniq.tolist()
             missing = [c for c in keys if c not in memo]
@@ -501,6 +370,28 @@ class ParentLLM(Parent):
                 memo[c] = outcome
         return [([memo[c] for c in keys], inverse) for memo, keys, inverse in found]
 
+    def _judge_plan(self, states: torch.Tensor, actions: torch.Tensor):
+        p = self.protocol
+        return (p.name, p.codes(self, states, actions), lambda i: p.request(self, states[i], int(actions[i])))
+
+    def _verdicts(self, outcomes: list[Outcome], inverse: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.protocol.verdicts(self, [o.value for o in outcomes], inverse, actions)
+
+    def judge(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, list[Outcome], torch.Tensor]:
+        """The LLM's verdict on each (state, action), no fallback applied: ``LongTensor (n,)`` of
+        1 (right), 0 (wrong) or -1 (no valid answer after the retries), with the distinct
+        outcomes behind them and each row's index into those (what ``wmil llm-audit`` reads)."""
+        [(outcomes, inverse)] = self._lookup([self._judge_plan(states, actions)])
+        return self._verdicts(outcomes, inverse, actions), outcomes, inverse
+
+    def score_threshold(self) -> float:
+        """The calibrated log-odds threshold of the ``score`` protocol, asked for once."""
+        if self._threshold is None:
+            if not isinstance(self.protocol, Score):
+                raise LLMError(f"protocol {self.protocol.name!r} has no score threshold")
+            self._threshold = self.protocol.threshold(self)
+        return self._threshold
+
     def _check_invalid(self, kind: str, outcomes: list[Outcome]) -> int:
         """How many ``outcomes`` are invalid; under ``on_invalid: error`` any one raises."""
         bad = [o for o in outcomes if o.value is None]
@@ -512,10 +403,6 @@ class ParentLLM(Parent):
                            f"attempts (on_invalid: error){where}; last response: {bad[0].raw!r}")
         return len(bad)
 
-    @staticmethod
-    def _verdicts(outcomes: list[Outcome], inverse: torch.Tensor) -> torch.Tensor:
-        return torch.tensor([-1 if o.value is None else int(o.value) for o in outcomes], dtype=torch.long)[inverse]
-
     def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.step(states, actions)[0]
 
@@ -523,18 +410,18 @@ class ParentLLM(Parent):
         return self.step(states, actions)[1]
 
     def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(reward FloatTensor (n,), next_states LongTensor (n, num_slots))``; reward and
-        transition questions of the batch are sent together."""
+        """``(reward FloatTensor (n,), next_states LongTensor (n, num_slots))``; the judge's and
+        the transition's questions of the batch are sent together."""
         rule_reward, nxt = self.rules.step(states, actions)
-        codes = self._row_codes(states, actions)
-        plans = [("reward", codes, lambda i: self.reward_request(states[i], int(actions[i])))]
+        plans = [self._judge_plan(states, actions)]
         if self.config.roles != "reward":
+            codes = self.row_codes(states, actions)
             plans.append(("transition", codes, lambda i: self.transition_request(states[i], int(actions[i]))))
         answers = self._lookup(plans)
         outcomes, inverse = answers[0]
-        verdicts = self._verdicts(outcomes, inverse)
-        if self._check_invalid("reward", outcomes):
-            invalid = verdicts < 0
+        verdicts = self._verdicts(outcomes, inverse, actions)
+        if self._check_invalid(self.protocol.name, outcomes):
+            invalid = verdicts == INVALID
             self.counts["fallbacks"] += int(invalid.sum())
             fallback = rule_reward if self.config.on_invalid == "deterministic" else torch.zeros_like(rule_reward)
             reward = torch.where(invalid, fallback, verdicts.float())

@@ -4,7 +4,8 @@ One row per distinct request: ``key`` is the SHA-256 of the model name, the mess
 sampling parameter (response schema included), so any change to what is asked misses the cache.
 A row holds the raw response text, the parsed value as JSON (``null`` when the answer stayed
 invalid after its retries; the caller decides under which key such an outcome is kept), the
-request's latency in seconds and its creation time (Unix seconds). The endpoint's URL and its API
+request's latency in seconds, its prompt and completion tokens and its creation time (Unix
+seconds): what a cold run would cost stays known on a warm one. The endpoint's URL and its API
 key are never part of a key or a row.
 
 A row, once written, is final: parallel runs (each with its own server) may get different answers
@@ -37,9 +38,13 @@ CREATE TABLE IF NOT EXISTS responses (
     raw TEXT NOT NULL,
     value TEXT NOT NULL,
     latency_s REAL NOT NULL,
-    created REAL NOT NULL
+    created REAL NOT NULL,
+    prompt_tokens INTEGER NOT NULL DEFAULT 0,
+    completion_tokens INTEGER NOT NULL DEFAULT 0
 )
 """
+#: Columns added since the first version of the table, added to older caches when opened.
+_ADDED_COLUMNS = ("prompt_tokens", "completion_tokens")
 
 
 def request_key(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
@@ -53,6 +58,8 @@ class CachedResponse:
     raw: str           # the response text as the endpoint sent it
     value: Any         # the validated answer; None when it was invalid
     latency_s: float   # seconds the original request took
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
 
 
 class ResponseCache:
@@ -67,6 +74,14 @@ class ResponseCache:
         self._set_wal()
         self._db.execute("PRAGMA synchronous = NORMAL")  # durable enough in WAL; a crash loses at most the last rows
         self._db.execute(_SCHEMA)
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(responses)")}
+        for column in _ADDED_COLUMNS:
+            if column not in present:
+                try:
+                    self._db.execute(f"ALTER TABLE responses ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0")
+                except sqlite3.OperationalError as exc:  # another process added it first
+                    if "duplicate column" not in str(exc):
+                        raise
         self.hits = 0
         self.misses = 0
 
@@ -88,9 +103,9 @@ class ResponseCache:
     def _first(self, keys: Sequence[str]) -> CachedResponse | None:
         # Rows are never deleted, so SQLite's rowid (max + 1 at each insert) is the order of writing.
         row = self._db.execute(
-            f"SELECT raw, value, latency_s FROM responses WHERE key IN ({', '.join('?' * len(keys))}) "
-            "ORDER BY rowid LIMIT 1", tuple(keys)).fetchone()
-        return None if row is None else CachedResponse(row[0], json.loads(row[1]), row[2])
+            f"SELECT raw, value, latency_s, prompt_tokens, completion_tokens FROM responses WHERE key IN "
+            f"({', '.join('?' * len(keys))}) ORDER BY rowid LIMIT 1", tuple(keys)).fetchone()
+        return None if row is None else CachedResponse(row[0], json.loads(row[1]), *row[2:])
 
     def get(self, *keys: str) -> CachedResponse | None:
         """The first row stored under any of ``keys``; None (a miss) when there is none."""
@@ -102,7 +117,7 @@ class ResponseCache:
         return found
 
     def put(self, key: str, model: str, raw: str, value: Any, latency_s: float,
-            alternatives: Sequence[str] = ()) -> CachedResponse:
+            alternatives: Sequence[str] = (), tokens: tuple[int, int] = (0, 0)) -> CachedResponse:
         """Store one response under ``key`` unless a row is there already, and return the row the
         cache holds for the request: the first stored under ``key`` or ``alternatives`` (the other
         keys that answer it), read in the same transaction, so that a concurrent writer that won
@@ -110,9 +125,9 @@ class ResponseCache:
         with self._db:  # one transaction: BEGIN ... COMMIT, or ROLLBACK on error
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
-                "INSERT OR IGNORE INTO responses (key, model, raw, value, latency_s, created) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (key, model, raw, json.dumps(value), latency_s, time.time()))
+                "INSERT OR IGNORE INTO responses (key, model, raw, value, latency_s, created, prompt_tokens, "
+                "completion_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, model, raw, json.dumps(value), latency_s, time.time(), *tokens))
             stored = self._first((key, *alternatives))
         assert stored is not None  # the row under key exists now
         return stored

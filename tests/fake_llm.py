@@ -1,0 +1,114 @@
+"""A scripted OpenAI-compatible endpoint on 127.0.0.1 that answers the LLM parent's prompts by the
+task's rules: it reads the task from the rule card, the state and action from the prompt, and
+answers every protocol like a strong model (``oracle``), or with a fixed bias (``yes``: every
+verdict "correct", and a score that prefers Yes everywhere but more so for the right action).
+
+Used as ``with FakeEndpoint() as url: ...`` with ``parent.llm.base_url = url``.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import threading
+
+import torch
+
+from wmil.envs.tasks import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, TASKS, make_task
+
+_FEEDBACK = {"none yet": FEEDBACK_NONE, "wrong": FEEDBACK_WRONG, "right": FEEDBACK_RIGHT}
+
+
+def read_prompt(prompt: str):
+    """``(task, state LongTensor (num_slots,) or None, action int or None)`` of a parent's prompt."""
+    A = int(re.search(r"numbers 0 to (\d+)\.", prompt).group(1)) + 1
+    T = int(m.group(1)) if (m := re.search(r"step=\d+ of (\d+)", prompt)) else 1
+    name = next(n for n, cls in TASKS.items() if cls(A).rule() in prompt)
+    task = make_task(name, A, T)
+    line = re.search(r"^State: (.*)$", prompt, re.M).group(1)
+    action = re.search(r"answered with action (\d+)", prompt)
+    if line == "N/A":
+        return task, None, None
+    values = dict(part.split("=", 1) for part in line.split(", "))
+    row = []
+    for slot in task.slots:
+        text = values[slot.name]
+        if slot.name == "feedback":
+            row.append(_FEEDBACK[text])
+        elif text in ("blank", "none"):
+            row.append(A)
+        else:
+            row.append(int(text.split(" of ")[0]))
+    return task, torch.tensor(row), int(action.group(1)) if action else None
+
+
+def answer(prompt: str, mode: str) -> tuple[str, list[tuple[str, float]] | None]:
+    """The completion text and, for a Yes/No question, the first token's top log-probabilities."""
+    task, state, action = read_prompt(prompt)
+    right = None if state is None else int(task.answer(state.unsqueeze(0))[0])
+    if '{"action"' in prompt:
+        return json.dumps({"action": right}), None
+    if '{"correct": true}' in prompt:
+        return json.dumps({"correct": True if mode == "yes" else action == right}), None
+    if "Answer Yes or No" in prompt:
+        if state is None:  # the content-free question
+            yes = -0.5 if mode == "yes" else -0.7
+        elif mode == "yes":
+            yes = -0.05 if action == right else -0.3  # "Yes" wins everywhere; calibration must undo it
+        else:
+            yes = -0.01 if action == right else -5.0
+        no = float(torch.log1p(-torch.exp(torch.tensor(yes))))
+        top = sorted([(" Yes", yes), (" No", no), ("The", -8.0)], key=lambda t: -t[1])
+        return top[0][0].strip(), top
+    raise ValueError(f"the fake endpoint does not answer: {prompt[-120:]!r}")
+
+
+class FakeEndpoint:
+    """The endpoint in a thread; ``mode`` as in :func:`answer`, or ``html`` (HTTP 200 with a web
+    page, as a misconfigured proxy sends). ``requests`` counts chat completions."""
+
+    def __init__(self, mode: str = "oracle"):
+        self.mode = mode
+        self.requests = 0
+        endpoint = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                endpoint.requests += 1
+                if endpoint.mode == "html":
+                    return self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+                text, top = answer(body["messages"][-1]["content"], endpoint.mode)
+                choice = {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}
+                if body.get("logprobs"):
+                    choice["logprobs"] = {"content": [{"token": top[0][0], "logprob": top[0][1], "bytes": None,
+                                                       "top_logprobs": [{"token": t, "logprob": lp, "bytes": None}
+                                                                        for t, lp in top]}]}
+                reply = {"id": "fake", "object": "chat.completion", "created": 0, "model": body["model"],
+                         "choices": [choice], "usage": {"prompt_tokens": 100, "completion_tokens": 5, "total_tokens": 105}}
+                self._send(200, json.dumps(reply).encode(), "application/json")
+
+            def _send(self, code, data, kind):
+                self.send_response(code)
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> "FakeEndpoint":
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.shutdown()
+        self._server.server_close()

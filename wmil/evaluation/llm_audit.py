@@ -1,0 +1,178 @@
+"""``wmil llm-audit``: how well each judge protocol's verdicts agree with the rules.
+
+For every protocol of ``llm_audit.protocols`` and every task x level, problems of the level are
+judged with *every* action: up to ``llm_audit.states_per_level`` of them under the protocols that
+ask once per (state, action), up to ``llm_audit.solve_states_per_level`` under ``solve`` (one
+request answers every action of a state, so it can afford every state); all of them when the table
+is smaller, else a sample seeded by ``llm_audit.seed``, with the ``parent.llm``
+settings, action space and episode length of experiment ``llm_audit.experiment``. An answer still
+invalid after its retries is an outcome of its own (``invalid``), never an error. With temperature
+0 and a warm cache every figure here is reproducible; seconds are kept apart (``--timing``)
+because they are not.
+
+Two views of the errors, because they teach differently:
+
+* **pooled** (random errors): TPR = P(verdict right | the action is right), FPR = P(verdict right |
+  the action is wrong), J = TPR - FPR. A learner's expected reward gap between a right and a wrong
+  answer is proportional to J; a parent whose verdicts err afresh each time is predicted by the
+  parent-quality sweep at that J.
+* **per state** (systematic errors: at temperature 0 a state always gets the same verdicts, and
+  the baby learns whatever they reward). For each state, with ``k`` actions approved: no signal
+  (``k = 0`` or ``k = A``) leaves chance, ``1/A``; the right action among ``k`` approved ones is
+  learnt with probability ``1/k`` (surely when ``k = 1``, possibly not when ``k > 1``); a state
+  whose right action is not approved is learnt wrong (0). The ``ceiling`` block averages these
+  over the level's problems: ``mean`` (expected greedy success) and the range ``[lo, hi]``
+  between what the baby learns for sure and what it can learn at best.
+
+Output (JSON)::
+
+    {"experiment", "model", "endpoint" ("local" = the bundled server), "roles", "calibration",
+     "num_actions", "states_per_level", "seed",
+     "protocols": {protocol: {"overall": <block>, "by_task": {task: <block>},
+                              "by_task_level": {task: {"0": <block>, "1": ..., "2": ...}}}}}
+
+    <block> = {"states", "pairs", "tpr", "fpr", "j", "accuracy", "balanced_accuracy",
+               "cohen_kappa" (null: undefined), "invalid_rate",
+               "confusion": {"rule_right": {"llm_right", "llm_wrong", "llm_invalid"}, "rule_wrong": {...}},
+               "ceiling": {"mean", "lo", "hi"},
+               "requests", "prompt_tokens", "completion_tokens",   # what a cold cache costs
+               "per_state": [{"state", "answer", "approved", "invalid"}]}   # task x level blocks only
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import cohen_kappa_score
+
+from wmil.config import TASK_NAMES, Params
+from wmil.envs.state import State
+from wmil.envs.tasks import NUM_LEVELS, Task, make_task
+from wmil.parents.llm.parent import Outcome, ParentLLM
+from wmil.parents.llm.protocols import INVALID, PROTOCOLS, RIGHT, WRONG
+from wmil.parents.llm.server import LocalLLMServer
+
+_LABEL = {RIGHT: "right", WRONG: "wrong", INVALID: "invalid"}
+
+
+def audit_states(task: Task, level: int, limit: int, generator: torch.Generator) -> torch.Tensor:
+    """The level's problems as fresh states ``LongTensor (m, num_slots)``: all of them when there
+    are at most ``limit``, else ``limit`` drawn without replacement."""
+    table = task.problems(level)
+    if len(table) > limit:
+        table = table[torch.randperm(len(table), generator=generator)[:limit].sort().values]
+    return task.initial_states(table)
+
+
+def state_ceiling(verdicts: np.ndarray, answer: int) -> tuple[float, float, float]:
+    """``(mean, lo, hi)`` greedy success a baby learns on one state from its verdicts on every
+    action ``(A,)`` (1 right, 0 wrong, -1 invalid), as the module docstring says."""
+    approved = verdicts == RIGHT
+    k, A = int(approved.sum()), len(verdicts)
+    if k in (0, A):
+        return 1 / A, 1 / A, 1 / A
+    if not approved[answer]:
+        return 0.0, 0.0, 0.0
+    return 1 / k, float(k == 1), 1.0
+
+
+def block(rule: np.ndarray, llm: np.ndarray, outcomes: list[Outcome], ceilings: np.ndarray,
+          states: int) -> dict[str, Any]:
+    """The ``<block>`` for pairs with rule verdicts ``rule`` (1/0), LLM verdicts ``llm`` (1/0/-1),
+    the distinct ``outcomes`` that gave them and per-state ``ceilings (states, 3)``."""
+    confusion = {f"rule_{_LABEL[r]}": {f"llm_{_LABEL[v]}": int(((rule == r) & (llm == v)).sum())
+                                       for v in (RIGHT, WRONG, INVALID)} for r in (RIGHT, WRONG)}
+    with warnings.catch_warnings():  # one label only (e.g. every verdict right): kappa is undefined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        kappa = float(cohen_kappa_score(rule, llm, labels=[RIGHT, WRONG, INVALID]))
+    tpr = float((llm[rule == RIGHT] == RIGHT).mean())
+    fpr = float((llm[rule == WRONG] == RIGHT).mean())
+    mean, lo, hi = ceilings.mean(0).tolist()
+    return {
+        "states": states, "pairs": len(rule), "tpr": tpr, "fpr": fpr, "j": tpr - fpr,
+        "accuracy": float((rule == llm).mean()),
+        "balanced_accuracy": (tpr + 1 - fpr) / 2,
+        "cohen_kappa": None if math.isnan(kappa) else kappa,
+        "invalid_rate": float((llm == INVALID).mean()),
+        "confusion": confusion,
+        "ceiling": {"mean": mean, "lo": lo, "hi": hi},
+        "requests": len(outcomes),
+        "prompt_tokens": sum(o.prompt_tokens for o in outcomes),
+        "completion_tokens": sum(o.completion_tokens for o in outcomes),
+    }
+
+
+def _seed(seed: int, task_index: int, level: int) -> int:
+    """Independent streams per task x level, so that one sample does not shift another."""
+    return int(np.random.SeedSequence([seed, task_index, level]).generate_state(1)[0])
+
+
+def audit_level(parent: ParentLLM, level: int, limit: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The block of one task x level, and its raw parts for pooling: ``(block, parts)``."""
+    task = parent.task
+    states = audit_states(task, level, limit, torch.Generator().manual_seed(seed))
+    A = task.num_actions
+    pair_states = states.repeat_interleave(A, 0)
+    actions = torch.arange(A).repeat(len(states))
+    verdicts, outcomes, _ = parent.judge(pair_states, actions)
+    answers = task.answer(states)
+    rule = (actions == answers.repeat_interleave(A)).long().numpy()
+    llm = verdicts.numpy()
+    per_state = llm.reshape(len(states), A)
+    ceilings = np.array([state_ceiling(v, int(a)) for v, a in zip(per_state, answers)])
+    result = block(rule, llm, outcomes, ceilings, len(states))
+    result["per_state"] = [
+        {"state": State.from_tensor(task, s).to_prompt(), "answer": int(a),
+         "approved": [int(x) for x in np.flatnonzero(v == RIGHT)], "invalid": bool((v == INVALID).any())}
+        for s, a, v in zip(states, answers, per_state)]
+    return result, {"rule": rule, "llm": llm, "outcomes": outcomes, "ceilings": ceilings, "states": len(states)}
+
+
+def _pool(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    distinct = {id(o): o for p in parts for o in p["outcomes"]}  # a request shared by levels counts once
+    return block(np.concatenate([p["rule"] for p in parts]), np.concatenate([p["llm"] for p in parts]),
+                 list(distinct.values()), np.concatenate([p["ceilings"] for p in parts]),
+                 sum(p["states"] for p in parts))
+
+
+def run_llm_audit(params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(report, timing)``: the report (layout in the module docstring) and, apart, the seconds
+    the requests took (as recorded when they were sent) per protocol x task."""
+    audit = params.llm_audit
+    base = params.run_config(audit.experiment)
+    # The audit applies no policy (an invalid verdict is a label of its own), but caches invalid
+    # answers as a fallback run does, so that a warm rerun is offline and identical.
+    llm = dataclasses.replace(base.parent.llm, on_invalid="zero")
+    server = LocalLLMServer() if llm.base_url == "" else None  # shared; started at the first cache miss
+    report: dict[str, Any] = {
+        "experiment": audit.experiment, "model": llm.model, "endpoint": llm.base_url or "local",
+        "roles": llm.roles, "calibration": llm.calibration, "num_actions": base.env.num_actions,
+        "states_per_level": audit.states_per_level, "seed": audit.seed, "protocols": {}}
+    timing: dict[str, Any] = {}
+    try:
+        for protocol in audit.protocols:
+            everything: list[dict[str, Any]] = []
+            out = report["protocols"][protocol] = {"by_task": {}, "by_task_level": {}}
+            for task_index, name in enumerate(TASK_NAMES):
+                task = make_task(name, base.env.num_actions, base.env.episode_length)
+                limit = audit.states_per_level if PROTOCOLS[protocol].per_action else audit.solve_states_per_level
+                with ParentLLM(task, dataclasses.replace(llm, protocol=protocol), server=server) as parent:
+                    levels = [audit_level(parent, level, limit, _seed(audit.seed, task_index, level))
+                              for level in range(NUM_LEVELS)]
+                    parts = [p for _, p in levels]
+                    out["by_task_level"][name] = {str(lv): b for lv, (b, _) in enumerate(levels)}
+                    out["by_task"][name] = _pool(parts)
+                    everything += parts
+                    seconds = sum(o.latency_s for o in {id(o): o for p in parts for o in p["outcomes"]}.values())
+                    timing.setdefault(protocol, {})[name] = {"request_seconds": seconds,
+                                                             "sent_now": parent.stats()["requests"]}
+            out["overall"] = _pool(everything)
+    finally:
+        if server is not None:
+            server.stop()
+    return report, timing
