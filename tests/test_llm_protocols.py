@@ -161,7 +161,7 @@ def test_audit_of_an_oracle_is_perfect_and_of_a_yes_sayer_uninformative(tmp_path
             for level, b in levels.items():
                 states = min(6 if protocol == "solve" else 4, len(make_task(task, A).problems(int(level))))
                 assert (b["tpr"], b["fpr"], b["j"], b["invalid_rate"]) == (1.0, 0.0, 1.0, 0.0)
-                assert b["ceiling"] == {"mean": 1.0, "lo": 1.0, "hi": 1.0}
+                assert b["ceiling"] == {"mean": 1.0, "lo": 1.0, "hi": 1.0, "pick_variance": 0.0}
                 assert b["states"] == states and b["pairs"] == states * A
                 assert all(s["approved"] == [s["answer"]] for s in b["per_state"])
         assert set(timing[protocol]) == set(TASKS)
@@ -177,6 +177,7 @@ def test_audit_of_an_oracle_is_perfect_and_of_a_yes_sayer_uninformative(tmp_path
         biased, _ = run_llm_audit(parse_params(audit_params(fake.url, tmp_path / "yes")))
     v = biased["protocols"]["verdict"]["overall"]
     assert (v["tpr"], v["fpr"], v["j"]) == (1.0, 1.0, 0.0) and v["ceiling"]["mean"] == pytest.approx(1 / A)
+    assert v["ceiling"]["pick_variance"] == pytest.approx((1 / A) * (1 - 1 / A))  # every pick is a coin
     assert biased["protocols"]["score"]["overall"]["j"] == 1.0  # batch calibration (the default) undoes it
 
 

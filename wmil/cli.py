@@ -195,8 +195,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from wmil import io
     from wmil.bench import run_bench
 
-    report = run_bench(load_params(args.params), seeds=args.seeds, ppo_levels=args.ppo_levels,
-                       ppo_seeds=args.ppo_seeds, llm=args.llm)
+    report = run_bench(load_params(args.params), seeds=args.seeds, llm=args.llm)
     if args.out:
         io.write_json(args.out, report)
     return 0
@@ -231,7 +230,7 @@ def cmd_guard(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from wmil.jobs import status
 
-    return status(args.paths, args.out)
+    return status(args.roots, args.out)
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -315,14 +314,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--markdown", type=Path, default=Path("results/report/summary.md"))
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("bench", help="speed and sample-efficiency benchmark (medians over seeds)")
+    p = sub.add_parser("bench", help="env steps and wall seconds to mastery, regret and steps/s (medians over seeds)")
     _add_params(p)
-    p.add_argument("--seeds", type=int, default=5, help="MVP seeds")
-    p.add_argument("--ppo-levels", action="store_true",
-                   help="also measure PPO's env steps to 90%% success per task and level (minutes)")
-    p.add_argument("--ppo-seeds", type=int, default=3)
+    p.add_argument("--seeds", type=int, default=5, help="seeds per experiment x task")
     p.add_argument("--llm", action="store_true",
-                   help="also measure the LLM parent: warm-cache training steps/s and cold requests/s (about a minute)")
+                   help="also measure the LLM parent: cold requests and seconds per protocol, warm-cache speed")
     p.add_argument("--out", type=Path, help="write the JSON report here")
     p.set_defaults(func=cmd_bench)
 
@@ -347,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="the pipeline's last step: list failed jobs and their logs, remove their "
                                       "failure records (a rerun redoes them); exit 1 if any failed")
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("paths", type=Path, nargs="*", help="the pipeline's outputs")
+    p.add_argument("roots", type=Path, nargs="*", help="result files or folders to search for failure records")
     p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("schema", help="print the JSON schema of params.yaml")

@@ -309,13 +309,17 @@ def parent_quality(ctx: Context):
             e, lo_hi = entry["success_greedy"], entry["prediction"]["interval"]
             ax.errorbar([entry["audited_j"]], [e["value"]], yerr=[[e["value"] - e["lo"]], [e["hi"] - e["value"]]],
                         fmt="s", color="tab:red", capsize=3, markersize=7, zorder=5)
-            ax.vlines(entry["audited_j"] + 0.02, *lo_hi, color="tab:red", linewidth=4, alpha=0.35)
+            ax.vlines(entry["audited_j"] + 0.03, *lo_hi, color="tab:red", linewidth=7, alpha=0.3)
             ax.annotate(f"{name} ({entry['protocol']})", (entry["audited_j"], e["value"]), fontsize=7,
                         xytext=(4, -10), textcoords="offset points", color="tab:red")
         ax.set(title=task, xlabel="parent informativeness J = TPR - FPR", xlim=(-0.3, 1.05), ylim=(-0.05, 1.05))
     axes[0, 0].set_ylabel(SUCCESS)
-    axes[0, 0].errorbar([], [], fmt="s", color="tab:red", label="LLM parent at its audited J (bar: predicted)")
-    axes[0, -1].legend(fontsize=7, loc="upper left")
+    axes[0, 0].errorbar([], [], fmt="s", color="tab:red", label="LLM parent at its audited J (shaded bar: predicted)")
+    handles = {}
+    for ax in axes[0]:
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            handles.setdefault(label, handle)
+    fig.legend(handles.values(), handles.keys(), fontsize=8, loc="lower center", ncol=3, bbox_to_anchor=(0.5, -0.12))
     return fig
 
 

@@ -112,10 +112,12 @@ def guard(job: str, log: Path, outputs: list[Path], command: list[str]) -> int:
     return 0
 
 
-def status(paths: list[Path], out: Path) -> int:
-    """The pipeline's last step: every failed job among the records in ``paths`` with its log,
-    on stderr and in ``out`` (JSON); the records removed; 1 if any job failed, else 0."""
+def status(roots: list[Path], out: Path) -> int:
+    """The pipeline's last step: every failed job whose records lie under ``roots`` (files or
+    folders, searched recursively), with its log, on stderr and in ``out`` (JSON); the records
+    removed; 1 if any job failed, else 0."""
     failed: dict[str, dict[str, Any]] = {}
+    paths = [p for root in map(Path, roots) for p in ([root] if root.is_file() else sorted(root.rglob("*")))]
     for path in paths:
         record = failure_of(path)
         if record is not None:

@@ -21,8 +21,10 @@ Two views of the errors, because they teach differently:
   (``k = 0`` or ``k = A``) leaves chance, ``1/A``; the right action among ``k`` approved ones is
   learnt with probability ``1/k`` (surely when ``k = 1``, possibly not when ``k > 1``); a state
   whose right action is not approved is learnt wrong (0). The ``ceiling`` block averages these
-  over the level's problems: ``mean`` (expected greedy success) and the range ``[lo, hi]``
-  between what the baby learns for sure and what it can learn at best.
+  over the level's problems: ``mean`` (expected greedy success), the range ``[lo, hi]`` between
+  what the baby learns for sure and what it can learn at best, and ``pick_variance``, the mean
+  of ``p (1 - p)`` over the problems, ``p`` each one's chance: where the verdicts leave a choice,
+  which action a seed's greedy policy settles on is a coin it tosses once per problem.
 
 Output (JSON)::
 
@@ -34,7 +36,7 @@ Output (JSON)::
     <block> = {"states", "pairs", "tpr", "fpr", "j", "accuracy", "balanced_accuracy",
                "cohen_kappa" (null: undefined), "invalid_rate",
                "confusion": {"rule_right": {"llm_right", "llm_wrong", "llm_invalid"}, "rule_wrong": {...}},
-               "ceiling": {"mean", "lo", "hi"},
+               "ceiling": {"mean", "lo", "hi", "pick_variance"}, "problems" (in the level's table),
                "requests", "prompt_tokens", "completion_tokens",   # what a cold cache costs
                "per_state": [{"state", "answer", "approved", "invalid"}]}   # task x level blocks only
 """
@@ -82,7 +84,7 @@ def state_ceiling(verdicts: np.ndarray, answer: int) -> tuple[float, float, floa
 
 
 def block(rule: np.ndarray, llm: np.ndarray, outcomes: list[Outcome], ceilings: np.ndarray,
-          states: int) -> dict[str, Any]:
+          states: int, problems: int) -> dict[str, Any]:
     """The ``<block>`` for pairs with rule verdicts ``rule`` (1/0), LLM verdicts ``llm`` (1/0/-1),
     the distinct ``outcomes`` that gave them and per-state ``ceilings (states, 3)``."""
     confusion = {f"rule_{_LABEL[r]}": {f"llm_{_LABEL[v]}": int(((rule == r) & (llm == v)).sum())
@@ -93,14 +95,15 @@ def block(rule: np.ndarray, llm: np.ndarray, outcomes: list[Outcome], ceilings: 
     tpr = float((llm[rule == RIGHT] == RIGHT).mean())
     fpr = float((llm[rule == WRONG] == RIGHT).mean())
     mean, lo, hi = ceilings.mean(0).tolist()
+    pick_variance = float((ceilings[:, 0] * (1 - ceilings[:, 0])).mean())
     return {
-        "states": states, "pairs": len(rule), "tpr": tpr, "fpr": fpr, "j": tpr - fpr,
+        "states": states, "problems": problems, "pairs": len(rule), "tpr": tpr, "fpr": fpr, "j": tpr - fpr,
         "accuracy": float((rule == llm).mean()),
         "balanced_accuracy": (tpr + 1 - fpr) / 2,
         "cohen_kappa": None if math.isnan(kappa) else kappa,
         "invalid_rate": float((llm == INVALID).mean()),
         "confusion": confusion,
-        "ceiling": {"mean": mean, "lo": lo, "hi": hi},
+        "ceiling": {"mean": mean, "lo": lo, "hi": hi, "pick_variance": pick_variance},
         "requests": len(outcomes),
         "prompt_tokens": sum(o.prompt_tokens for o in outcomes),
         "completion_tokens": sum(o.completion_tokens for o in outcomes),
@@ -125,19 +128,21 @@ def audit_level(parent: ParentLLM, level: int, limit: int, seed: int) -> tuple[d
     llm = verdicts.numpy()
     per_state = llm.reshape(len(states), A)
     ceilings = np.array([state_ceiling(v, int(a)) for v, a in zip(per_state, answers)])
-    result = block(rule, llm, outcomes, ceilings, len(states))
+    problems = len(task.problems(level))
+    result = block(rule, llm, outcomes, ceilings, len(states), problems)
     result["per_state"] = [
         {"state": State.from_tensor(task, s).to_prompt(), "answer": int(a),
          "approved": [int(x) for x in np.flatnonzero(v == RIGHT)], "invalid": bool((v == INVALID).any())}
         for s, a, v in zip(states, answers, per_state)]
-    return result, {"rule": rule, "llm": llm, "outcomes": outcomes, "ceilings": ceilings, "states": len(states)}
+    return result, {"rule": rule, "llm": llm, "outcomes": outcomes, "ceilings": ceilings, "states": len(states),
+                    "problems": problems}
 
 
 def _pool(parts: list[dict[str, Any]]) -> dict[str, Any]:
     distinct = {id(o): o for p in parts for o in p["outcomes"]}  # a request shared by levels counts once
     return block(np.concatenate([p["rule"] for p in parts]), np.concatenate([p["llm"] for p in parts]),
                  list(distinct.values()), np.concatenate([p["ceilings"] for p in parts]),
-                 sum(p["states"] for p in parts))
+                 sum(p["states"] for p in parts), sum(p["problems"] for p in parts))
 
 
 def run_llm_audit(params: Params) -> tuple[dict[str, Any], dict[str, Any]]:

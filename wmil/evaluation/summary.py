@@ -159,9 +159,11 @@ def llm_outcomes(params: Params, table: pd.DataFrame, complete: list[str], audit
                  points: list[dict[str, Any]]) -> dict[str, Any]:
     """For every experiment x task taught by the LLM: held-out success (IQM, CI, per seed) beside
     what its audit predicts. The rule: the parent answers at temperature 0, so its errors are
-    systematic and the prediction is the audit's per-state ceiling at the run's protocol, task and
-    level ([lo, hi] widened by the held-out episodes' binomial 95% error); a run agrees when its
-    success lies inside. The J curve's value at the audited J (random errors) is shown beside it."""
+    systematic and the prediction is the audit's per-state ceiling ``c`` at the run's protocol,
+    task and level, with a 95% interval ``c +- 1.96 sd``: ``sd^2 = pick_variance / problems`` (the
+    policy's choice where the verdicts leave one, a coin per problem of the level) ``+ c (1 - c) /
+    episodes`` (the held-out episodes), clipped to ``[0, 1]``; a run agrees when its success lies
+    inside. The J curve's value at the audited J (random errors) is shown beside it."""
     out: dict[str, Any] = {}
     ev = params.evaluation
     for name, exp in params.experiments.items():
@@ -177,14 +179,14 @@ def llm_outcomes(params: Params, table: pd.DataFrame, complete: list[str], audit
                 entry["prediction"] = None  # the audit is missing or does not cover this protocol
             else:
                 block = audited["by_task_level"][task][str(config.env.level)]
-                n = int(rows["held_out_episodes"].iloc[0])
-                lo, hi = block["ceiling"]["lo"], block["ceiling"]["hi"]
-                margin = lambda p: 1.96 * float(np.sqrt(max(p * (1 - p), 1e-12) / n))  # noqa: E731
-                interval = [max(0.0, lo - margin(lo)), min(1.0, hi + margin(hi))]
+                c = block["ceiling"]
+                episodes = int(rows["held_out_episodes"].iloc[0])
+                sd = float(np.sqrt(c["pick_variance"] / block["problems"] + c["mean"] * (1 - c["mean"]) / episodes))
+                interval = [max(0.0, c["mean"] - 1.96 * sd), min(1.0, c["mean"] + 1.96 * sd)]
                 inside = [bool(interval[0] <= s <= interval[1]) for s in rows["success_greedy"]]
                 entry.update(audited_j=block["j"], audited_tpr=block["tpr"], audited_fpr=block["fpr"],
                              prediction={"rule": "per-state ceiling (systematic errors)",
-                                         "mean": block["ceiling"]["mean"], "interval": interval},
+                                         "mean": c["mean"], "interval": interval},
                              j_curve=j_curve(points, task, block["j"]), inside=inside,
                              agrees=all(inside))
             out.setdefault(name, {})[task] = entry

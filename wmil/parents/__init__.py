@@ -13,15 +13,16 @@ from wmil.parents.noisy import RewardNoise
 PARENT_NAMES = ("deterministic", "llm")
 
 
-def make_parent(config: ParentConfig, task: Task, generator: torch.Generator | None = None) -> Parent:
+def make_parent(config: ParentConfig, task: Task, generator: torch.Generator | None = None, server=None) -> Parent:
     """The parent ``config.name`` for ``task``, wrapped in :class:`RewardNoise` when it has an
-    error rate above 0 (its errors are drawn from ``generator``)."""
+    error rate above 0 (its errors are drawn from ``generator``). An LLM parent uses ``server`` (a
+    running :class:`~wmil.parents.llm.server.LocalLLMServer`) if given."""
     if config.name == "deterministic":
         parent: Parent = DeterministicParent(task)
     elif config.name == "llm":
         from wmil.parents.llm.parent import ParentLLM  # the openai client loads only when needed
 
-        parent = ParentLLM(task, config.llm)
+        parent = ParentLLM(task, config.llm, server=server)
     else:
         raise ValueError(f"unknown parent {config.name!r}; allowed: {list(PARENT_NAMES)}")
     if config.false_positive_rate > 0 or config.false_negative_rate > 0:

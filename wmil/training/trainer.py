@@ -6,11 +6,12 @@ The trainer never knows which parent or algorithm it drives. One run writes one 
 * ``curve.csv``    one row per logging step (columns: :data:`CURVE_COLUMNS`);
 * ``checkpoint.pt`` everything needed to resume bit-identically (updated every ``save_every``);
 * ``model.pt``     final weights and config (what evaluation reads);
-* ``metrics.json`` final metrics incl. greedy success per level on fresh episodes; written last, its
-                   presence marks a finished run;
-* ``timing.json``  wall-clock numbers, and ``parent_stats.json`` the parent's counters (an LLM's
-                   requests, cache hits, latencies; a noisy parent's flips): both kept apart so
-                   that metrics are deterministic.
+* ``metrics.json`` final metrics (env steps to 50% and 90% rolling success, final success, entropy
+                   and world-model MSE); written last, its presence marks a finished run (held-out
+                   evaluation is ``wmil evaluate``, which writes ``eval.json``);
+* ``timing.json``  wall-clock numbers (also env steps/s per curve row), and ``parent_stats.json``
+                   the parent's counters (an LLM's requests, cache hits, latencies; a noisy
+                   parent's flips): both kept apart so that metrics and curve are deterministic.
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ from wmil.config import RunConfig
 from wmil.curriculum import CurriculumManager, SuccessWindow
 from wmil.envs.env import VectorEnv
 from wmil.envs.tasks import NUM_LEVELS, make_task
-from wmil.evaluation.evaluate import Evaluator
 from wmil.models.baby import BabyModel
-from wmil.parents import DeterministicParent, make_parent
+from wmil.parents import make_parent
 from wmil.provenance import code_hash
 from wmil.training.algorithms import ALGORITHMS
 from wmil.training.buffer import RolloutBuffer
@@ -63,31 +63,30 @@ CURVE_COLUMNS = (
     "distill_loss",     # KL(parent || policy), nats (the kl_distill baseline; 0 elsewhere)
     "baseline",         # REINFORCE's running baseline (NaN under PPO)
     "value_loss", "approx_kl", "clip_frac", "explained_variance",  # PPO only (NaN under REINFORCE)
-    "steps_per_s",      # env steps per wall-clock second since the previous row (not deterministic)
 )
-TIMING_COLUMNS = ("steps_per_s",)
+#: Wall-clock scalars per curve row, kept in timing.json (never in the curve, which is compared).
+TIMING_COLUMNS = ("env_steps", "steps_per_s")
 SUCCESS_THRESHOLDS = (0.5, 0.9)
 FINISHED_FILES = ("metrics.json", "model.pt", "timing.json", "parent_stats.json", "eval.json")
-EVAL_EPISODES = 1000
 
 
 def seed_streams(seed: int) -> tuple[int, ...]:
     """Independent seeds: model init, environment, action sampling, the algorithm's own
-    randomness, evaluation (its own stream of episodes; the problem tables are small and shared,
-    so evaluation measures the policy on fresh draws, not on unseen problems) and the parent's
-    own randomness (reward noise)."""
-    return tuple(int(x >> 1) for x in np.random.SeedSequence(seed).generate_state(6, dtype=np.uint64))
+    randomness and the parent's own randomness (its errors). Held-out evaluation draws from a
+    stream of its own (``wmil.evaluation.held_out``)."""
+    return tuple(int(x >> 1) for x in np.random.SeedSequence(seed).generate_state(5, dtype=np.uint64))
 
 
 class Trainer:
-    def __init__(self, config: RunConfig, run_dir: str | Path):
+    def __init__(self, config: RunConfig, run_dir: str | Path, server=None):
+        """``server``: a running local LLM server for an LLM parent to use instead of starting its own."""
         torch.set_num_threads(1)
         self.config = config
         self.run_dir = Path(run_dir)
-        init_seed, env_seed, policy_seed, algo_seed, self.eval_seed, parent_seed = seed_streams(config.seed)
+        init_seed, env_seed, policy_seed, algo_seed, parent_seed = seed_streams(config.seed)
         env = config.env
         self.task = make_task(env.task, env.num_actions, env.episode_length)
-        self.parent = make_parent(config.parent, self.task, torch.Generator().manual_seed(parent_seed))
+        self.parent = make_parent(config.parent, self.task, torch.Generator().manual_seed(parent_seed), server)
         self.env = VectorEnv(self.parent, env.num_envs, env.episode_length, torch.Generator().manual_seed(env_seed))
         algorithm = ALGORITHMS[config.algorithm.name]
         torch.manual_seed(init_seed)
@@ -109,6 +108,7 @@ class Trainer:
         self.env_steps = 0
         self.updates = 0
         self.curve: list[dict[str, float]] = []
+        self.rates: list[dict[str, float]] = []  # TIMING_COLUMNS per curve row
         self.pending: list[dict[str, float]] = []  # per-update stats since the last curve row
         self.steps_to: dict[str, int | None] = {f"steps_to_{t:g}": None for t in SUCCESS_THRESHOLDS}
         self.elapsed = 0.0
@@ -183,7 +183,7 @@ class Trainer:
             "world_model_mse": float(buf.world_model_mse.mean()) if self.model.world_model is not None else float("nan"),
         })
 
-    def make_row(self, steps_per_s: float) -> dict[str, float]:
+    def make_row(self) -> dict[str, float]:
         """A learning-curve row from the updates since the previous row (``self.pending``)."""
         means = {k: float(np.mean([p[k] for p in self.pending])) for k in self.pending[0]}
         row = {
@@ -191,7 +191,6 @@ class Trainer:
             "env_steps": self.env_steps, "episodes": self.episodes, "updates": self.updates,
             "level": self.pending[-1]["level"], "rolling_success": self.window.rate(),
             "rolling_success_top": self.top_window.rate() if self.top_window.count else float("nan"),
-            "steps_per_s": steps_per_s,
         }
         return {k: row[k] for k in CURVE_COLUMNS}
 
@@ -225,8 +224,9 @@ class Trainer:
             self.iterate()
             bar.update(self.env_steps - before)
             if self.env_steps // cfg.log_every > before // cfg.log_every:
-                row = self.make_row(rate())
+                row = self.make_row()
                 self.curve.append(row)
+                self.rates.append({"env_steps": self.env_steps, "steps_per_s": rate()})
                 self.pending = []
                 last_log_steps, last_log_time = self.env_steps, time.perf_counter()
                 bar.set_postfix(success=f"{row['rolling_success']:.2f}", entropy=f"{row['entropy']:.2f}")
@@ -236,7 +236,8 @@ class Trainer:
         bar.close()
         # an off-cadence last row goes to the outputs only: a longer run resuming from this
         # checkpoint must log exactly as an uninterrupted one
-        return self.finish(self.curve + ([self.make_row(rate())] if self.pending else []))
+        last = ([self.make_row()], [{"env_steps": self.env_steps, "steps_per_s": rate()}]) if self.pending else ([], [])
+        return self.finish(self.curve + last[0], self.rates + last[1])
 
     def train_until_success(self, threshold: float) -> int | None:
         """Train (no files written) until the rolling success over a full window reaches
@@ -279,6 +280,7 @@ class Trainer:
         for key in ("episodes", "env_steps", "updates", "elapsed"):
             setattr(self, key, state[key])
         self.curve, self.pending, self.steps_to = state["curve"], state["pending"], state["steps_to"]
+        self.rates = state["rates"]
         log.info("resumed %s at env step %d", path, self.env_steps)
 
     def save(self) -> None:
@@ -289,11 +291,11 @@ class Trainer:
             "window": self.window.state_dict(), "top_window": self.top_window.state_dict(), "episodes": self.episodes, "env_steps": self.env_steps,
             "curriculum": self.curriculum.state_dict() if self.curriculum is not None else None,
             "updates": self.updates, "elapsed": self.elapsed, "curve": self.curve,
-            "pending": self.pending, "steps_to": self.steps_to,
+            "pending": self.pending, "steps_to": self.steps_to, "rates": self.rates,
         })
         io.write_text(self.run_dir / "curve.csv", curve_to_csv(self.curve))
 
-    def finish(self, curve: list[dict[str, float]]) -> dict[str, Any]:
+    def finish(self, curve: list[dict[str, float]], rates: list[dict[str, float]]) -> dict[str, Any]:
         last = curve[-1]
         metrics = {
             "experiment": self.config.experiment, "task": self.config.env.task, "seed": self.config.seed,
@@ -305,15 +307,12 @@ class Trainer:
             "final_entropy": last["entropy"],
             "final_world_model_mse": None if np.isnan(last["world_model_mse"]) else last["world_model_mse"],
             **self.steps_to,
-            "greedy_success_by_level": {  # judged by the rules, whoever the parent was
-                level: result["success"] for level, result in Evaluator(
-                    DeterministicParent(self.task), self.config.env.episode_length, EVAL_EPISODES, self.eval_seed
-                ).evaluate_levels(self.model).items()},
         }
         io.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))
         io.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})
         io.write_json(self.run_dir / "timing.json", {
-            "wall_seconds": self.elapsed, "env_steps_per_s": self.env_steps / max(self.elapsed, 1e-9)})
+            "wall_seconds": self.elapsed, "env_steps_per_s": self.env_steps / max(self.elapsed, 1e-9),
+            "curve": rates})
         io.write_json(self.run_dir / "parent_stats.json", self.parent.stats())
         io.write_json(self.run_dir / "metrics.json", metrics)
         return metrics

@@ -78,5 +78,7 @@ rule status:
     resources:
         mem_mb=500,
         runtime=5,
+    params:
+        results=lambda wildcards, output: Path(output[0]).parents[1],
     shell:
-        "wmil status --out {output} {input} 2>&1 | tee {log}"
+        "wmil status --out {output} {params.results} 2>&1 | tee {log}"
