@@ -1,7 +1,6 @@
 # `make pipeline` runs the whole pipeline; `make test` runs the tests. Both set up .venv first.
 VENV ?= .venv
 BIN := $(VENV)/bin
-CORES ?= 2
 # Snakemake's shell rules call `wmil`, so the venv's bin must be on PATH.
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -9,8 +8,11 @@ export PATH := $(abspath $(BIN)):$(PATH)
 setup:
 	@WMIL_VENV=$(VENV) scripts/setup-env.sh
 
+# Through DVC, so that dvc.lock and its cache always describe what was built (`dvc exp run` then
+# reruns only what a change touches); a stale lock of a killed Snakemake is removed first.
 pipeline: setup
-	$(BIN)/snakemake --cores $(CORES) all
+	@scripts/unlock-if-idle.sh $(BIN)/snakemake
+	$(BIN)/dvc repro
 
 test: setup
 	WMIL_VENV=$(VENV) scripts/run-tests.sh

@@ -149,7 +149,7 @@ def test_state_ceiling(value, answer, expected):
 def audit_params(url: str, tmp_path: Path) -> dict:
     raw = yaml.safe_load(PARAMS_PATH.read_text())
     raw["defaults"]["parent"]["llm"].update(base_url=url, cache_path=str(tmp_path / "cache.sqlite"))
-    raw["llm_audit"].update(states_per_level=4, solve_states_per_level=6)
+    raw["llm_audit"].update(states_per_level=2, solve_states_per_level=3)
     return raw
 
 
@@ -159,7 +159,7 @@ def test_audit_of_an_oracle_is_perfect_and_of_a_yes_sayer_uninformative(tmp_path
     for protocol in ("verdict", "solve", "score"):
         for task, levels in report["protocols"][protocol]["by_task_level"].items():
             for level, b in levels.items():
-                states = min(6 if protocol == "solve" else 4, len(make_task(task, A).problems(int(level))))
+                states = min(3 if protocol == "solve" else 2, len(make_task(task, A).problems(int(level))))
                 assert (b["tpr"], b["fpr"], b["j"], b["invalid_rate"]) == (1.0, 0.0, 1.0, 0.0)
                 assert b["ceiling"] == {"mean": 1.0, "lo": 1.0, "hi": 1.0, "pick_variance": 0.0}
                 assert b["states"] == states and b["pairs"] == states * A
@@ -183,6 +183,7 @@ def test_audit_of_an_oracle_is_perfect_and_of_a_yes_sayer_uninformative(tmp_path
 
 def test_warm_audit_sends_nothing_and_says_the_same(tmp_path):
     raw = audit_params("", tmp_path)
+    raw["llm_audit"]["protocols"] = ["solve", "score"]
     with FakeEndpoint() as fake:
         raw["defaults"]["parent"]["llm"]["base_url"] = fake.url
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))

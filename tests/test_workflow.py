@@ -151,3 +151,33 @@ def test_every_committed_result_is_an_output_of_the_dag():
     outputs = {line.split("\t")[0] for line in summary[1:] if line.strip()}
     stray = [f for f in tracked if f not in outputs and not f.endswith(".gitignore")]
     assert not stray, f"committed under results/ but produced by no rule: {stray}"
+
+
+def test_a_stale_lock_of_a_killed_snakemake_is_removed_but_a_live_one_kept(tmp_path):
+    import shutil
+    import signal
+    import time
+
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "workflow", project / "workflow")
+    (project / "scripts").mkdir()
+    shutil.copy(ROOT / "scripts/unlock-if-idle.sh", project / "scripts")
+    (project / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    running = subprocess.Popen([str(BIN / "snakemake"), "--cores", "1", "all"], cwd=project, env=ENV,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    locks = project / ".snakemake/locks"
+    try:
+        for _ in range(600):
+            if locks.is_dir() and any(locks.iterdir()):
+                break
+            time.sleep(0.1)
+        kept = sh([str(project / "scripts/unlock-if-idle.sh"), str(BIN / "snakemake")], project)
+        assert "is running" in kept.stderr and any(locks.iterdir())
+    finally:
+        os.killpg(running.pid, signal.SIGKILL)  # what a user's kill -9 leaves behind: the lock
+        running.wait()
+    blocked = subprocess.run([str(BIN / "snakemake"), "--cores", "1", "results/metrics/sanity.json"], cwd=project,
+                             env=ENV, capture_output=True, text=True, timeout=120)
+    assert blocked.returncode != 0 and "LockException" in blocked.stdout + blocked.stderr
+    freed = sh([str(project / "scripts/unlock-if-idle.sh"), str(BIN / "snakemake")], project)
+    assert "removing a stale Snakemake lock" in freed.stderr and not (locks.is_dir() and any(locks.iterdir()))

@@ -88,12 +88,14 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_sanity(args: argparse.Namespace) -> int:
     from wmil import io
-    from wmil.sanity import run_sanity
+    from wmil.sanity import env_speed, run_sanity
 
     params = load_params(args.params)
     report = run_sanity(params)
     if args.out:
         io.write_json(args.out, report)
+    if args.timing:
+        io.write_json(args.timing, env_speed(params))
     print(json.dumps({k: report[k] for k in ("passed", "failures")}, indent=2))
     return 0 if report["passed"] else 1
 
@@ -106,7 +108,7 @@ def cmd_mvp_criteria(args: argparse.Namespace) -> int:
     report = mvp_criteria(params, args.runs_root)
     io.write_json(args.out, report)
     print(json.dumps({k: report[k] for k in ("passed", "failures")}, indent=2))
-    return 0 if report["passed"] else 1
+    return 0 if report["passed"] or args.report_only else 1
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
@@ -180,14 +182,18 @@ def cmd_figure(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from wmil import io
-    from wmil.report import build_report
+    from wmil.report import build_report, headline_metrics
 
+    params = load_params(args.params)
     try:
-        page, table = build_report(load_params(args.params), args.results)
+        page, table = build_report(params, args.results)
+        summary, criteria = (json.loads((args.results / "metrics" / n).read_text()) for n in ("summary.json", "mvp_criteria.json"))
     except FileNotFoundError as exc:
         raise ConfigError(f"{exc.filename}: missing; run the pipeline first (snakemake all)") from None
     io.write_text(args.html, page)
     io.write_text(args.markdown, table)
+    if args.headline:
+        io.write_json(args.headline, headline_metrics(params, summary, criteria))
     return 0
 
 
@@ -268,12 +274,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("sanity", help="the plan's 'If MVP fails' checks; exits 1 if any fails")
     _add_params(p)
     p.add_argument("--out", type=Path, help="write the full JSON report here")
+    p.add_argument("--timing", type=Path, help="also measure the env's speed and write it here (never judged)")
     p.set_defaults(func=cmd_sanity)
 
     p = sub.add_parser("mvp-criteria", help="check the plan's four MVP criteria on every MVP seed")
     _add_params(p)
     p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
     p.add_argument("--out", type=Path, default=Path("results/metrics/mvp_criteria.json"))
+    p.add_argument("--report-only", action="store_true",
+                   help="exit 0 when a criterion fails too (the pipeline: the report then says FAIL)")
     p.set_defaults(func=cmd_mvp_criteria)
 
     p = sub.add_parser("summarize", help="IQM and 95%% CIs over seeds of every experiment x task, and the plot tables")
@@ -312,6 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--html", type=Path, default=Path("results/report/report.html"))
     p.add_argument("--markdown", type=Path, default=Path("results/report/summary.md"))
+    p.add_argument("--headline", type=Path, help="also write the flat headline metrics (JSON) here")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="env steps and wall seconds to mastery, regret and steps/s (medians over seeds)")

@@ -212,7 +212,6 @@ SECTIONS = ("env", "parent", "model", "algorithm", "rewards", "curriculum", "tra
 class SanityConfig:
     episodes: int = field(metadata=_range(100, 10**8))
     random_tolerance: float = field(metadata=_range(0.0, 1.0, lo_open=True))
-    max_step_seconds: float = field(metadata=_range(0.0, 10.0, lo_open=True))
     seed: int = field(metadata=_range(0, 2**31 - 1))
 
 

@@ -6,16 +6,22 @@
 2. The state encoding: the answer is a function of the observed state across all levels, and a
    linear probe on the raw one-hot state recovers PatternEcho's target.
 3. The gradient: one REINFORCE update reaches every parameter of the model.
-4. Speed: a batched env step stays under ``sanity.max_step_seconds``.
+
+Speed is measured too (:func:`env_speed`: a batched env step), but reported apart and never
+judged: a loaded machine is slower without anything being wrong, and a wall-clock number in the
+report would make it differ between identical runs. ``wmil bench`` holds the speed targets.
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from typing import Any
 
 import torch
 
 from wmil.config import Params
+from wmil.envs.env import VectorEnv
 from wmil.envs.tasks import NUM_LEVELS, TASKS, make_task
 from wmil.models.baby import BabyModel
 from wmil.parents import DeterministicParent
@@ -106,15 +112,21 @@ def check_gradients(params: Params, action_sizes: list[int]) -> dict[str, Any]:
     return {"rows": rows, "failures": failures}
 
 
-def check_speed(params: Params) -> dict[str, Any]:
-    from wmil.bench import time_env_step
-
-    median = time_env_step("conditional", params.defaults["env"]["num_actions"], STEP_TIMING_ENVS, 200)
-    failures = []
-    if median > params.sanity.max_step_seconds:
-        failures.append(f"a step of {STEP_TIMING_ENVS} envs takes {median * 1e3:.3f} ms > {params.sanity.max_step_seconds * 1e3} ms")
-    return {"num_envs": STEP_TIMING_ENVS, "median_step_seconds": median,
-            "env_steps_per_second": STEP_TIMING_ENVS / median, "failures": failures}
+def env_speed(params: Params, repeats: int = 200) -> dict[str, Any]:
+    """Median seconds of one batched env step of ``STEP_TIMING_ENVS`` single-step Conditional
+    episodes at level 2, problem generation included (wall-clock: kept out of the report)."""
+    task = make_task("conditional", params.defaults["env"]["num_actions"])
+    env = VectorEnv(DeterministicParent(task), STEP_TIMING_ENVS, 1, torch.Generator().manual_seed(0))
+    env.level = 2
+    actions = torch.randint(task.num_actions, (STEP_TIMING_ENVS,), generator=torch.Generator().manual_seed(1))
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        env.reset()
+        env.step(actions)
+        times.append(time.perf_counter() - started)
+    median = statistics.median(times)
+    return {"num_envs": STEP_TIMING_ENVS, "median_step_seconds": median, "env_steps_per_second": STEP_TIMING_ENVS / median}
 
 
 def run_sanity(params: Params) -> dict[str, Any]:
@@ -126,7 +138,6 @@ def run_sanity(params: Params) -> dict[str, Any]:
         "rewards": check_rewards(params, sizes),
         "state_encoding": check_state_encoding(sizes, params.sanity.seed),
         "gradients": check_gradients(params, sizes),
-        "speed": check_speed(params),
     }
     failures = [f for section in report.values() if isinstance(section, dict) for f in section["failures"]]
     return {**report, "passed": not failures, "failures": failures}

@@ -9,6 +9,7 @@ The trainer never knows which parent or algorithm it drives. One run writes one 
 * ``metrics.json`` final metrics (env steps to 50% and 90% rolling success, final success, entropy
                    and world-model MSE); written last, its presence marks a finished run (held-out
                    evaluation is ``wmil evaluate``, which writes ``eval.json``);
+* ``tensorboard/`` the curve and timing rows as TensorBoard scalars (``wmil.training.event_log``);
 * ``timing.json``  wall-clock numbers (also env steps/s per curve row), and ``parent_stats.json``
                    the parent's counters (an LLM's requests, cache hits, latencies; a noisy
                    parent's flips): both kept apart so that metrics and curve are deterministic.
@@ -41,6 +42,7 @@ from wmil.provenance import code_hash
 from wmil.training.algorithms import ALGORITHMS
 from wmil.training.buffer import RolloutBuffer
 from wmil.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from wmil.training.event_log import write_events
 from wmil.training.rewards import RewardComputer
 
 log = logging.getLogger("wmil.train")
@@ -294,6 +296,7 @@ class Trainer:
             "pending": self.pending, "steps_to": self.steps_to, "rates": self.rates,
         })
         io.write_text(self.run_dir / "curve.csv", curve_to_csv(self.curve))
+        write_events(self.run_dir, self.curve, self.rates)
 
     def finish(self, curve: list[dict[str, float]], rates: list[dict[str, float]]) -> dict[str, Any]:
         last = curve[-1]
@@ -309,6 +312,7 @@ class Trainer:
             **self.steps_to,
         }
         io.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))
+        write_events(self.run_dir, curve, rates)
         io.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})
         io.write_json(self.run_dir / "timing.json", {
             "wall_seconds": self.elapsed, "env_steps_per_s": self.env_steps / max(self.elapsed, 1e-9),

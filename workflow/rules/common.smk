@@ -32,6 +32,7 @@ FIGURE_NAMES = list(FIGURE_SPECS)
 FIGURE_OUTPUTS = [f"{FIGURES}/{name}.png" for name in FIGURE_NAMES]
 REPORT_HTML = "results/report/report.html"
 REPORT_MD = "results/report/summary.md"
+HEADLINE = f"{METRICS}/headline.json"
 STATUS = f"{LOGS}/status.json"
 
 # A guarded job that fails leaves failure records in place of its outputs (wmil/jobs.py), so that

@@ -40,6 +40,7 @@ rule report:
     output:
         html=REPORT_HTML,
         markdown=REPORT_MD,
+        headline=HEADLINE,
     params:
         params_file=PARAMS_FILE,
     log:
@@ -52,7 +53,7 @@ rule report:
         runtime=5,
     shell:
         "wmil report --params {params.params_file} --results results --html {output.html}"
-        " --markdown {output.markdown} > {log} 2>&1"
+        " --markdown {output.markdown} --headline {output.headline} > {log} 2>&1"
 
 
 rule status:

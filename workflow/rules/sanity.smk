@@ -1,9 +1,11 @@
 rule sanity:
-    """The plan's 'If MVP fails' checks: random ~1/A, oracle 1.0, gradients, probe, env speed."""
+    """The plan's 'If MVP fails' checks: random ~1/A, oracle 1.0, gradients, probe; the env's speed
+    apart (measured, never judged)."""
     input:
         code=sources("sanity.py"),
     output:
-        SANITY,
+        report=SANITY,
+        timing=f"{BENCHMARKS}/sanity_speed.json",
     params:
         params_file=PARAMS_FILE,
         fingerprint=sanity_fingerprint(),
@@ -16,4 +18,4 @@ rule sanity:
         mem_mb=2000,
         runtime=10,
     shell:
-        "wmil sanity --params {params.params_file} --out {output} > {log} 2>&1"
+        "wmil sanity --params {params.params_file} --out {output.report} --timing {output.timing} > {log} 2>&1"
