@@ -36,3 +36,28 @@ def code_hash(llm: bool = True) -> str:
     for path in training_sources(llm):
         digest.update(path.relative_to(PACKAGE).as_posix().encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+def machine() -> dict[str, str]:
+    """Where results were made: CPU model, the vector instructions torch's kernels use, Python and
+    the versions of the libraries that compute them (float kernels differ between CPUs, so RL
+    trajectories diverge between machines: ``wmil verify`` then checks statistical equivalence)."""
+    import importlib.metadata
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    versions = {}
+    for name in ("torch", "numpy", "scipy", "scikit-learn", "rliable", "llama_cpp_python", "openai"):
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return {"cpu": cpu, "architecture": platform.machine(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "python": platform.python_version(), **versions}

@@ -115,13 +115,7 @@ def _matrix(table: pd.DataFrame, experiment: str, column: str, tasks: list[str])
     return sub[tasks].to_numpy(dtype=float)
 
 
-def _per_task(table: pd.DataFrame, name: str, task: str, reps: int, seed: int) -> dict[str, Any]:
-    """IQM [95% CI] of held-out greedy success of ``name`` on ``task``, with its per-seed values."""
-    scores = _matrix(table, name, "success_greedy", [task])
-    return {**stats.interval_estimates({"x": scores}, reps, seed)["x"]["iqm"], "per_seed": scores[:, 0].tolist()}
-
-
-def parent_quality(params: Params, table: pd.DataFrame, complete: list[str]) -> list[dict[str, Any]]:
+def parent_quality(params: Params, experiments: dict[str, Any], complete: list[str]) -> list[dict[str, Any]]:
     """One point per experiment x task of the parent-quality sweeps (``evaluation.noise``): the
     rule parent's error rates, its J = 1 - FPR - FNR, whether the learner corrected for them, and
     held-out success (IQM over seeds, 95% CI)."""
@@ -137,7 +131,7 @@ def parent_quality(params: Params, table: pd.DataFrame, complete: list[str]) -> 
                            "false_positive_rate": parent.false_positive_rate,
                            "false_negative_rate": parent.false_negative_rate, "j": parent.informativeness,
                            "noise_correction": params.run_config(name, task).rewards.noise_correction,
-                           "success_greedy": _per_task(table, name, task, ev.bootstrap_reps, ev.seed)})
+                           "success_greedy": experiments[name]["success_greedy"][task]})
     return points
 
 
@@ -155,8 +149,8 @@ def j_curve(points: list[dict[str, Any]], task: str, j: float) -> float | None:
     return float(np.interp(j, xs, [float(np.mean(curve[x])) for x in xs]))
 
 
-def llm_outcomes(params: Params, table: pd.DataFrame, complete: list[str], audit: dict[str, Any] | None,
-                 points: list[dict[str, Any]]) -> dict[str, Any]:
+def llm_outcomes(params: Params, table: pd.DataFrame, experiments: dict[str, Any], complete: list[str],
+                 audit: dict[str, Any] | None, points: list[dict[str, Any]]) -> dict[str, Any]:
     """For every experiment x task taught by the LLM: held-out success (IQM, CI, per seed) beside
     what its audit predicts. The rule: the parent answers at temperature 0, so its errors are
     systematic and the prediction is the audit's per-state ceiling ``c`` at the run's protocol,
@@ -165,7 +159,6 @@ def llm_outcomes(params: Params, table: pd.DataFrame, complete: list[str], audit
     episodes`` (the held-out episodes), clipped to ``[0, 1]``; a run agrees when its success lies
     inside. The J curve's value at the audited J (random errors) is shown beside it."""
     out: dict[str, Any] = {}
-    ev = params.evaluation
     for name, exp in params.experiments.items():
         for task in exp.tasks:
             config = params.run_config(name, task)
@@ -173,7 +166,7 @@ def llm_outcomes(params: Params, table: pd.DataFrame, complete: list[str], audit
                 continue
             rows = table[(table["experiment"] == name) & (table["task"] == task)].sort_values("seed")
             entry: dict[str, Any] = {"protocol": config.parent.llm.protocol, "level": config.env.level,
-                                     "success_greedy": _per_task(table, name, task, ev.bootstrap_reps, ev.seed)}
+                                     "success_greedy": experiments[name]["success_greedy"][task]}
             audited = (audit or {}).get("protocols", {}).get(config.parent.llm.protocol)
             if audited is None:
                 entry["prediction"] = None  # the audit is missing or does not cover this protocol
@@ -218,7 +211,8 @@ def summarize(params: Params, runs_root: Path, audit: dict[str, Any] | None = No
         entry: dict[str, Any] = {}
         for column in ("success_greedy", "success_sampled", "steps_to_0.9_censored", "failures_to_0.99"):
             per_task = {task: _matrix(table, name, column, [task]) for task in tasks}
-            estimates = stats.interval_estimates({**per_task, "all_tasks": _matrix(table, name, column, tasks)}, reps, seed)
+            estimates = stats.interval_estimates({**per_task, "all_tasks": _matrix(table, name, column, tasks)}, reps, seed,
+                                                 aggregates=("iqm",))
             entry[column] = {key: {**est["iqm"], "per_seed": per_task[key][:, 0].tolist() if key in per_task else None}
                              for key, est in estimates.items()}
         runs = table[table["experiment"] == name]
@@ -233,8 +227,8 @@ def summarize(params: Params, runs_root: Path, audit: dict[str, Any] | None = No
             _matrix(table, ev.method, "success_greedy", list(method.tasks)),
             _matrix(table, baseline, "success_greedy", list(method.tasks)), reps, seed)
         for baseline in ev.baselines if ev.method in complete and baseline in complete}
-    summary["parent_quality"] = parent_quality(params, table, complete)
-    summary["llm"] = llm_outcomes(params, table, complete, audit, summary["parent_quality"])
+    summary["parent_quality"] = parent_quality(params, summary["experiments"], complete)
+    summary["llm"] = llm_outcomes(params, table, summary["experiments"], complete, audit, summary["parent_quality"])
     return summary, {"runs": table, "sample_efficiency": sample_efficiency_table(params, runs_root, complete)}
 
 

@@ -9,6 +9,7 @@ rule summarize:
     output:
         summary=SUMMARY,
         tables=PLOT_TABLES,
+        machine=MACHINE,
     params:
         params_file=PARAMS_FILE,
         runs_root=lambda wildcards, input: Path(input.evals[0]).parents[3],
@@ -24,4 +25,27 @@ rule summarize:
         runtime=10,
     shell:
         "wmil summarize --params {params.params_file} --runs-root {params.runs_root} --out {output.summary}"
-        " --plots {params.plots} --analysis {input.analysis} --audit {input.audit} > {log} 2>&1"
+        " --plots {params.plots} --analysis {input.analysis} --audit {input.audit} --machine {output.machine}"
+        " > {log} 2>&1"
+
+
+rule verify:
+    """`snakemake verify` after the pipeline: do the fresh results reproduce the committed ones
+    (identical, or statistically equivalent on another machine)? Fails on a real difference."""
+    input:
+        SUMMARY,
+        MVP_CRITERIA,
+        LLM_AUDIT,
+        MACHINE,
+    output:
+        f"{LOGS}/verify.json",
+    log:
+        f"{LOGS}/verify.log",
+    threads: 1
+    conda:
+        "../../environment.yml"
+    resources:
+        mem_mb=500,
+        runtime=5,
+    shell:
+        "wmil verify --against HEAD --out {output} 2>&1 | tee {log}"
