@@ -15,6 +15,7 @@ pipeline: setup
 	$(BIN)/dvc repro
 
 test: setup
+	@scripts/install-chromium.sh
 	WMIL_VENV=$(VENV) scripts/run-tests.sh
 
 test-fast: setup

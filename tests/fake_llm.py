@@ -12,6 +12,7 @@ import http.server
 import json
 import re
 import threading
+import time
 
 import torch
 
@@ -65,8 +66,8 @@ def answer(prompt: str, mode: str) -> tuple[str, list[tuple[str, float]] | None]
 
 
 class FakeEndpoint:
-    """The endpoint in a thread; ``mode`` as in :func:`answer`, or ``html`` (HTTP 200 with a web
-    page, as a misconfigured proxy sends). ``requests`` counts chat completions."""
+    """The endpoint in a thread; ``mode`` as in :func:`answer`, ``html`` (HTTP 200 with a web page,
+    as a misconfigured proxy sends) or ``hang`` (never answers). ``requests`` counts chat completions."""
 
     def __init__(self, mode: str = "oracle"):
         self.mode = mode
@@ -77,6 +78,9 @@ class FakeEndpoint:
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 endpoint.requests += 1
+                if endpoint.mode == "hang":  # accepts the request, never answers
+                    time.sleep(60)
+                    return
                 if endpoint.mode == "html":
                     return self._send(200, b"<html><body>502 Bad Gateway</body></html>", "text/html")
                 text, top = answer(body["messages"][-1]["content"], endpoint.mode)
@@ -100,6 +104,7 @@ class FakeEndpoint:
                 pass
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads, self._server.block_on_close = True, False  # a hung handler does not block exit
 
     @property
     def url(self) -> str:

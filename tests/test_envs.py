@@ -847,7 +847,7 @@ def test_gym_check_env(gymnasium, env_id, episode_length):
     env = gymnasium.make(env_id, episode_length=episode_length)
     assert env.unwrapped.task.name == GYM_IDS[env_id]
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("error")  # any checker warning (bounds, dtypes, determinism) fails the test
         check_env(env.unwrapped)
 
 

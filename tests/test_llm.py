@@ -624,3 +624,31 @@ def test_server_that_cannot_start_reports_its_log(tmp_path):
     with pytest.raises(LLMServerError, match="exited with code .* its log ends"):
         LocalLLMServer(model=bogus, start_timeout_s=60).start()
     assert model_path().suffix == ".gguf" and model_path().stat().st_size > 10**7
+
+
+@pytest.mark.integration
+def test_two_real_training_jobs_share_one_cache_and_never_write_the_key(server, tmp_path):
+    """Two `wmil train` processes with the LLM parent at once, reaching the bundled server as a
+    remote endpoint with a key: one cache, no row lost or doubled, and the key nowhere on disk or in
+    their output."""
+    secret = "sk-test-Q7wRealRunSECRET99"
+    cache = tmp_path / "cache.sqlite"
+    env = {**os.environ, "WMIL_TEST_KEY": secret, "PYTHONPATH": str(PARAMS_PATH.parent)}
+    common = [sys.executable, "-m", "wmil", "train", "--params", str(PARAMS_PATH), "--experiment", "llm",
+              "--max-steps", "500", "--no-progress", "--set", f"parent.llm.base_url={server.base_url}",
+              "--set", "parent.llm.api_key_env=WMIL_TEST_KEY", "--set", f"parent.llm.cache_path={cache}"]
+    jobs = [subprocess.Popen([*common, "--seed", str(seed), "--run-dir", str(tmp_path / f"run{seed}")], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for seed in (0, 1)]
+    outputs = [job.communicate(timeout=300) for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    rows = ResponseCache(cache)
+    try:
+        keys = [k for (k,) in rows._db.execute("SELECT key FROM responses")]
+    finally:
+        rows.close()
+    assert len(keys) == len(set(keys)) == A  # solve: one row per target, shared by both runs
+    stats = [json.loads((tmp_path / f"run{s}" / "parent_stats.json").read_text()) for s in (0, 1)]
+    assert sum(s["requests"] for s in stats) >= A and all(s["invalid_responses"] == 0 for s in stats)
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
+    assert secret.encode() not in written
+    assert all(secret not in out + err for out, err in outputs)

@@ -222,6 +222,21 @@ def test_an_endpoint_that_answers_with_a_web_page_is_named(tmp_path):
     assert isinstance(failure.value, LLMError)
 
 
+def test_a_hung_endpoint_times_out_within_its_budget(tmp_path):
+    import time
+
+    task = make_task("pattern_echo", A)
+    config = llm_config("", tmp_path, timeout_s=1.0, max_retries=1)
+    with FakeEndpoint("hang") as fake:
+        config = dataclasses.replace(config, base_url=fake.url)
+        with ParentLLM(task, config, backoff_s=0.1) as parent:
+            started = time.perf_counter()
+            with pytest.raises(Exception, match=r"solve request failed after 2 attempts: timed out after 1 s"):
+                parent.reward(task.initial_states(torch.tensor([[3]])), torch.tensor([3]))
+            assert time.perf_counter() - started < 1.0 * 2 + 0.1 + 2.0  # two timeouts, one backoff, some slack
+        assert fake.requests == 2
+
+
 # ---- a learner that knows its parent's error rates ------------------------------------------------
 @pytest.mark.parametrize("fpr, fnr", [(0.3, 0.3), (0.6, 0.0), (0.1, 0.5)])
 def test_the_noise_corrected_reward_is_unbiased(fpr, fnr):

@@ -108,14 +108,20 @@ def test_a_checkpoint_of_other_training_code_is_not_resumed(tmp_path):
     assert metrics == fresh  # auto started afresh instead of continuing the foreign checkpoint
 
 
-def test_killed_run_resumes_bit_identically(tmp_path):
+@pytest.mark.parametrize("experiment, task, max_steps, save_every", [
+    ("mvp", "pattern_echo", 40000, 1000),
+    ("ppo", "conditional", 12288, 1024),           # T = 4, GAE, minibatch shuffling
+    ("curriculum", "pattern_echo", 16384, 2048),   # level changes and the replay draws
+])
+def test_killed_run_resumes_bit_identically(tmp_path, experiment, task, max_steps, save_every):
     """SIGKILL a real training process after its first checkpoint, resume it, compare."""
-    args = [sys.executable, "-m", "wmil", "train", "--params", str(ROOT / "params.yaml"), "--experiment", "mvp",
-            "--seed", "5", "--max-steps", "40000", "--set", "training.save_every=1000", "--no-progress"]
+    args = [sys.executable, "-m", "wmil", "train", "--params", str(ROOT / "params.yaml"), "--experiment", experiment,
+            "--task", task, "--seed", "5", "--max-steps", str(max_steps), "--set", f"training.save_every={save_every}",
+            "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*args, "--run-dir", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while not (killed / "checkpoint.pt").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
@@ -123,7 +129,7 @@ def test_killed_run_resumes_bit_identically(tmp_path):
     assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
     assert not (killed / "model.pt").exists()
     step_at_kill = torch.load(killed / "checkpoint.pt", weights_only=True)["env_steps"]
-    assert 0 < step_at_kill < 40000
+    assert 0 < step_at_kill < max_steps
     resumed = subprocess.run([*args, "--run-dir", str(killed), "--resume"], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr
     assert f"resumed {killed / 'checkpoint.pt'} at env step" in resumed.stderr

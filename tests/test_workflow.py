@@ -15,6 +15,7 @@ import yaml
 from wmil.config import load_params
 from wmil.parents.llm.server import free_port
 
+from browser import probe
 from conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +119,9 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
         assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
         assert f'<figure id="{name}">' in page
     assert "| experiment |" in (results / "report/summary.md").read_text()
+    seen = probe(results / "report/report.html", tmp_path)  # in a real browser, with no network
+    assert seen["images"] == len(FIGURES) and seen["broken"] == [] and seen["figures"] == list(FIGURES)
+    assert seen["resources"] == [] and {"Headline numbers", "LLM runs against their audit", "Figures"} <= set(seen["sections"])
     redrawn = tmp_path / "regret-again.png"  # figures are byte-identical when redrawn (jitter is seeded)
     sh([str(BIN / "wmil"), "figure", "regret", "--params", "params.yaml", "--out", str(redrawn)], tmp_path)
     assert redrawn.read_bytes() == (results / "figures/regret.png").read_bytes()
@@ -181,3 +185,12 @@ def test_a_stale_lock_of_a_killed_snakemake_is_removed_but_a_live_one_kept(tmp_p
     assert blocked.returncode != 0 and "LockException" in blocked.stdout + blocked.stderr
     freed = sh([str(project / "scripts/unlock-if-idle.sh"), str(BIN / "snakemake")], project)
     assert "removing a stale Snakemake lock" in freed.stderr and not (locks.is_dir() and any(locks.iterdir()))
+
+
+def test_the_browser_probe_sees_a_broken_image_and_a_fetch(tmp_path):
+    page = tmp_path / "page.html"
+    page.write_text('<!DOCTYPE html><html><body><h2>A</h2><figure id="f"><img alt="gone" src="missing.png"></figure>'
+                    '<img alt="remote" src="https://example.com/x.png"></body></html>')
+    seen = probe(page, tmp_path)
+    assert sorted(seen["broken"]) == ["gone", "remote"] and seen["figures"] == ["f"]
+    assert any(r.startswith("https://example.com") for r in seen["resources"])
