@@ -65,3 +65,28 @@ def lean_params() -> dict:
     raw["evaluation"]["noise"] = ["mvp"]
     raw["llm_audit"]["experiment"] = "mvp"
     return raw
+
+
+def train_interrupted(config, run_dir: Path, checkpoints: int = 1) -> None:
+    """Train ``config`` in ``run_dir`` and stop it dead right after its ``checkpoints``-th
+    checkpoint, as a killed job would (nothing after the checkpoint is written)."""
+    from wmil.training.trainer import Trainer
+
+    class Killed(Exception):
+        pass
+
+    trainer = Trainer(config, run_dir)
+    save, saved = trainer.save, []
+
+    def save_then_die():
+        save()
+        saved.append(trainer.env_steps)
+        if len(saved) == checkpoints:
+            raise Killed
+
+    trainer.save = save_then_die
+    try:
+        trainer.train(progress=False)
+    except Killed:
+        return
+    raise AssertionError(f"{run_dir}: the run finished before its checkpoint {checkpoints}")

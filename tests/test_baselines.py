@@ -18,7 +18,7 @@ from wmil.parents import DeterministicParent
 from wmil.training.distill import kl_to_parent
 from wmil.training.trainer import Trainer
 
-from conftest import PARAMS_PATH, assert_same_run
+from conftest import PARAMS_PATH, assert_same_run, train_interrupted
 
 PARAMS = load_params(PARAMS_PATH)
 
@@ -131,20 +131,22 @@ def test_kl_distill_moves_the_policy_towards_the_parent(tmp_path):
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("experiment", ["noise_0.3", "kl_distill"])
+@pytest.mark.parametrize("experiment", ["quality_mvp-fpr0.3-fnr0.3", "kl_distill"])
 def test_noisy_and_distilling_runs_resume_bit_identically(tmp_path, experiment):
     task = PARAMS.experiments[experiment].tasks[0]
-    short = {"training": {"max_steps": 2048 if experiment == "kl_distill" else 1000, "save_every": 1024 if experiment == "kl_distill" else 500}}
-    full = {"training": {"max_steps": 4096 if experiment == "kl_distill" else 2000}}
-    Trainer(PARAMS.run_config(experiment, task, 0, full), tmp_path / "straight").train(progress=False)
-    Trainer(PARAMS.run_config(experiment, task, 0, short), tmp_path / "resumed").train(progress=False)
-    Trainer(PARAMS.run_config(experiment, task, 0, full), tmp_path / "resumed").train(resume="must", progress=False)
+    full = {"training": {"max_steps": 4096 if experiment == "kl_distill" else 2000,
+                         "save_every": 1024 if experiment == "kl_distill" else 500}}
+    config = PARAMS.run_config(experiment, task, 0, full)
+    Trainer(config, tmp_path / "straight").train(progress=False)
+    train_interrupted(config, tmp_path / "resumed")  # the parent's error stream is part of the checkpoint
+    Trainer(config, tmp_path / "resumed").train(resume="must", progress=False)
     assert_same_run(tmp_path / "straight", tmp_path / "resumed")
 
 
 @pytest.mark.integration
 def test_noisy_parent_counts_its_flips_and_success_stays_the_rules(tmp_path):
-    Trainer(PARAMS.run_config("noise_0.4", "pattern_echo", 0, {"training": {"max_steps": 2000}}), tmp_path).train(progress=False)
+    Trainer(PARAMS.run_config("quality_mvp-fpr0.4-fnr0.4", "pattern_echo", 0, {"training": {"max_steps": 2000}}),
+            tmp_path).train(progress=False)
     assert json.loads((tmp_path / "parent_stats.json").read_text())["reward_flips"] == pytest.approx(0.4 * 2000, abs=80)
     curve = pd.read_csv(tmp_path / "curve.csv")
     # the verdicts the baby saw are 40% flipped; success is the rules': E[goal] = 0.4 + 0.2 * success

@@ -544,28 +544,29 @@ def test_api_key_is_never_logged_or_cached(server, tmp_path, monkeypatch, caplog
 
 
 @pytest.mark.integration
-def test_llm_audit_report_and_warm_rerun(tmp_path):
+def test_llm_audit_of_the_bundled_model_and_its_warm_rerun(tmp_path):
+    """Every protocol against the real model on one problem per level: the layout, the score
+    protocol's log-probabilities as llama.cpp's server returns them, and a warm rerun that sends
+    nothing and writes the same bytes."""
     raw = yaml.safe_load(PARAMS_PATH.read_text())
-    raw["llm_audit"]["pairs_per_level"] = 2
+    raw["llm_audit"].update(states_per_level=1, solve_states_per_level=1)
     raw["defaults"]["parent"]["llm"]["cache_path"] = str(tmp_path / "cache.sqlite")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
-    from wmil.llm_audit import run_llm_audit
-
-    params = parse_params(raw)
-    cold = run_llm_audit(params)
-    assert cold["overall"]["pairs"] == 3 * 3 * 2 and cold["error_rate"] == pytest.approx(1 - cold["overall"]["accuracy"])
-    for task, levels in cold["by_task_level"].items():
-        for block in levels.values():
-            c = block["confusion"]
-            assert sum(c["rule_right"].values()) == 1 and sum(c["rule_wrong"].values()) == 1
-            right = c["rule_right"]["llm_right"] + c["rule_wrong"]["llm_wrong"]
-            assert block["accuracy"] == right / 2
-    assert main(["llm-audit", "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "audit.json")]) == 0
-    warm = json.loads((tmp_path / "audit.json").read_text())
-    assert warm["overall"]["cache_hit_rate"] == 1.0 and warm["requests"]["requests"] == 0
-    for key in ("accuracy", "cohen_kappa", "confusion", "invalid_rate", "latency_p50_s"):
-        assert warm["overall"][key] == cold["overall"][key]
-    assert warm["by_task_level"]["conditional"]["2"]["confusion"] == cold["by_task_level"]["conditional"]["2"]["confusion"]
+    audit = ["llm-audit", "--params", str(tmp_path / "params.yaml")]
+    assert main([*audit, "--out", str(tmp_path / "cold.json"), "--timing", str(tmp_path / "timing.json")]) == 0
+    cold = json.loads((tmp_path / "cold.json").read_text())
+    for protocol in ("verdict", "solve", "score"):
+        for task, levels in cold["protocols"][protocol]["by_task_level"].items():
+            for block in levels.values():
+                assert block["states"] == 1 and block["pairs"] == A and block["invalid_rate"] == 0.0
+                assert sum(block["confusion"]["rule_right"].values()) == 1  # one right action per state
+                assert -1.0 <= block["j"] <= 1.0 and block["prompt_tokens"] > 0
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    assert all(t["sent_now"] > 0 for p in timing.values() for t in p.values())
+    assert main([*audit, "--out", str(tmp_path / "warm.json"), "--timing", str(tmp_path / "warm-timing.json")]) == 0
+    assert (tmp_path / "warm.json").read_bytes() == (tmp_path / "cold.json").read_bytes()
+    warm = json.loads((tmp_path / "warm-timing.json").read_text())
+    assert all(t["sent_now"] == 0 for p in warm.values() for t in p.values())
 
 
 def test_cli_llm_error_exits_2(tmp_path, capsys):

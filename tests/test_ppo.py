@@ -15,7 +15,7 @@ from wmil.parents import DeterministicParent
 from wmil.training.buffer import discounted_returns, gae
 from wmil.training.trainer import Trainer
 
-from conftest import assert_same_run
+from conftest import assert_same_run, train_interrupted
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = load_params(ROOT / "params.yaml")
@@ -119,10 +119,9 @@ def test_ppo_masters_level_0_of_every_task(tmp_path, task):
 
 @pytest.mark.integration
 def test_ppo_with_curriculum_is_deterministic_and_resumes_identically(tmp_path):
-    def config(steps: int):
-        return PARAMS.run_config("curriculum", "pattern_echo", 2, {"training": {"max_steps": steps, "log_every": 2048}})
-
-    Trainer(config(8192), tmp_path / "a").train(progress=False)
-    Trainer(config(16384), tmp_path / "a").train(resume="must", progress=False)
-    Trainer(config(16384), tmp_path / "b").train(progress=False)
+    config = PARAMS.run_config("curriculum", "pattern_echo", 2,
+                               {"training": {"max_steps": 16384, "log_every": 2048, "save_every": 8192}})
+    train_interrupted(config, tmp_path / "a")  # at 8,192 steps: the linear schedules need the same budget
+    Trainer(config, tmp_path / "a").train(resume="must", progress=False)
+    Trainer(config, tmp_path / "b").train(progress=False)
     assert_same_run(tmp_path / "a", tmp_path / "b")

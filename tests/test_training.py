@@ -49,7 +49,8 @@ def test_mvp_meets_the_four_criteria(tmp_path, seed):
 def test_run_directory_contract(tmp_path):
     metrics = Trainer(mvp(max_steps=1000), tmp_path).train(progress=False)
     assert {p.name for p in tmp_path.iterdir()} == {
-        "config.yaml", "curve.csv", "checkpoint.pt", "model.pt", "metrics.json", "timing.json", "parent_stats.json"}
+        "config.yaml", "curve.csv", "checkpoint.pt", "model.pt", "metrics.json", "timing.json", "parent_stats.json",
+        "tensorboard"}
     curve = pd.read_csv(tmp_path / "curve.csv")
     assert tuple(curve.columns) == CURVE_COLUMNS
     assert curve["env_steps"].tolist() == [250, 500, 750, 1000]
