@@ -75,6 +75,16 @@ def test_corrupt_checkpoint_exits_2(capsys, tmp_path):
     assert "corrupt or unreadable checkpoint" in err and str(tmp_path / "checkpoint.pt") in err
 
 
+
+def test_run_dir_naming_a_file_exits_2_naming_it(capsys, tmp_path):
+    (tmp_path / "a_file").write_text("not a run directory")
+    code = main(["train", "--params", str(ROOT / "params.yaml"), "--experiment", "mvp",
+                 "--run-dir", str(tmp_path / "a_file"), "--no-progress"])
+    assert code == 2
+    assert f"--run-dir {tmp_path / 'a_file'}: exists and is not a directory" in capsys.readouterr().err
+    assert (tmp_path / "a_file").read_text() == "not a run directory"
+
+
 @pytest.mark.integration
 def test_sanity_passes_and_reports_every_task_level(tmp_path, capsys):
     out = tmp_path / "sanity.json"

@@ -6,9 +6,11 @@ import json
 import math
 
 import pandas as pd
+import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from wmil.config import load_params
+from wmil.errors import ConfigError
 from wmil.training.event_log import EVENTS_DIR, TAGS
 from wmil.training.trainer import Trainer
 
@@ -42,3 +44,35 @@ def test_event_files_hold_the_curve_and_timing_rows(tmp_path):
     Trainer(partial, tmp_path / "b").train(progress=False)
     Trainer(config, tmp_path / "b").train(resume="must", progress=False)
     assert scalars(tmp_path / "b")["charts/rolling_success"] == logged["charts/rolling_success"]
+
+
+def test_wandb_gets_every_row_of_a_finished_run_at_its_env_steps(tmp_path, monkeypatch):
+    wandb = pytest.importorskip("wandb")  # the optional `wandb` extra
+    from wandb.sdk.wandb_run import Run
+
+    from wmil.evaluation.wandb_export import log_to_wandb
+
+    config = load_params(PARAMS_PATH).run_config("mvp", "pattern_echo", 0, {"training": {"max_steps": 750}})
+    Trainer(config, tmp_path / "run").train(progress=False)
+    logged: list[dict] = []
+    real_log = Run.log
+    monkeypatch.setattr(Run, "log", lambda self, data, *a, **k: (logged.append(dict(data)), real_log(self, data, *a, **k)))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    [run_id] = log_to_wandb([tmp_path / "run"], "wmil-test", mode="offline")  # real W&B, no network
+    assert list((tmp_path / "run" / "wandb").glob(f"offline-run-*-{run_id}/run-{run_id}.wandb"))
+    curve = pd.read_csv(tmp_path / "run" / "curve.csv")
+    assert [row["env_steps"] for row in logged] == curve["env_steps"].tolist()  # one W&B step per curve row
+    assert [row["charts/rolling_success"] for row in logged] == pytest.approx(curve["rolling_success"].tolist())
+    assert all("time/steps_per_s" in row for row in logged) and "losses/value_loss" not in logged[0]  # NaN: skipped
+    with pytest.raises(ConfigError, match="not a finished run"):
+        log_to_wandb([tmp_path], "wmil-test", mode="offline")
+
+
+def test_wandb_missing_is_a_clear_error(tmp_path, monkeypatch):
+    import sys
+
+    from wmil.evaluation.wandb_export import log_to_wandb
+
+    monkeypatch.setitem(sys.modules, "wandb", None)  # as if the extra were not installed
+    with pytest.raises(ConfigError, match=r"wandb package is not installed; pip install -e '\.\[wandb\]'"):
+        log_to_wandb([tmp_path], "p")

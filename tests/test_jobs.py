@@ -99,3 +99,19 @@ def test_evaluating_a_failed_run_names_the_failed_job(tmp_path):
     guard("train r", tmp_path / "r.log", [model], [sys.executable, "-c", "raise SystemExit(1)"])
     with pytest.raises(MissingResult, match="model.pt: missing: job 'train r' failed"):
         load_model(model)
+
+
+def test_status_puts_back_the_committed_result_of_a_failed_job_dated_so_that_it_is_redone(tmp_path):
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    audit, fresh = tmp_path / "results/metrics/llm_audit.json", tmp_path / "results/metrics/new.json"
+    audit.parent.mkdir(parents=True)
+    audit.write_text('{"committed": true}\n')
+    subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
+    subprocess.run([*git, "commit", "-qm", "results"], cwd=tmp_path, check=True)
+    guard("llm_audit", tmp_path / "audit.log", [audit, fresh], [sys.executable, "-c", "raise SystemExit(2)"])
+    assert failure_of(audit) is not None
+    assert status([tmp_path / "results"], tmp_path / "status.json") == 1
+    assert audit.read_text() == '{"committed": true}\n'  # the last good result stays in the working tree
+    assert audit.stat().st_mtime == 0  # older than any input: Snakemake redoes the job next time
+    assert not fresh.exists()  # never committed: nothing to put back

@@ -104,8 +104,12 @@ def test_parent_quality_points_carry_their_rates_and_informativeness(summary):
     p = points[("quality_mvp-fpr0.6-fnr0", "pattern_echo")]
     assert (p["false_positive_rate"], p["false_negative_rate"], p["j"]) == (0.6, 0.0, pytest.approx(0.4))
     assert p["success_greedy"]["value"] == pytest.approx(0.9) and not p["noise_correction"]
-    assert j_curve(s["parent_quality"], "pattern_echo", 0.7) == pytest.approx(0.95)  # halfway from J 0.4 to 1
-    assert j_curve(s["parent_quality"], "pattern_echo", 1.0) == pytest.approx(1.0)
+    assert j_curve(s["parent_quality"], "pattern_echo", 0.7, 1 / 8) == pytest.approx(0.95)  # halfway from J 0.4 to 1
+    assert j_curve(s["parent_quality"], "pattern_echo", 1.0, 1 / 8) == pytest.approx(1.0)
+    # below the sweep: chance at J = 0 (no information), 0 at J = -1 (always misled), never the lowest point's value
+    assert j_curve(s["parent_quality"], "pattern_echo", 0.0, 1 / 8) == pytest.approx(1 / 8)
+    assert j_curve(s["parent_quality"], "pattern_echo", -0.5, 1 / 8) == pytest.approx(1 / 16)
+    assert j_curve(s["parent_quality"], "sequence_next", 0.5, 1 / 8) is None  # no sweep on that task
 
 
 def test_llm_runs_are_checked_against_their_per_state_ceiling(summary):

@@ -66,3 +66,41 @@ def test_verify_against_a_git_revision_and_from_the_cli(tmp_path, capsys):
     assert "different   ppo pattern_echo success_greedy: committed [0.9, 0.8, 1.0], fresh [0.1, 0.0, 0.2]" in out
     assert main(["verify", "--results", str(repo / "results"), "--against", "no-such-rev"]) == 2
     assert "--against no-such-rev: not a folder, and git cannot read it" in capsys.readouterr().err
+
+
+def add_claims(root: Path, p: float, inside: list[bool], entropy_falls: int, drop_audit: bool = False) -> Path:
+    """The other headline claims: a probability of improvement, an LLM run against its prediction,
+    the MVP's criteria per seed."""
+    metrics = root / "metrics"
+    summary = json.loads((metrics / "summary.json").read_text())
+    summary["probability_of_improvement"] = {"random": {"p": p, "lo": p - 0.05, "hi": min(1.0, p + 0.05)}}
+    summary["llm"] = {"llm": {"pattern_echo": {"prediction": {"mean": 1.0, "interval": [0.98, 1.0]}, "inside": inside}}}
+    (metrics / "summary.json").write_text(json.dumps(summary))
+    seeds = {f"pattern_echo/seed{i}": {"checks": {"entropy_falls": i < entropy_falls, "beats_chance": True}}
+             for i in range(5)}
+    (metrics / "mvp_criteria.json").write_text(json.dumps({"passed": entropy_falls == 5, "seeds": seeds}))
+    if drop_audit:
+        (metrics / "llm_audit.json").unlink()
+    return root
+
+
+def test_every_claim_of_the_report_is_checked_and_a_missing_one_fails(tmp_path):
+    committed = add_claims(write_results(tmp_path / "committed", (0.9, 0.8, 1.0)), 0.97, [True] * 5, 5)
+    same = add_claims(write_results(tmp_path / "same", (0.9, 0.8, 1.0)), 0.97, [True] * 5, 5)
+    report, code = verify(same, str(committed))
+    rows = {r["number"]: r["verdict"] for r in report["rows"]}
+    assert code == 0 and set(rows.values()) == {"identical"}
+    assert {"P(method > random)", "llm pattern_echo predicted success", "llm pattern_echo seeds inside the prediction",
+            "MVP criterion entropy_falls: seeds passing", "MVP criterion beats_chance: seeds passing"} <= set(rows)
+    one_seed_out = add_claims(write_results(tmp_path / "close", (0.9, 0.8, 1.0)), 0.95, [True] * 4 + [False], 5)
+    rows = {r["number"]: r["verdict"] for r in verify(one_seed_out, str(committed))[0]["rows"]}
+    assert rows["P(method > random)"] == "equivalent" and rows["llm pattern_echo seeds inside the prediction"] == "equivalent"
+    worse = add_claims(write_results(tmp_path / "worse", (0.9, 0.8, 1.0)), 0.5, [False] * 5, 3, drop_audit=True)
+    report, code = verify(worse, str(committed))
+    rows = {r["number"]: r["verdict"] for r in report["rows"]}
+    assert code == 1 and rows["P(method > random)"] == "different"
+    assert rows["llm pattern_echo seeds inside the prediction"] == "different"
+    assert rows["MVP criterion entropy_falls: seeds passing"] == "different" and rows["MVP criteria passed"] == "different"
+    assert rows["LLM audit solve pattern_echo level 2 J"] == "missing" and report["counts"]["missing"] == 1
+    report, code = verify(committed, str(worse))  # a number only the fresh results have is new, not a failure
+    assert {r["verdict"] for r in report["rows"] if r["number"].startswith("LLM audit")} == {"new"}

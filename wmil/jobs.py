@@ -5,7 +5,9 @@ If the command fails, the guard writes a **failure record** in place of each dec
 exits 0, so that Snakemake goes on to build every other result, the figures and the report, which
 show the record as a missing result. The last rule of the DAG (``wmil status``) then lists every
 failed job with its log, removes the records (so that the next invocation redoes exactly those
-jobs and what reads them) and exits non-zero.
+jobs and what reads them) and exits non-zero. A failed output that git tracks (a committed metric,
+figure or table) is restored to its committed bytes, dated 1970 so that the next invocation still
+redoes its job: a failure never deletes the paper's last good result from the working tree.
 
 A record is a small JSON object under the single key :data:`FAILURE_KEY`, whatever the output's
 suffix: no reader can take it for a result (a checkpoint loader refuses it, a CSV reader must
@@ -54,10 +56,14 @@ def check_result(path: str | os.PathLike) -> Path:
 
 
 def _write_atomic(path: Path, text: str) -> None:
+    _write_atomic_bytes(path, text.encode())
+
+
+def _write_atomic_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
 
 
@@ -138,4 +144,21 @@ def status(roots: list[Path], out: Path) -> int:
         for path in record["outputs"]:
             if failure_of(path) is not None:
                 Path(path).unlink()
+                _restore_committed(Path(path))
     return 1
+
+
+def _restore_committed(path: Path) -> None:
+    """Put back ``path``'s bytes as committed at git's HEAD, if git tracks it, with the oldest
+    possible modification time: Snakemake then finds it older than its job's inputs and redoes
+    the job, while the working tree keeps the last good result meanwhile."""
+    try:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path.parent if path.parent.is_dir() else ".",
+                             capture_output=True, text=True, check=True).stdout.strip()
+        relative = path.resolve().relative_to(Path(top).resolve())
+        committed = subprocess.run(["git", "show", f"HEAD:{relative.as_posix()}"], cwd=top, capture_output=True,
+                                   check=True).stdout
+    except (OSError, ValueError, subprocess.CalledProcessError):
+        return  # not in a git checkout, or not committed there: nothing to restore
+    _write_atomic_bytes(path, committed)
+    os.utime(path, (0, 0))

@@ -12,7 +12,8 @@ PACKAGE = Path(__file__).parent
 NOT_TRAINING = frozenset({
     "__main__.py", "bench.py", "cli.py", "errors.py", "jobs.py", "provenance.py", "sanity.py", "figures.py", "report.py",
     "evaluation/llm_audit.py", "llm_bench.py", "envs/gym.py", "evaluation/criteria.py", "evaluation/summary.py",
-    "evaluation/stats.py", "evaluation/representation.py", "evaluation/held_out.py",
+    "evaluation/stats.py", "evaluation/representation.py", "evaluation/held_out.py", "evaluation/verify.py",
+    "evaluation/wandb_export.py",
 })
 #: Modules that shape only the runs whose parent is the LLM.
 LLM_ONLY = frozenset(p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "parents" / "llm").glob("*.py"))

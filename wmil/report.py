@@ -124,8 +124,9 @@ def llm_table(summary: dict[str, Any]) -> Table:
     return Table("LLM runs against their audit",
                  "Held-out greedy success (rate; IQM [95% CI] over seeds). At temperature 0 the judge's errors repeat "
                  "on a state, so the prediction is the audit's per-state ceiling at the run's protocol, task and "
-                 "level, widened by the held-out episodes' binomial 95% error; the J curve (random errors) is shown "
-                 "beside it.", rows)
+                 "level, with a 95% interval for the policy's pick among the answers the verdicts leave open (a coin per "
+                 "problem) and the held-out episodes' binomial error; the J curve (random errors, anchored at chance "
+                 "for J = 0) is shown beside it.", rows)
 
 
 def quality_table(summary: dict[str, Any]) -> Table:

@@ -135,16 +135,20 @@ def parent_quality(params: Params, experiments: dict[str, Any], complete: list[s
     return points
 
 
-def j_curve(points: list[dict[str, Any]], task: str, j: float) -> float | None:
+def j_curve(points: list[dict[str, Any]], task: str, j: float, chance: float) -> float | None:
     """Held-out success at informativeness ``j`` on ``task`` read off the uncorrected sweep points
     (linear interpolation in J of the IQMs, points of equal J averaged): what a parent whose
-    errors are random would give."""
+    errors are random would give. Below the sweep the curve is anchored where it is known without
+    training: at J = 0 the verdicts carry no information and success is ``chance`` (a uniform
+    policy's); at J = -1 they always favour a wrong answer, which the learner then gives, so 0."""
     curve: dict[float, list[float]] = {}
     for p in points:
         if p["task"] == task and not p["noise_correction"]:
             curve.setdefault(round(p["j"], 6), []).append(p["success_greedy"]["value"])
-    if len(curve) < 2:
+    if not curve:
         return None
+    curve.setdefault(0.0, [chance])
+    curve.setdefault(-1.0, [0.0])
     xs = sorted(curve)
     return float(np.interp(j, xs, [float(np.mean(curve[x])) for x in xs]))
 
@@ -180,7 +184,9 @@ def llm_outcomes(params: Params, table: pd.DataFrame, experiments: dict[str, Any
                 entry.update(audited_j=block["j"], audited_tpr=block["tpr"], audited_fpr=block["fpr"],
                              prediction={"rule": "per-state ceiling (systematic errors)",
                                          "mean": c["mean"], "interval": interval},
-                             j_curve=j_curve(points, task, block["j"]), inside=inside,
+                             j_curve=j_curve(points, task, block["j"],
+                                             (1 / config.env.num_actions) ** config.env.episode_length),
+                             inside=inside,
                              agrees=all(inside))
             out.setdefault(name, {})[task] = entry
     return out

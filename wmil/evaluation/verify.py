@@ -4,17 +4,21 @@ The contract: on the same machine and software every metric is byte-identical; o
 float kernels differ (torch picks other vector instructions), RL trajectories diverge from the
 first update, and results can only be *statistically equivalent*. This compares every headline
 number (each cell of ``summary.md``: held-out success, env steps to 90% and failed episodes to
-99%, per experiment x task and over all tasks; the MVP criteria; the LLM audit's J per protocol x
-task x level) of the results in the working tree with the committed ones (a git revision, or a
-folder), and says for each:
+99%, per experiment x task and over all tasks; each probability of improvement; the MVP verdict and
+the seeds passing each of its criteria; the LLM audit's J per protocol x task x level; each LLM
+run's predicted interval and the seeds inside it) of the results in the working tree with the
+committed ones (a git revision, or a folder), and says for each:
 
 * ``identical``: the same value;
 * ``equivalent``: the two 95% intervals overlap. Two independent estimates whose 95% intervals do
   not overlap differ at about the 0.6% level (Schenker & Gentleman, 2001), so the test flags only
   clear disagreements; with 5 seeds a smaller difference cannot be told from chance anyway. A
   number with no interval (the audit's J of a deterministic judge) is equivalent within
-  :data:`J_TOLERANCE`; the MVP verdict must agree;
-* ``different``: neither: a real disagreement, and the command exits 1.
+  :data:`J_TOLERANCE`; a count of seeds (inside a prediction) within :data:`SEED_TOLERANCE`, one
+  seed crossing an interval's edge; the MVP verdict and its criteria must agree;
+* ``different``: neither: a real disagreement, and the command exits 1;
+* ``missing``: committed but not produced afresh (its job failed or was not run): exits 1 too,
+  since nothing reproduced it; a number only the fresh results have is ``new`` and harmless.
 
 ``results/metrics/machine.json`` (written by ``wmil summarize``) says where each side was made.
 """
@@ -31,6 +35,7 @@ from wmil.errors import ConfigError
 FILES = ("metrics/summary.json", "metrics/mvp_criteria.json", "metrics/llm_audit.json", "metrics/machine.json")
 SCORES = ("success_greedy", "steps_to_0.9_censored", "failures_to_0.99")
 J_TOLERANCE = 0.1  # an LLM served by other float kernels may answer a few states differently
+SEED_TOLERANCE = 1  # seeds inside a prediction: one seed may land on the other side of an edge
 
 
 def read_committed(against: str, results: Path) -> dict[str, Any]:
@@ -58,9 +63,24 @@ def _toplevel(path: Path) -> Path:
     return Path(top.stdout.strip()).resolve()
 
 
-def _estimate(name: str, old: dict | None, new: dict | None) -> dict[str, Any]:
+def _absent(name: str, old: Any, new: Any) -> dict[str, Any]:
+    return {"number": name, "committed": old, "fresh": new, "verdict": "missing" if new is None else "new"}
+
+
+def _exact(name: str, old: Any, new: Any, tolerance: float = 0.0) -> dict[str, Any]:
+    """A number without an interval: identical, equivalent within ``tolerance``, or different."""
     if old is None or new is None:
-        return {"number": name, "committed": old, "fresh": new, "verdict": "missing"}
+        return _absent(name, old, new)
+    verdict = "identical" if old == new else (
+        "equivalent" if tolerance and abs(old - new) <= tolerance else "different")
+    return {"number": name, "committed": old, "fresh": new, "verdict": verdict}
+
+
+def _estimate(name: str, old: dict | None, new: dict | None, value: str = "value") -> dict[str, Any]:
+    """A number with a 95% interval ``{value, lo, hi}``: equivalent when the intervals overlap."""
+    if old is None or new is None:
+        return _absent(name, old, new)
+    old, new = {**old, "value": old[value]}, {**new, "value": new[value]}
     if old["value"] == new["value"] and old["lo"] == new["lo"] and old["hi"] == new["hi"]:
         verdict = "identical"
     elif old["lo"] <= new["hi"] and new["lo"] <= old["hi"]:
@@ -81,11 +101,25 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, 
             tasks = sorted(set(a.get(score, {})) | set(b.get(score, {})))
             for task in tasks:
                 rows.append(_estimate(f"{experiment} {task} {score}", a.get(score, {}).get(task), b.get(score, {}).get(task)))
+    for baseline in sorted(set(old.get("probability_of_improvement", {})) | set(new.get("probability_of_improvement", {}))):
+        rows.append(_estimate(f"P(method > {baseline})", old.get("probability_of_improvement", {}).get(baseline),
+                              new.get("probability_of_improvement", {}).get(baseline), value="p"))
+    for experiment in sorted(set(old.get("llm", {})) | set(new.get("llm", {}))):
+        a, b = old.get("llm", {}).get(experiment, {}), new.get("llm", {}).get(experiment, {})
+        for task in sorted(set(a) | set(b)):
+            runs = [x.get(task) or {} for x in (a, b)]
+            predicted = [{"value": r["prediction"]["mean"], "lo": r["prediction"]["interval"][0],
+                          "hi": r["prediction"]["interval"][1]} if r.get("prediction") else None for r in runs]
+            rows.append(_estimate(f"{experiment} {task} predicted success", *predicted))
+            inside = [sum(r["inside"]) if r.get("inside") is not None else None for r in runs]
+            rows.append(_exact(f"{experiment} {task} seeds inside the prediction", *inside, tolerance=SEED_TOLERANCE))
     a, b = committed["metrics/mvp_criteria.json"], fresh["metrics/mvp_criteria.json"]
     if a is not None or b is not None:
-        verdicts = [None if x is None else x["passed"] for x in (a, b)]
-        rows.append({"number": "MVP criteria passed", "committed": verdicts[0], "fresh": verdicts[1],
-                     "verdict": "identical" if verdicts[0] == verdicts[1] else "different"})
+        rows.append(_exact("MVP criteria passed", *[None if x is None else x["passed"] for x in (a, b)]))
+        passing = [None if x is None else _seeds_passing(x) for x in (a, b)]
+        for check in sorted(set(passing[0] or {}) | set(passing[1] or {})):
+            rows.append(_exact(f"MVP criterion {check}: seeds passing",
+                               *[None if p is None else p.get(check) for p in passing]))
     a, b = committed["metrics/llm_audit.json"] or {}, fresh["metrics/llm_audit.json"] or {}
     for protocol in sorted(set(a.get("protocols", {})) | set(b.get("protocols", {}))):
         levels_a = a.get("protocols", {}).get(protocol, {}).get("by_task_level", {})
@@ -93,13 +127,17 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, 
         for task in sorted(set(levels_a) | set(levels_b)):
             for level in sorted(set(levels_a.get(task, {})) | set(levels_b.get(task, {}))):
                 j = [x.get(task, {}).get(level, {}).get("j") for x in (levels_a, levels_b)]
-                if None in j:
-                    verdict = "missing"
-                else:
-                    verdict = "identical" if j[0] == j[1] else ("equivalent" if abs(j[0] - j[1]) <= J_TOLERANCE else "different")
-                rows.append({"number": f"LLM audit {protocol} {task} level {level} J", "committed": j[0], "fresh": j[1],
-                             "verdict": verdict})
+                rows.append(_exact(f"LLM audit {protocol} {task} level {level} J", *j, tolerance=J_TOLERANCE))
     return rows
+
+
+def _seeds_passing(criteria: dict[str, Any]) -> dict[str, int]:
+    """How many seeds pass each of the MVP's criteria."""
+    counts: dict[str, int] = {}
+    for seed in criteria.get("seeds", {}).values():
+        for check, passed in seed["checks"].items():
+            counts[check] = counts.get(check, 0) + bool(passed)
+    return counts
 
 
 def verify(results: Path, against: str) -> tuple[dict[str, Any], int]:
@@ -108,7 +146,7 @@ def verify(results: Path, against: str) -> tuple[dict[str, Any], int]:
     fresh = {name: json.loads((results / name).read_text()) if (results / name).exists() else None for name in FILES}
     committed = read_committed(against, results)
     rows = compare(committed, fresh)
-    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("identical", "equivalent", "different", "missing")}
+    counts = {v: sum(r["verdict"] == v for r in rows) for v in ("identical", "equivalent", "different", "missing", "new")}
     report = {"against": against, "counts": counts, "committed_machine": committed["metrics/machine.json"],
               "fresh_machine": fresh["metrics/machine.json"], "rows": rows}
-    return report, int(counts["different"] > 0)
+    return report, int(counts["different"] + counts["missing"] > 0)
