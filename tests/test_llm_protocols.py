@@ -197,17 +197,22 @@ def test_warm_audit_sends_nothing_and_says_the_same(tmp_path):
 
 
 # ---- the same experiments against any endpoint ----------------------------------------------------
-@pytest.mark.parametrize("protocol", ["solve", "verdict"])
-def test_llm_runs_against_a_strong_endpoint_match_the_rule_parent(protocol, tmp_path):
+@pytest.mark.parametrize("experiment, task, protocol", [
+    ("llm", "pattern_echo", "solve"), ("llm", "pattern_echo", "verdict"), ("llm", "pattern_echo", "score"),
+    ("llm_t1", "sequence_next", "solve"), ("llm_t1", "conditional", "solve")])
+def test_llm_runs_against_a_strong_endpoint_match_the_rule_parent(experiment, task, protocol, tmp_path, monkeypatch):
     from wmil.training.trainer import Trainer
 
     params = load_params(PARAMS_PATH)
     steps = {"training": {"max_steps": 1500, "save_every": 500}}
-    rule = params.run_config("mvp", "pattern_echo", 1, steps)
-    with FakeEndpoint() as fake:
-        llm = params.run_config("llm", "pattern_echo", 1, {**steps, "parent": {"llm": {
-            "base_url": fake.url, "protocol": protocol, "cache_path": str(tmp_path / "cache.sqlite")}}})
+    rule = params.run_config(params.experiments[experiment].extends, task, 1, steps)
+    monkeypatch.setenv("WMIL_TEST_ENDPOINT_KEY", "sk-test-not-a-real-key")
+    with FakeEndpoint() as fake:  # any OpenAI-compatible endpoint: its url, model name and key variable
+        llm = params.run_config(experiment, task, 1, {**steps, "parent": {"llm": {
+            "base_url": fake.url, "model": "strong-model", "api_key_env": "WMIL_TEST_ENDPOINT_KEY",
+            "protocol": protocol, "cache_path": str(tmp_path / "cache.sqlite")}}})
         Trainer(llm, tmp_path / "llm").train()
+        assert fake.requests > 0
     Trainer(rule, tmp_path / "rule").train()
     assert_same_run(tmp_path / "llm", tmp_path / "rule", ignore={"experiment"})
 

@@ -91,11 +91,11 @@ def run_bench(params: Params, seeds: int = 5, llm: bool = False) -> dict[str, An
     torch.set_num_threads(1)
     report: dict[str, Any] = {"seeds": seeds, "results": {}}
     runs = [("mvp", t) for t in params.experiments["mvp"].tasks] + [("ppo", t) for t in params.experiments["ppo"].tasks]
-    print(f"{'run':<26}{'env steps to 90%':>30}{'wall s to 90%':>26}{'failed episodes to 99%':>30}{'env steps/s':>26}")
+    print(f"{'run':<26}{'env steps to 90%':>30}{'wall s to 90%':>26}{'failed episodes to 99%':>32}{'env steps/s':>32}")
     for experiment, task in runs:
         result = report["results"].setdefault(experiment, {})[task] = bench(params, experiment, task, seeds)
         print(f"{experiment + ' ' + task:<26}{_fmt(result['steps_to_0.9']):>30}{_fmt(result['seconds_to_0.9'], ' s'):>26}"
-              f"{_fmt(result['failures_to_0.99']):>30}{_fmt(result['env_steps_per_s']):>26}", flush=True)
+              f"{_fmt(result['failures_to_0.99']):>32}{_fmt(result['env_steps_per_s']):>32}", flush=True)
     print("median [min, max] over seeds (seeds that got there / seeds); '-': not reached within the budget")
     report["targets"] = []
     for (experiment, task, measure), target in TARGETS.items():
