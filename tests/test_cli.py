@@ -75,7 +75,6 @@ def test_corrupt_checkpoint_exits_2(capsys, tmp_path):
     assert "corrupt or unreadable checkpoint" in err and str(tmp_path / "checkpoint.pt") in err
 
 
-
 def test_run_dir_naming_a_file_exits_2_naming_it(capsys, tmp_path):
     (tmp_path / "a_file").write_text("not a run directory")
     code = main(["train", "--params", str(ROOT / "params.yaml"), "--experiment", "mvp",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 
 import pandas as pd
 import pytest
@@ -66,6 +67,14 @@ def test_wandb_gets_every_row_of_a_finished_run_at_its_env_steps(tmp_path, monke
     assert all("time/steps_per_s" in row for row in logged) and "losses/value_loss" not in logged[0]  # NaN: skipped
     with pytest.raises(ConfigError, match="not a finished run"):
         log_to_wandb([tmp_path], "wmil-test", mode="offline")
+    from wmil.errors import MissingResult
+    from wmil.jobs import guard
+
+    guard("train x", tmp_path / "x.log", [tmp_path / "failed/metrics.json", tmp_path / "failed/curve.csv"],
+          [sys.executable, "-c", "raise SystemExit(1)"])
+    with pytest.raises(MissingResult, match="job 'train x' failed"):  # a failure record is no run to export
+        log_to_wandb([tmp_path / "run", tmp_path / "failed"], "wmil-test", mode="offline")
+    assert len(list((tmp_path / "run" / "wandb").glob("offline-run-*"))) == 1  # nothing exported before the check
 
 
 def test_wandb_missing_is_a_clear_error(tmp_path, monkeypatch):

@@ -102,16 +102,23 @@ def test_evaluating_a_failed_run_names_the_failed_job(tmp_path):
 
 
 def test_status_puts_back_the_committed_result_of_a_failed_job_dated_so_that_it_is_redone(tmp_path):
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     audit, fresh = tmp_path / "results/metrics/llm_audit.json", tmp_path / "results/metrics/new.json"
     audit.parent.mkdir(parents=True)
     audit.write_text('{"committed": true}\n')
+    (tmp_path / "params.yaml").write_text("x: 1\n")
+    (tmp_path / "Snakefile").write_text(
+        "rule audit:\n    input: 'params.yaml'\n    output: 'results/metrics/llm_audit.json'\n    shell: 'true'\n")
     subprocess.run([*git, "add", "."], cwd=tmp_path, check=True)
     subprocess.run([*git, "commit", "-qm", "results"], cwd=tmp_path, check=True)
     guard("llm_audit", tmp_path / "audit.log", [audit, fresh], [sys.executable, "-c", "raise SystemExit(2)"])
     assert failure_of(audit) is not None
     assert status([tmp_path / "results"], tmp_path / "status.json") == 1
-    assert audit.read_text() == '{"committed": true}\n'  # the last good result stays in the working tree
-    assert audit.stat().st_mtime == 0  # older than any input: Snakemake redoes the job next time
+    assert audit.read_text() == '{"committed": true}\n'  # the committed result stays in the working tree
+    assert audit.stat().st_mtime == 1  # older than any input (0 would switch Snakemake's age check off)
     assert not fresh.exists()  # never committed: nothing to put back
+    dry_run = subprocess.run([str(Path(sys.executable).with_name("snakemake")), "-n", "--cores", "1"], cwd=tmp_path,
+                             capture_output=True, text=True)
+    assert dry_run.returncode == 0, dry_run.stderr
+    assert "audit" in dry_run.stdout and "Updated input files" in dry_run.stdout + dry_run.stderr  # Snakemake redoes it

@@ -92,9 +92,11 @@ def test_every_claim_of_the_report_is_checked_and_a_missing_one_fails(tmp_path):
     assert code == 0 and set(rows.values()) == {"identical"}
     assert {"P(method > random)", "llm pattern_echo predicted success", "llm pattern_echo seeds inside the prediction",
             "MVP criterion entropy_falls: seeds passing", "MVP criterion beats_chance: seeds passing"} <= set(rows)
-    one_seed_out = add_claims(write_results(tmp_path / "close", (0.9, 0.8, 1.0)), 0.95, [True] * 4 + [False], 5)
+    one_seed_out = add_claims(write_results(tmp_path / "close", (0.9, 0.8, 1.0)), 0.95, [True] * 4 + [False], 4)
     rows = {r["number"]: r["verdict"] for r in verify(one_seed_out, str(committed))[0]["rows"]}
     assert rows["P(method > random)"] == "equivalent" and rows["llm pattern_echo seeds inside the prediction"] == "equivalent"
+    assert rows["MVP criterion entropy_falls: seeds passing"] == "equivalent"  # one seed crossed an edge
+    assert rows["MVP criteria passed"] == "different"  # but the MVP's verdict is a claim of its own
     worse = add_claims(write_results(tmp_path / "worse", (0.9, 0.8, 1.0)), 0.5, [False] * 5, 3, drop_audit=True)
     report, code = verify(worse, str(committed))
     rows = {r["number"]: r["verdict"] for r in report["rows"]}
@@ -104,3 +106,15 @@ def test_every_claim_of_the_report_is_checked_and_a_missing_one_fails(tmp_path):
     assert rows["LLM audit solve pattern_echo level 2 J"] == "missing" and report["counts"]["missing"] == 1
     report, code = verify(committed, str(worse))  # a number only the fresh results have is new, not a failure
     assert {r["verdict"] for r in report["rows"] if r["number"].startswith("LLM audit")} == {"new"}
+
+
+def test_a_number_neither_side_has_is_no_row(tmp_path):
+    sides = []
+    for name in ("committed", "fresh"):
+        root = add_claims(write_results(tmp_path / name, (0.9, 0.8, 1.0)), 0.97, [True] * 5, 5)
+        summary = json.loads((root / "metrics/summary.json").read_text())
+        summary["llm"]["llm"]["pattern_echo"] = {"prediction": None}  # no audit to predict from, on both sides
+        (root / "metrics/summary.json").write_text(json.dumps(summary))
+        sides.append(root)
+    report, code = verify(sides[1], str(sides[0]))
+    assert code == 0 and not any(r["number"].startswith("llm pattern_echo") for r in report["rows"])

@@ -6,8 +6,8 @@ exits 0, so that Snakemake goes on to build every other result, the figures and 
 show the record as a missing result. The last rule of the DAG (``wmil status``) then lists every
 failed job with its log, removes the records (so that the next invocation redoes exactly those
 jobs and what reads them) and exits non-zero. A failed output that git tracks (a committed metric,
-figure or table) is restored to its committed bytes, dated 1970 so that the next invocation still
-redoes its job: a failure never deletes the paper's last good result from the working tree.
+figure or table) is restored to its committed bytes, dated one second after 1970 so that the next
+invocation still redoes its job: a failure never deletes the committed result from the working tree.
 
 A record is a small JSON object under the single key :data:`FAILURE_KEY`, whatever the output's
 suffix: no reader can take it for a result (a checkpoint loader refuses it, a CSV reader must
@@ -149,9 +149,10 @@ def status(roots: list[Path], out: Path) -> int:
 
 
 def _restore_committed(path: Path) -> None:
-    """Put back ``path``'s bytes as committed at git's HEAD, if git tracks it, with the oldest
-    possible modification time: Snakemake then finds it older than its job's inputs and redoes
-    the job, while the working tree keeps the last good result meanwhile."""
+    """Put back ``path``'s bytes as committed at git's HEAD, if git tracks it, dated 1970-01-01
+    00:00:01: Snakemake then finds it older than its job's inputs and redoes the job, while the
+    working tree keeps the committed result meanwhile. (Not 0: Snakemake skips its age check for
+    an output time of 0.)"""
     try:
         top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path.parent if path.parent.is_dir() else ".",
                              capture_output=True, text=True, check=True).stdout.strip()
@@ -161,4 +162,4 @@ def _restore_committed(path: Path) -> None:
     except (OSError, ValueError, subprocess.CalledProcessError):
         return  # not in a git checkout, or not committed there: nothing to restore
     _write_atomic_bytes(path, committed)
-    os.utime(path, (0, 0))
+    os.utime(path, (1, 1))

@@ -14,8 +14,8 @@ committed ones (a git revision, or a folder), and says for each:
   not overlap differ at about the 0.6% level (Schenker & Gentleman, 2001), so the test flags only
   clear disagreements; with 5 seeds a smaller difference cannot be told from chance anyway. A
   number with no interval (the audit's J of a deterministic judge) is equivalent within
-  :data:`J_TOLERANCE`; a count of seeds (inside a prediction) within :data:`SEED_TOLERANCE`, one
-  seed crossing an interval's edge; the MVP verdict and its criteria must agree;
+  :data:`J_TOLERANCE`; a count of seeds (inside a prediction, passing an MVP criterion) within
+  :data:`SEED_TOLERANCE`, one seed crossing an edge; the MVP's overall verdict must agree;
 * ``different``: neither: a real disagreement, and the command exits 1;
 * ``missing``: committed but not produced afresh (its job failed or was not run): exits 1 too,
   since nothing reproduced it; a number only the fresh results have is ``new`` and harmless.
@@ -35,7 +35,7 @@ from wmil.errors import ConfigError
 FILES = ("metrics/summary.json", "metrics/mvp_criteria.json", "metrics/llm_audit.json", "metrics/machine.json")
 SCORES = ("success_greedy", "steps_to_0.9_censored", "failures_to_0.99")
 J_TOLERANCE = 0.1  # an LLM served by other float kernels may answer a few states differently
-SEED_TOLERANCE = 1  # seeds inside a prediction: one seed may land on the other side of an edge
+SEED_TOLERANCE = 1  # seeds inside a prediction or passing an MVP criterion: one may cross an edge
 
 
 def read_committed(against: str, results: Path) -> dict[str, Any]:
@@ -63,11 +63,14 @@ def _toplevel(path: Path) -> Path:
     return Path(top.stdout.strip()).resolve()
 
 
-def _absent(name: str, old: Any, new: Any) -> dict[str, Any]:
+def _absent(name: str, old: Any, new: Any) -> dict[str, Any] | None:
+    """Neither side has the number (e.g. no audit to predict from): no row."""
+    if old is None and new is None:
+        return None
     return {"number": name, "committed": old, "fresh": new, "verdict": "missing" if new is None else "new"}
 
 
-def _exact(name: str, old: Any, new: Any, tolerance: float = 0.0) -> dict[str, Any]:
+def _exact(name: str, old: Any, new: Any, tolerance: float = 0.0) -> dict[str, Any] | None:
     """A number without an interval: identical, equivalent within ``tolerance``, or different."""
     if old is None or new is None:
         return _absent(name, old, new)
@@ -76,7 +79,7 @@ def _exact(name: str, old: Any, new: Any, tolerance: float = 0.0) -> dict[str, A
     return {"number": name, "committed": old, "fresh": new, "verdict": verdict}
 
 
-def _estimate(name: str, old: dict | None, new: dict | None, value: str = "value") -> dict[str, Any]:
+def _estimate(name: str, old: dict | None, new: dict | None, value: str = "value") -> dict[str, Any] | None:
     """A number with a 95% interval ``{value, lo, hi}``: equivalent when the intervals overlap."""
     if old is None or new is None:
         return _absent(name, old, new)
@@ -119,7 +122,7 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, 
         passing = [None if x is None else _seeds_passing(x) for x in (a, b)]
         for check in sorted(set(passing[0] or {}) | set(passing[1] or {})):
             rows.append(_exact(f"MVP criterion {check}: seeds passing",
-                               *[None if p is None else p.get(check) for p in passing]))
+                               *[None if p is None else p.get(check) for p in passing], tolerance=SEED_TOLERANCE))
     a, b = committed["metrics/llm_audit.json"] or {}, fresh["metrics/llm_audit.json"] or {}
     for protocol in sorted(set(a.get("protocols", {})) | set(b.get("protocols", {}))):
         levels_a = a.get("protocols", {}).get(protocol, {}).get("by_task_level", {})
@@ -128,7 +131,7 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, 
             for level in sorted(set(levels_a.get(task, {})) | set(levels_b.get(task, {}))):
                 j = [x.get(task, {}).get(level, {}).get("j") for x in (levels_a, levels_b)]
                 rows.append(_exact(f"LLM audit {protocol} {task} level {level} J", *j, tolerance=J_TOLERANCE))
-    return rows
+    return [row for row in rows if row is not None]
 
 
 def _seeds_passing(criteria: dict[str, Any]) -> dict[str, int]:

@@ -16,6 +16,7 @@ from pathlib import Path
 import yaml
 
 from wmil.errors import ConfigError
+from wmil.jobs import check_result
 from wmil.training.event_log import TAGS
 
 
@@ -34,10 +35,14 @@ def log_to_wandb(run_dirs: list[Path], project: str, mode: str | None = None) ->
         import wandb
     except ImportError:
         raise ConfigError("wmil wandb: the wandb package is not installed; pip install -e '.[wandb]'") from None
-    ids = []
-    for run_dir in map(Path, run_dirs):
+    run_dirs = [Path(d) for d in run_dirs]
+    for run_dir in run_dirs:  # every one before logging any: no half-exported set
         if not (run_dir / "metrics.json").exists():
             raise ConfigError(f"{run_dir}: not a finished run (no metrics.json)")
+        for name in ("metrics.json", "curve.csv"):
+            check_result(run_dir / name)  # a failed job's record is no result
+    ids = []
+    for run_dir in run_dirs:
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
         with open(run_dir / "curve.csv", newline="") as f:
             curve = list(csv.DictReader(f))
