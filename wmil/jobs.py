@@ -154,7 +154,7 @@ def _restore_committed(path: Path) -> None:
     working tree keeps the committed result meanwhile. (Not 0: Snakemake skips its age check for
     an output time of 0.)"""
     try:
-        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path.parent if path.parent.is_dir() else ".",
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=path.parent,  # the record was there
                              capture_output=True, text=True, check=True).stdout.strip()
         relative = path.resolve().relative_to(Path(top).resolve())
         committed = subprocess.run(["git", "show", f"HEAD:{relative.as_posix()}"], cwd=top, capture_output=True,
