@@ -54,15 +54,16 @@ def tiny_params() -> dict:
 
 
 def lean_params() -> dict:
-    """:func:`tiny_params` with one seed, the method family on one task and no noise sweep or LLM
-    runs: the workflow's mechanics (DVC, Slurm) with the fewest jobs that still build every output."""
+    """:func:`tiny_params` with one seed, the method family on one task, no noise sweep, LLM runs
+    or world-model variants but the method: the workflow's mechanics (DVC, Slurm) with the fewest jobs that still build every output."""
     raw = tiny_params()
     raw["seeds"] = [0]
     experiments = raw["experiments"]
-    for name in [n for n, e in experiments.items() if "sweep" in e or n.startswith(("llm", "t1_"))]:
+    for name in [n for n, e in experiments.items()
+                 if "sweep" in e or n.startswith(("llm", "t1_")) or n in ("raw_then_embedding", "embedding_target")]:
         del experiments[name]
     experiments["ppo"]["tasks"] = experiments["curriculum"]["tasks"] = ["conditional"]
-    raw["evaluation"]["noise"] = ["mvp"]
+    raw["evaluation"].update(noise=["mvp"], world_model=["ppo"], representation=["ppo", "rl_only"])
     raw["llm_audit"]["experiment"] = "mvp"
     return raw
 

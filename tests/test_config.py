@@ -197,6 +197,18 @@ BAD_PARAMS = {
     "evaluation-unknown-baseline": (_set("evaluation.baselines", ["random", "nope"]), ["evaluation.baselines[1]", "'nope'"]),
     "evaluation-baselines-not-a-list": (_set("evaluation.baselines", "random"), ["evaluation.baselines", "list of strings"]),
     "evaluation-too-few-reps": (_set("evaluation.bootstrap_reps", 10), ["evaluation.bootstrap_reps", "out of range", ">= 100"]),
+    "embedding-target-without-world-model": (
+        _set("experiments.rl_only.overrides.model", {"world_model": False, "world_model_target": "embedding"}),
+        ["model.world_model_target", "'embedding' needs model.world_model true"]),
+    "unknown-world-model-target": (
+        _set("defaults.model.world_model_target", "latent"), ["defaults.model.world_model_target", "'latent'", "raw"]),
+    "target-ema-zero": (_set("defaults.model.target_ema", 0.0), ["defaults.model.target_ema", "out of range", "> 0"]),
+    "world-model-variant-unknown": (
+        _set("evaluation.world_model", ["ppo", "nope"]), ["evaluation.world_model[1]", "'nope'", "neither a sweep"]),
+    "no-world-model-reference-has-one": (
+        _set("evaluation.no_world_model", "kl_distill"), ["evaluation.no_world_model", "'kl_distill'", "world_model: false"]),
+    "representation-without-the-ablation": (
+        _set("evaluation.representation", ["ppo"]), ["evaluation.representation", "'rl_only'", "no_world_model"]),
     "llm-audit-unknown-experiment": (_set("llm_audit.experiment", "nope"), ["llm_audit.experiment", "'nope'"]),
 }
 

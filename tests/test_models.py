@@ -69,8 +69,6 @@ def test_predict_next_state_shape(params, task_name, n):
     h, _, _ = model(states)
     predicted = model.predict_next_state(h, actions)
     assert predicted.shape == (n, task.one_hot_dim) and predicted.dtype == torch.float32
-    raw = model.predict_next_state_raw(states, actions)
-    torch.testing.assert_close(raw, predicted)
     # the prediction depends on the action
     other = model.predict_next_state(h, (actions + 1) % task.num_actions)
     assert not torch.allclose(other, predicted)
@@ -85,10 +83,8 @@ def test_world_model_disabled(params, task_name):
     actions = torch.zeros(4, dtype=torch.long)
     h, logits, _ = model(states)
     assert logits.shape == (4, task.num_actions)
-    with pytest.raises(RuntimeError, match="world_model"):
+    with pytest.raises(RuntimeError, match=r"world-model head \(model.world_model: false\)"):
         model.predict_next_state(h, actions)
-    with pytest.raises(RuntimeError, match="world-model head"):
-        model.predict_next_state_raw(states, actions)
     # fewer parameters than with the head
     _, _, with_head = build(params, task_name)
     assert model.num_parameters() < with_head.num_parameters()
@@ -245,3 +241,39 @@ def test_supervised_pattern_echo_reaches_full_accuracy(params, experiment, seed)
         _, logits, _ = model(evaluation)
     accuracy = float((logits.argmax(-1) == task.answer(evaluation)).float().mean())
     assert accuracy == 1.0
+
+
+def test_the_embedding_target_is_a_moving_average_copy_that_takes_no_gradient(params):
+    """SPR/BYOL's set-up: the target starts as the online encoder and core, gets no gradient and
+    moves by ``target <- ema * target + (1 - ema) * online``; the model's size leaves it out."""
+    config, task, model = build(params, "sequence_next", "ppo", overrides={"model": {"world_model_target": "embedding"}},
+                                value_head=True)
+    _, _, raw = build(params, "sequence_next", "ppo", value_head=True)
+    online = dict(model.named_parameters())
+    for name, p in raw.named_parameters():  # built last: every other initial weight is the raw model's
+        assert torch.equal(online[name], p), name
+    assert model.num_parameters() == raw.num_parameters() + sum(p.numel() for p in model.embedding_predictor.parameters())
+    assert all(not n.startswith("target_") for n, p in model.named_parameters() if p.requires_grad)
+    for (_, t), (_, o) in zip(model.target_transformer.named_parameters(), model.transformer.named_parameters()):
+        assert torch.equal(t, o) and not t.requires_grad
+    assert not model.predicts_embeddings and "embedding_target_on" in model.state_dict()
+
+    states = DeterministicParent(task).generate(2, 6, gen(0))
+    actions = torch.randint(task.num_actions, (6,), generator=gen(1))
+    next_states = DeterministicParent(task).generate(2, 6, gen(2))
+    h, _, _ = model(states)
+    error = model.embedding_prediction_error(h, actions, next_states)
+    assert error.shape == (6,) and bool(((error >= 0) & (error <= 4 / config.model.hidden_dim + 1e-6)).all())
+    error.mean().backward()
+    assert all(p.grad is None for n, p in model.named_parameters() if n.startswith("target_"))
+    assert model.embedding_predictor.predictor[0].weight.grad.abs().sum() > 0
+    assert model.encoder.value_embed.weight.grad.abs().sum() > 0  # the representation learns from it
+
+    with torch.no_grad():
+        for p in model.encoder.parameters():
+            p.add_(1.0)
+    before = [t.clone() for t in model.target_encoder.parameters()]
+    model.update_target(0.75)
+    for b, t, o in zip(before, model.target_encoder.parameters(), model.encoder.parameters()):
+        torch.testing.assert_close(t, 0.75 * b + 0.25 * o)
+    raw.update_target(0.75)  # no target: nothing to move, no error

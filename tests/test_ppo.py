@@ -86,9 +86,10 @@ def test_ppo_update_logs_its_fixed_scalars(tmp_path):
     trainer = Trainer(ppo_config("pattern_echo", 0, max_steps=2048), tmp_path)
     stats = trainer.algorithm.update(trainer.collect())
     assert set(stats) == {"policy_loss", "value_loss", "world_model_loss", "loss", "entropy", "grad_norm",
-                          "approx_kl", "clip_frac", "explained_variance", "distill_loss", "learning_rate"}
+                          "approx_kl", "clip_frac", "explained_variance", "distill_loss", "learning_rate", "embedding_loss"}
     assert stats["approx_kl"] >= 0 and 0 <= stats["clip_frac"] <= 1
     assert 0 < stats["entropy"] <= math.log(16) + 1e-6
+    assert math.isnan(stats.pop("embedding_loss"))  # no embedding target
     assert all(math.isfinite(v) for v in stats.values())
 
 

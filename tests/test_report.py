@@ -45,3 +45,40 @@ def test_every_table_says_its_unit():
     assert "rate" in table.note
     empty = Table("T", "cells are rates", [])
     assert empty.markdown() == ["## T", "", "cells are rates (no rows)", ""]
+
+
+def test_the_world_model_table_and_findings_state_each_variant_against_the_ablation(params):
+    from wmil.report import world_model_findings, world_model_table
+
+    def experiment(steps, reached):
+        return {"steps_to_0.9_censored": {t: estimate(steps, steps - 500, steps + 500) for t in TASKS},
+                "success_greedy": {t: estimate(1.0, 1.0, 1.0) for t in TASKS}, "reached_0.9": dict.fromkeys(TASKS[:-1], reached)}
+
+    def poi(p, lo, hi):
+        return {t: {"p": p, "lo": lo, "hi": hi} for t in TASKS}
+
+    TASKS = ["pattern_echo", "sequence_next", "conditional", "all_tasks"]
+    summary = {"experiments": {"rl_only": experiment(32768, 0), "ppo": experiment(20864, 5),
+                               "raw_then_embedding": experiment(32768, 0)},
+               "world_model": {"reference": "rl_only", "variants": {
+                   "ppo": {"target": "raw", "world_model_coef": 100.0, "embedding_after_steps": 0,
+                           "embedding_after_success": 0.0, "p_steps": poi(0.96, 0.8, 1.0), "p_success": poi(0.5, 0.5, 0.5)},
+                   "raw_then_embedding": {"target": "embedding", "world_model_coef": 100.0, "embedding_after_steps": 0,
+                                          "embedding_after_success": 0.5, "p_steps": poi(0.5, 0.2, 0.8),
+                                          "p_success": poi(0.1, 0.0, 0.3)}}}}
+    rows = world_model_table(params, summary).rows
+    assert [(r["experiment"], r["task"]) for r in rows[:4]] == [("rl_only", t) for t in TASKS]
+    assert rows[0]["P(fewer steps than rl_only)"] == "-" and rows[0]["target"] == "none"
+    ppo = next(r for r in rows if r["experiment"] == "ppo" and r["task"] == "sequence_next")
+    assert ppo["env steps to 90% (reached)"] == "20,864 [20,364, 21,364] (5/5)"
+    assert ppo["P(fewer steps than rl_only)"] == "0.96 [0.80, 1.00] better"
+    assert ppo["P(higher success than rl_only)"] == "0.50 [0.50, 0.50] no clear difference"
+    emb = next(r for r in rows if r["experiment"] == "raw_then_embedding" and r["task"] == "all_tasks")
+    assert emb["target"] == "embedding (raw until success 0.5)" and emb["coef"] == "100"
+    assert emb["env steps to 90% (reached)"] == "32,768 [32,268, 33,268] (0/15)"
+    assert emb["P(higher success than rl_only)"] == "0.10 [0.00, 0.30] worse"
+    lines = world_model_findings(summary)
+    assert lines[0] == ("World model on pattern_echo: beats rl_only: ppo (P(fewer steps) = 0.96 [0.80, 1.00], "
+                        "P(higher success) = 0.50 [0.50, 0.50]).")
+    summary["world_model"]["variants"].pop("ppo")
+    assert world_model_findings(summary)[1] == "World model on sequence_next: no variant beats rl_only (a null result)."

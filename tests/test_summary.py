@@ -22,21 +22,23 @@ SEEDS = [0, 1, 2, 3, 4]
 def small_params():
     raw = yaml.safe_load(PARAMS_PATH.read_text())
     raw["seeds"] = SEEDS
-    keep = {"mvp", "ppo", "curriculum", "random", "rl_only", "kl_distill", "quality_mvp", "llm", "llm_verdict"}
+    keep = {"mvp", "ppo", "curriculum", "random", "rl_only", "kl_distill", "quality_mvp", "llm", "llm_verdict",
+            "world_model_coef", "raw_then_embedding"}
     raw["experiments"] = {n: e for n, e in raw["experiments"].items() if n in keep}
     raw["experiments"]["ppo"]["tasks"] = raw["experiments"]["curriculum"]["tasks"] = ["pattern_echo"]
     raw["experiments"]["quality_mvp"]["sweep"]["points"] = [[0.3, 0.3], [0.6, 0.0]]
-    raw["evaluation"].update(noise=["mvp", "quality_mvp"], bootstrap_reps=200)
+    raw["evaluation"].update(noise=["mvp", "quality_mvp"], bootstrap_reps=200, representation=["ppo", "rl_only"],
+                             world_model=["world_model_coef", "raw_then_embedding"])
     return parse_params(raw)
 
 
 def write_run(root: Path, params, experiment: str, seed: int, success: float, steps_to_90: int | None,
-              curve: dict[str, list[float]]) -> None:
+              curve: dict[str, list[float]], switch: int | None = None) -> None:
     config = params.run_config(experiment, "pattern_echo", seed)
     d = root / experiment / "pattern_echo" / f"seed{seed}"
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
-    (d / "metrics.json").write_text(json.dumps({"steps_to_0.9": steps_to_90}))
+    (d / "metrics.json").write_text(json.dumps({"steps_to_0.9": steps_to_90, "embedding_switch_step": switch}))
     levels = {str(lv): {"greedy": {"success": success}} for lv in range(3)}
     (d / "eval.json").write_text(json.dumps({"success_greedy": success, "success_sampled": success, "entropy": 0.1,
                                              "world_model_mse": 0.01, "episodes_per_level": 1000, "by_level": levels}))
@@ -61,6 +63,10 @@ def summary(tmp_path_factory):
                 write_run(root, params, name, seed, 0.0, None, NEVER)
             elif name == "llm":
                 write_run(root, params, name, seed, 1.0 if seed < 4 else 0.5, 1000, MASTERED)
+            elif name == "raw_then_embedding":  # faster than rl_only in every pairing, switched on seeds 0-3
+                write_run(root, params, name, seed, 1.0, 500 + seed, MASTERED, 200 if seed < 4 else None)
+            elif name == "world_model_coef-coef1":  # as slow as the slowest rl_only seed, lower success
+                write_run(root, params, name, seed, 0.5, 1004, MASTERED)
             elif name == "llm_verdict":  # no signal: each of 8 problems' greedy pick is right with chance 1/8
                 write_run(root, params, name, seed, [0.0, 0.125, 0.25, 0.125, 0.5][seed], None, NEVER)
             else:
@@ -95,6 +101,24 @@ def test_probability_of_improvement_points_from_the_method_to_the_baseline(summa
     poi = s["probability_of_improvement"]
     assert poi["random"]["p"] == 1.0  # ppo (1.0) beats random (0.0) in every pairing
     assert poi["rl_only"]["p"] == 0.5 and poi["kl_distill"]["p"] == 0.5  # ties count half
+
+
+def test_world_model_variants_are_compared_with_the_method_without_one(summary):
+    _, s = summary
+    comparison = s["world_model"]
+    assert comparison["reference"] == "rl_only"
+    variants = comparison["variants"]
+    assert list(variants) == ["world_model_coef-coef1", "world_model_coef-coef10", "raw_then_embedding"]
+    emb = variants["raw_then_embedding"]
+    assert (emb["target"], emb["world_model_coef"], emb["embedding_after_success"]) == ("embedding", 100.0, 0.5)
+    assert emb["p_steps"]["pattern_echo"]["p"] == 1.0 and emb["p_steps"]["all_tasks"]["p"] == 1.0  # 500+ < 1000+
+    assert emb["p_success"]["pattern_echo"]["p"] == 0.5  # both 1.0: ties count half
+    assert emb["embedding_switch_step"] == {"pattern_echo": [200, 200, 200, 200, None]}
+    weak = variants["world_model_coef-coef1"]
+    assert weak["target"] == "raw" and weak["world_model_coef"] == 1.0 and "embedding_switch_step" not in weak
+    assert weak["p_success"]["pattern_echo"]["p"] == 0.0  # 0.5 below 1.0 in every pairing
+    assert weak["p_steps"]["pattern_echo"]["p"] == pytest.approx(0.1)  # 1004 ties rl_only's seed 4 (half), loses to the rest
+    assert variants["world_model_coef-coef10"]["p_steps"]["pattern_echo"]["p"] == 0.5  # the same seeds' steps as rl_only
 
 
 def test_parent_quality_points_carry_their_rates_and_informativeness(summary):

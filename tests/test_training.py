@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import signal
 import subprocess
@@ -109,16 +111,19 @@ def test_a_checkpoint_of_other_training_code_is_not_resumed(tmp_path):
     assert metrics == fresh  # auto started afresh instead of continuing the foreign checkpoint
 
 
-@pytest.mark.parametrize("experiment, task, max_steps, save_every", [
-    ("mvp", "pattern_echo", 40000, 1000),
-    ("ppo", "conditional", 12288, 1024),           # T = 4, GAE, minibatch shuffling
-    ("curriculum", "pattern_echo", 16384, 2048),   # level changes and the replay draws
+@pytest.mark.parametrize("experiment, task, max_steps, save_every, extra", [
+    ("mvp", "pattern_echo", 40000, 1000, ()),
+    ("ppo", "conditional", 12288, 1024, ()),           # T = 4, GAE, minibatch shuffling
+    ("curriculum", "pattern_echo", 16384, 2048, ()),   # level changes and the replay draws
+    # the EMA target and the switch to it, after the kill
+    ("raw_then_embedding", "sequence_next", 12288, 1024,
+     ("model.embedding_after_success=0.0", "model.embedding_after_steps=6144")),
 ])
-def test_killed_run_resumes_bit_identically(tmp_path, experiment, task, max_steps, save_every):
+def test_killed_run_resumes_bit_identically(tmp_path, experiment, task, max_steps, save_every, extra):
     """SIGKILL a real training process after its first checkpoint, resume it, compare."""
     args = [sys.executable, "-m", "wmil", "train", "--params", str(ROOT / "params.yaml"), "--experiment", experiment,
             "--task", task, "--seed", "5", "--max-steps", str(max_steps), "--set", f"training.save_every={save_every}",
-            "--no-progress"]
+            *(a for x in extra for a in ("--set", x)), "--no-progress"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     killed = tmp_path / "killed"
     proc = subprocess.Popen([*args, "--run-dir", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -137,6 +142,32 @@ def test_killed_run_resumes_bit_identically(tmp_path, experiment, task, max_step
     straight = subprocess.run([*args, "--run-dir", str(tmp_path / "straight")], env=env, capture_output=True, text=True)
     assert straight.returncode == 0, straight.stderr
     assert_same_run(killed, tmp_path / "straight")
+    if extra:
+        assert json.loads((killed / "metrics.json").read_text())["embedding_switch_step"] == 6144 > step_at_kill
+
+
+def test_the_embedding_target_switches_on_schedule_and_before_that_the_run_is_the_raw_one(tmp_path):
+    def run(name, **model):
+        config = PARAMS.run_config("ppo", "sequence_next", 0, {"model": model, "training": {"max_steps": 4096}})
+        return Trainer(config, tmp_path / name).train(progress=False), pd.read_csv(tmp_path / name / "curve.csv")
+
+    raw, raw_curve = run("raw")
+    never, never_curve = run("never", world_model_target="embedding", embedding_after_success=1.0)
+    # the predictor and the target copy are built last and move nothing else: until the switch the
+    # run is the raw-target run, float for float
+    assert never["embedding_switch_step"] is None and never_curve["embedding_loss"].isna().all()
+    assert never_curve.equals(raw_curve) and {**never, "num_parameters": 0} == {**raw, "num_parameters": 0}
+
+    switched, curve = run("switched", world_model_target="embedding", embedding_after_steps=2048)
+    assert switched["embedding_switch_step"] == 2048
+    assert curve["embedding_loss"].isna().tolist() == [True, True, False, False]  # rows every 1,024 steps
+    assert not curve.equals(raw_curve) and curve.iloc[:2].equals(raw_curve.iloc[:2])
+    again, _ = run("again", world_model_target="embedding", embedding_after_steps=2048)
+    assert_same_run(tmp_path / "switched", tmp_path / "again")
+
+    start, curve = run("start", world_model_target="embedding")  # both thresholds 0: from the first update
+    assert start["embedding_switch_step"] == 0 and all(math.isfinite(x) for x in curve["embedding_loss"])
+    assert torch.load(tmp_path / "start/model.pt", weights_only=True)["model"]["embedding_target_on"]
 
 
 def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):

@@ -105,6 +105,13 @@ class ModelConfig:
     num_heads: int = field(metadata=_range(1, 16))
     ff_dim: int = field(metadata=_range(8, 8192))
     world_model: bool
+    # what the world model's loss predicts: the raw next state, or (from the switch on) the next
+    # state's embedding under a slowly updated copy of the encoder and core (SPR/BYOL)
+    world_model_target: Literal["raw", "embedding"]
+    # the switch to the embedding target: at the first update at which both hold
+    embedding_after_steps: int = field(metadata=_range(0, 10**10))  # env steps
+    embedding_after_success: float = field(metadata=_range(0.0, 1.0))  # rolling full-task success
+    target_ema: float = field(metadata=_range(0.0, 1.0, lo_open=True))  # target <- ema * target + (1 - ema) * online, per step
 
 
 @dataclass(frozen=True)
@@ -247,7 +254,9 @@ class EvaluationConfig:
     curriculum: str  # the method with the mastery curriculum, shown beside it
     baselines: tuple[str, ...]
     representation: tuple[str, ...]  # experiments whose embeddings are analysed side by side
-    noise: tuple[str, ...]  # the reward-noise sweep (experiments differing in parent.reward_flip_prob)
+    noise: tuple[str, ...]  # the parent-quality sweeps (experiments or sweeps differing in the parent's error rates)
+    world_model: tuple[str, ...]  # the world-model variants (experiments or sweeps) ...
+    no_world_model: str  # ... each compared with this ablation without one
 
 
 @dataclass(frozen=True)
@@ -393,6 +402,8 @@ def parse_run_config(data: dict, where: str = "run") -> RunConfig:
         raise ConfigError(
             f"{where}.model.num_heads: {m.num_heads} must divide model.hidden_dim={m.hidden_dim}"
         )
+    if m.world_model_target == "embedding" and not m.world_model:
+        raise ConfigError(f"{where}.model.world_model_target: 'embedding' needs model.world_model true")
     p = cfg.parent
     noisy = p.false_positive_rate > 0 or p.false_negative_rate > 0
     if a.distill_coef > 0 and (p.name != "deterministic" or noisy):
@@ -468,24 +479,29 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     ev = params.evaluation
     named = [("mvp_criteria.experiment", params.mvp_criteria.experiment),
              ("llm_audit.experiment", params.llm_audit.experiment), ("evaluation.method", ev.method),
-             ("evaluation.curriculum", ev.curriculum),
+             ("evaluation.curriculum", ev.curriculum), ("evaluation.no_world_model", ev.no_world_model),
              *((f"evaluation.{key}[{i}]", name) for key in ("baselines", "representation")
                for i, name in enumerate(getattr(ev, key)))]
     for key, name in named:
         if name not in experiments:
             raise ConfigError(f"{key}: {name!r} is not an experiment; allowed: {sorted(experiments)}")
-    for i, name in enumerate(ev.noise):
-        if name not in sweeps and name not in experiments:
-            raise ConfigError(f"evaluation.noise[{i}]: {name!r} is neither a sweep nor an experiment; sweeps: "
-                              f"{sorted(sweeps)}")
+    for key in ("noise", "world_model"):
+        for i, name in enumerate(getattr(ev, key)):
+            if name not in sweeps and name not in experiments:
+                raise ConfigError(f"evaluation.{key}[{i}]: {name!r} is neither a sweep nor an experiment; sweeps: "
+                                  f"{sorted(sweeps)}")
+    if params.experiments[ev.no_world_model].overrides.get("model", {}).get("world_model", True):
+        raise ConfigError(f"evaluation.no_world_model: {ev.no_world_model!r} must set model.world_model: false")
     protocols = typing.get_args(typing.get_type_hints(LLMConfig)["protocol"])
     for i, name in enumerate(params.llm_audit.protocols):
         if name not in protocols:
             raise ConfigError(f"llm_audit.protocols[{i}]: {name!r} is not allowed; allowed: {list(protocols)}")
     if not params.llm_audit.protocols:
         raise ConfigError(f"llm_audit.protocols: expected at least one of {list(protocols)}")
-    if not ev.representation:
-        raise ConfigError("evaluation.representation: expected at least one experiment to analyse")
+    for name in (ev.method, ev.no_world_model):  # the t-SNE figure sets them side by side
+        if name not in ev.representation:
+            raise ConfigError(f"evaluation.representation: must include {name!r} (evaluation.method and "
+                              f"evaluation.no_world_model are mapped side by side)")
     return params
 
 

@@ -209,7 +209,8 @@ def curriculum(ctx: Context):
 def tsne(ctx: Context):
     plt, sns = _plt()
     ev = ctx.params.evaluation
-    sources = [*ev.representation, "untrained", "raw"]
+    # the method and its ablation without a world model; the probes compare every analysed variant
+    sources = [ev.method, ev.no_world_model, "untrained", "raw"]
     tasks = ctx.analysis_tasks
     fig, axes = plt.subplots(len(sources), len(tasks), figsize=(3.6 * len(tasks), 3.3 * len(sources)),
                              squeeze=False)
@@ -379,6 +380,35 @@ def probability_of_improvement(ctx: Context):
     return fig
 
 
+def world_model(ctx: Context):
+    plt, _ = _plt()
+    summary = ctx.json("metrics/summary.json")
+    comparison = summary["world_model"]
+    reference, variants = comparison["reference"], comparison["variants"]
+    names = [reference, *variants]
+    colors = _palette(names)
+    labels = [*ctx.tasks, "all_tasks"]
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        entry = summary["experiments"][name]
+        offset = (i - (len(names) - 1) / 2) * width
+        _interval_points(axes[0], ctx.tasks, [entry["steps_to_0.9_censored"][t] for t in ctx.tasks], colors[name],
+                         offset=offset, label=f"{name} (reached: " + ", ".join(str(entry["reached_0.9"][t]) for t in ctx.tasks) + ")")
+        if name != reference:
+            p = variants[name]["p_steps"]
+            _interval_points(axes[1], labels, [{"value": p[t]["p"], **p[t]} for t in labels], colors[name], offset=offset)
+    budget = ctx.params.run_config(reference, ctx.tasks[0]).training.max_steps
+    axes[0].axhline(budget, color="grey", linestyle="--", linewidth=1, label="budget (never reached = budget)")
+    axes[0].set_xticks(range(len(ctx.tasks)), ctx.tasks)
+    axes[0].set(ylabel="env steps to 90% rolling success\non the full task (IQM, 95% CI)")
+    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
+    axes[1].axhline(0.5, color="grey", linestyle="--", linewidth=1)
+    axes[1].set_xticks(range(len(labels)), [t.replace("_", " ") for t in labels])
+    axes[1].set(ylim=(-0.02, 1.02), ylabel=f"P(variant needs fewer steps than {reference})\n(95% CI)")
+    return fig
+
+
 FIGURES: dict[str, FigureSpec] = {
     "learning_curves": FigureSpec(learning_curves, ("plots/sample_efficiency.csv",),
         "Rolling success (last 500 episodes) against env steps per task: IQM over seeds with pointwise 95% stratified-bootstrap intervals."),
@@ -393,9 +423,11 @@ FIGURES: dict[str, FigureSpec] = {
     "curriculum": FigureSpec(curriculum, ("plots/curves.csv", "plots/runs.csv"),
         "Top: the curriculum's level over training, per seed. Bottom: held-out greedy success per difficulty level, with and without the curriculum."),
     "tsne": FigureSpec(tsne, ("analysis/{task}.json",),  # one per analysed task
-        "t-SNE maps of the state embeddings of a fixed grid of states, coloured by the correct action: the method, the RL-only ablation, an untrained model and the raw one-hot states."),
+        "t-SNE maps of the state embeddings of a fixed grid of states, coloured by the correct action: the method, its ablation without a world model, an untrained model and the raw one-hot states."),
     "probes": FigureSpec(probes, ("plots/representation.csv",),
         "Held-out accuracy of linear probes that read each state attribute off the embedding (mean over seeds, 95% CI); black bars mark chance (the majority class)."),
+    "world_model": FigureSpec(world_model, ("metrics/summary.json",),
+        "Does the world model help? Left: env steps to 90% rolling success of each world-model variant and of the method without one (IQM, 95% CI; never reached = budget). Right: the probability that a run of each variant needs fewer steps than a run without a world model (rliable, 95% CI), per task and over all tasks."),
     "mvp_criteria": FigureSpec(mvp_criteria, ("metrics/mvp_criteria.json",),
         "The plan's four LOCKED MVP criteria on every seed: success above chance and above the threshold by the step named, falling entropy and falling world-model error."),
     "parent_quality": FigureSpec(parent_quality, ("metrics/summary.json",),

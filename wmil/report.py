@@ -1,7 +1,8 @@
 """The paper report: one self-contained HTML file (figures embedded) and a markdown file of the
 same tables, both built from result files alone (``wmil report``).
 
-Tables: the headline numbers (every experiment but the sweep points), the LLM parent's audit by
+Tables: the headline numbers (every experiment but the sweep points), the world-model variants
+against the ablation without one, the LLM parent's audit by
 judge protocol, the LLM runs against what their audit predicts, and the parent-quality sweep.
 Every table says its unit; step counts print as ``1,680 [1,530, 1,830]``.
 """
@@ -139,6 +140,64 @@ def quality_table(summary: dict[str, Any]) -> Table:
                  "(rates), each verdict afresh; held-out greedy success (rate; IQM [95% CI] over seeds).", rows)
 
 
+def _verdict(poi: dict[str, float]) -> str:
+    """Better, worse, or no clear difference: whether the 95% interval of P(X > Y) excludes 1/2."""
+    return "better" if poi["lo"] > 0.5 else "worse" if poi["hi"] < 0.5 else "no clear difference"
+
+
+def world_model_table(params: Params, summary: dict[str, Any]) -> Table:
+    """The reference without a world model, then each variant, per task and over all tasks."""
+    comparison = summary.get("world_model") or {}
+    reference = comparison.get("reference")
+    rows = []
+    for name, v in ({reference: None, **comparison.get("variants", {})}.items() if reference else []):
+        entry = summary["experiments"][name]
+        tasks = list(params.experiments[name].tasks)
+        if v is None:
+            target = "none"
+        elif v["target"] == "raw":
+            target = "raw next state"
+        else:
+            switch = " and ".join(x for x in (f"{v['embedding_after_steps']:,} steps" if v["embedding_after_steps"] else "",
+                                              f"success {v['embedding_after_success']:g}" if v["embedding_after_success"] else "") if x)
+            target = f"embedding (raw until {switch})" if switch else "embedding"
+        for task in [*tasks, "all_tasks"]:
+            reached = (sum(entry["reached_0.9"].values()) if task == "all_tasks" else entry["reached_0.9"][task])
+            runs = len(params.seeds) * (len(tasks) if task == "all_tasks" else 1)
+            row = {"experiment": name, "target": target,
+                   "coef": "-" if v is None else f"{v['world_model_coef']:g}", "task": task,
+                   "env steps to 90% (reached)": f"{interval(entry['steps_to_0.9_censored'][task], COUNT)} ({reached}/{runs})",
+                   "held-out success": interval(entry["success_greedy"][task])}
+            for key, label in (("p_steps", "fewer steps"), ("p_success", "higher success")):
+                row[f"P({label} than {reference})"] = ("-" if v is None else
+                                                       f"{interval({'value': v[key][task]['p'], **v[key][task]})} "
+                                                       f"{_verdict(v[key][task])}")
+            rows.append(row)
+    return Table("Does the world model help?",
+                 f"ppo's settings and budget with the world model changed; {reference}: none at all. Steps: env steps "
+                 "until 90% rolling success on the full task, a run that never got there counted as its budget; "
+                 "success: held-out greedy success (rate); both IQM [95% CI] over seeds. P: the probability that "
+                 "a run of the variant beats a run of the reference (rliable; ties count half) [95% CI]: better or "
+                 "worse when the interval excludes 0.5.", rows)
+
+
+def world_model_findings(summary: dict[str, Any]) -> list[str]:
+    """Per task: the world-model variants that beat the reference (on steps to 90% or on held-out
+    success, the interval of P above 0.5), or that none does (a null result)."""
+    comparison = summary.get("world_model") or {}
+    variants, reference = comparison.get("variants", {}), comparison.get("reference")
+    tasks = [t for t in next(iter(variants.values()), {}).get("p_steps", {}) if t != "all_tasks"]
+    lines = []
+    for task in tasks:
+        wins = [f"{name} (P(fewer steps) = {v['p_steps'][task]['p']:.2f} [{v['p_steps'][task]['lo']:.2f}, "
+                f"{v['p_steps'][task]['hi']:.2f}], P(higher success) = {v['p_success'][task]['p']:.2f} "
+                f"[{v['p_success'][task]['lo']:.2f}, {v['p_success'][task]['hi']:.2f}])"
+                for name, v in variants.items() if "better" in (_verdict(v["p_steps"][task]), _verdict(v["p_success"][task]))]
+        lines.append(f"World model on {task}: " + (f"beats {reference}: " + "; ".join(wins) if wins else
+                                                    f"no variant beats {reference} (a null result)") + ".")
+    return lines
+
+
 def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None) -> list[str]:
     """The MVP verdict, the probabilities of improvement and the LLM parent, one line each."""
     seeds_passed = sum(s["passed"] for s in criteria["seeds"].values())
@@ -146,6 +205,7 @@ def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], 
              f"on {seeds_passed}/{len(criteria['seeds'])} seeds.",
              *(f"P({params.evaluation.method} > {name}) = {poi['p']:.2f} [{poi['lo']:.2f}, {poi['hi']:.2f}]"
                for name, poi in summary["probability_of_improvement"].items())]
+    lines += world_model_findings(summary)
     if audit is None:
         lines.append("LLM parent audit: missing (its job failed; see Missing results).")
     for name, by_task in summary["llm"].items():
@@ -171,8 +231,8 @@ def params_hash(params: Params) -> str:
 
 
 def tables(params: Params, summary: dict[str, Any], audit: dict[str, Any] | None) -> list[Table]:
-    return [headline(params, summary), *([audit_table(audit)] if audit is not None else []), llm_table(summary),
-            quality_table(summary)]
+    return [headline(params, summary), world_model_table(params, summary),
+            *([audit_table(audit)] if audit is not None else []), llm_table(summary), quality_table(summary)]
 
 
 def markdown(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None,
@@ -251,6 +311,8 @@ def headline_metrics(params: Params, summary: dict[str, Any], criteria: dict[str
             out[f"steps_to_0.9.{method}.{task}"] = round(summary["experiments"][method]["steps_to_0.9_censored"][task]["value"], 1)
     for name, poi in summary["probability_of_improvement"].items():
         out[f"p_improvement.{method}_over_{name}"] = round(poi["p"], 4)
+    for name, v in (summary.get("world_model") or {}).get("variants", {}).items():
+        out[f"p_fewer_steps_than_no_world_model.{name}"] = round(v["p_steps"]["all_tasks"]["p"], 4)
     for name, by_task in summary["llm"].items():
         for task, e in by_task.items():
             out[f"llm_seeds_inside_prediction.{name}.{task}"] = sum(e["inside"]) if e.get("prediction") else None

@@ -94,6 +94,7 @@ def run_table(params: Params, runs_root: Path) -> pd.DataFrame:
             **{key: evaluation[key] for key in SCORES},
             **{f"success_greedy_level{lv}": evaluation["by_level"][str(lv)]["greedy"]["success"] for lv in range(NUM_LEVELS)},
             "steps_to_0.9": metrics["steps_to_0.9"], "max_steps": config["training"]["max_steps"],
+            "embedding_switch_step": metrics["embedding_switch_step"],
             "failures_to_0.99": failures, "reached_0.99": mastered,
             # an ideal trial-and-error learner on single-step episodes of the full task
             "ideal_failures": (stats.ideal_trial_and_error_failures(len(task.problems(top)), task.num_actions)
@@ -151,6 +152,41 @@ def j_curve(points: list[dict[str, Any]], task: str, j: float, chance: float) ->
     curve.setdefault(-1.0, [0.0])
     xs = sorted(curve)
     return float(np.interp(j, xs, [float(np.mean(curve[x])) for x in xs]))
+
+
+def world_model_comparison(params: Params, table: pd.DataFrame, complete: list[str]) -> dict[str, Any]:
+    """Each world-model variant (``evaluation.world_model``, sweeps expanded) against the method
+    without one (``evaluation.no_world_model``) on its tasks: the variant's settings and the
+    probability that one of its runs beats one of the reference's (rliable; ties count half, 95%
+    CI), per task and over all tasks, on held-out success (``p_success``) and on env steps to 90%
+    (``p_steps``: fewer is better; a run that never got there counts as its budget). Its steps and
+    success themselves are the variant's entry under ``experiments``."""
+    ev = params.evaluation
+    reference = ev.no_world_model
+    if reference not in complete:
+        return {}
+    tasks = list(params.experiments[reference].tasks)
+    out: dict[str, Any] = {}
+    for name in params.expand(ev.world_model):
+        if name not in complete:
+            continue
+        config = params.run_config(name, tasks[0])
+        entry: dict[str, Any] = {"target": config.model.world_model_target,
+                                 "world_model_coef": config.algorithm.world_model_coef,
+                                 "embedding_after_steps": config.model.embedding_after_steps,
+                                 "embedding_after_success": config.model.embedding_after_success}
+        for key, column, sign in (("p_success", "success_greedy", 1.0), ("p_steps", "steps_to_0.9_censored", -1.0)):
+            x, y = sign * _matrix(table, name, column, tasks), sign * _matrix(table, reference, column, tasks)
+            entry[key] = {**{task: stats.probability_of_improvement(x[:, [i]], y[:, [i]], ev.bootstrap_reps, ev.seed)
+                             for i, task in enumerate(tasks)},
+                          "all_tasks": stats.probability_of_improvement(x, y, ev.bootstrap_reps, ev.seed)}
+        if config.model.world_model_target == "embedding":  # env steps at each seed's switch (None: never)
+            runs = table[table["experiment"] == name].sort_values("seed")
+            entry["embedding_switch_step"] = {task: [None if pd.isna(v) else int(v) for v in
+                                                     runs[runs["task"] == task]["embedding_switch_step"]]
+                                              for task in tasks}
+        out[name] = entry
+    return {"reference": reference, "variants": out}
 
 
 def llm_outcomes(params: Params, table: pd.DataFrame, experiments: dict[str, Any], complete: list[str],
@@ -234,6 +270,7 @@ def summarize(params: Params, runs_root: Path, audit: dict[str, Any] | None = No
             _matrix(table, baseline, "success_greedy", list(method.tasks)), reps, seed)
         for baseline in ev.baselines if ev.method in complete and baseline in complete}
     summary["parent_quality"] = parent_quality(params, summary["experiments"], complete)
+    summary["world_model"] = world_model_comparison(params, table, complete)
     summary["llm"] = llm_outcomes(params, table, summary["experiments"], complete, audit, summary["parent_quality"])
     return summary, {"runs": table, "sample_efficiency": sample_efficiency_table(params, runs_root, complete)}
 

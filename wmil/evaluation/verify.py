@@ -4,7 +4,8 @@ The contract: on the same machine and software every metric is byte-identical; o
 float kernels differ (torch picks other vector instructions), RL trajectories diverge from the
 first update, and results can only be *statistically equivalent*. This compares every headline
 number (each cell of ``summary.md``: held-out success, env steps to 90% and failed episodes to
-99%, per experiment x task and over all tasks; each probability of improvement; the MVP verdict and
+99%, per experiment x task and over all tasks; each probability of improvement, the world-model
+variants' against the ablation without one included; the MVP verdict and
 the seeds passing each of its criteria; the LLM audit's J per protocol x task x level; each LLM
 run's predicted interval and the seeds inside it) of the results in the working tree with the
 committed ones (a git revision, or a folder), and says for each:
@@ -107,6 +108,13 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, 
     for baseline in sorted(set(old.get("probability_of_improvement", {})) | set(new.get("probability_of_improvement", {}))):
         rows.append(_estimate(f"P(method > {baseline})", old.get("probability_of_improvement", {}).get(baseline),
                               new.get("probability_of_improvement", {}).get(baseline), value="p"))
+    variants = [x.get("world_model", {}).get("variants", {}) for x in (old, new)]
+    for variant in sorted(set(variants[0]) | set(variants[1])):
+        a, b = variants[0].get(variant, {}), variants[1].get(variant, {})
+        for key in ("p_success", "p_steps"):
+            for task in sorted(set(a.get(key, {})) | set(b.get(key, {}))):
+                rows.append(_estimate(f"P({variant} > no world model) {task} {key}", a.get(key, {}).get(task),
+                                      b.get(key, {}).get(task), value="p"))
     for experiment in sorted(set(old.get("llm", {})) | set(new.get("llm", {}))):
         a, b = old.get("llm", {}).get(experiment, {}), new.get("llm", {}).get(experiment, {})
         for task in sorted(set(a) | set(b)):

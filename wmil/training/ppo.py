@@ -10,9 +10,8 @@ import torch.nn.functional as F
 from wmil.config import AlgorithmConfig
 from wmil.envs.tasks import Task
 from wmil.models.baby import BabyModel
+from wmil.training.auxiliary import add_auxiliary_losses, gradient_step
 from wmil.training.buffer import gae
-from wmil.training.distill import kl_to_parent
-from wmil.training.rewards import prediction_mse
 from wmil.training.schedule import scheduled
 
 
@@ -25,10 +24,12 @@ class PPO:
 
     needs_value = True
 
-    def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator):
-        self.model, self.config, self.task = model, config, task
+    def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator,
+                 target_ema: float = 1.0):
+        """``target_ema``: the decay of the model's target copy per gradient step (``model.target_ema``)."""
+        self.model, self.config, self.task, self.target_ema = model, config, task, target_ema
         self.generator = generator  # minibatch shuffling
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, eps=1e-5, fused=True)
+        self.optimizer = torch.optim.Adam(model.trainable_parameters(), lr=config.lr, eps=1e-5, fused=True)
 
     def update(self, batch: dict[str, torch.Tensor], progress: float = 0.0) -> dict[str, float]:
         """``batch`` holds ``(T, N)`` rollout tensors of whole episodes (see ``RolloutBuffer``);
@@ -55,26 +56,21 @@ class PPO:
                 adv = advantages[idx]
                 if cfg.normalize_advantages and len(idx) > 1:
                     adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                # -- policy: the clipped surrogate
                 policy_loss = torch.max(-adv * ratio, -adv * ratio.clamp(1 - cfg.clip_eps, 1 + cfg.clip_eps)).mean()
+                # -- value: regression on the GAE returns
                 value_loss = 0.5 * ((values - returns[idx]) ** 2).mean()
+                # -- entropy bonus
                 entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
                 loss = policy_loss + cfg.value_coef * value_loss - entropy_coef * entropy
-                world_model_loss = torch.zeros(())
-                if self.model.world_model is not None:
-                    predicted = self.model.predict_next_state(h, actions[idx])
-                    world_model_loss = prediction_mse(self.task, predicted, next_states[idx]).mean()
-                    loss = loss + cfg.world_model_coef * world_model_loss
-                distill_loss = torch.zeros(())
-                if parent_probs is not None:
-                    distill_loss = kl_to_parent(parent_probs[idx], log_probs)
-                    loss = loss + cfg.distill_coef * distill_loss
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                self.optimizer.step()
+                # -- world model and distillation
+                aux = add_auxiliary_losses(loss, self.model, cfg, self.task, h, log_probs, actions[idx],
+                                           next_states[idx], None if parent_probs is None else parent_probs[idx])
+                grad_norm = gradient_step(self.model, self.optimizer, aux.loss, cfg.max_grad_norm, self.target_ema)
                 with torch.no_grad():
-                    stats = {"policy_loss": policy_loss, "value_loss": value_loss, "world_model_loss": world_model_loss,
-                             "loss": loss, "entropy": entropy, "grad_norm": grad_norm, "distill_loss": distill_loss,
+                    stats = {"policy_loss": policy_loss, "value_loss": value_loss, "world_model_loss": aux.world_model,
+                             "embedding_loss": aux.embedding, "loss": aux.loss, "entropy": entropy,
+                             "grad_norm": grad_norm, "distill_loss": aux.distill,
                              "approx_kl": ((ratio - 1) - log_ratio).mean(),
                              "clip_frac": ((ratio - 1).abs() > cfg.clip_eps).float().mean()}
                 for key, value in stats.items():

@@ -17,7 +17,8 @@ class RandomPolicy:
 
     needs_value = False
 
-    def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator):
+    def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator,
+                 target_ema: float = 1.0):
         with torch.no_grad():
             model.action_head.fc.weight.zero_()
             model.action_head.fc.bias.zero_()

@@ -10,9 +10,8 @@ import torch.nn.functional as F
 from wmil.config import AlgorithmConfig
 from wmil.envs.tasks import Task
 from wmil.models.baby import BabyModel
+from wmil.training.auxiliary import add_auxiliary_losses, gradient_step
 from wmil.training.buffer import discounted_returns
-from wmil.training.distill import kl_to_parent
-from wmil.training.rewards import prediction_mse
 from wmil.training.schedule import scheduled
 
 
@@ -26,11 +25,13 @@ class REINFORCE:
 
     needs_value = False
 
-    def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator):
+    def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator,
+                 target_ema: float = 1.0):
         self.model = model
         self.config = config
         self.task = task
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, fused=True)
+        self.target_ema = target_ema  # the decay of the model's target copy per gradient step
+        self.optimizer = torch.optim.Adam(model.trainable_parameters(), lr=config.lr, fused=True)
         self.baseline_avg = 0.0
         self.baseline_updates = 0
 
@@ -57,29 +58,22 @@ class REINFORCE:
 
         h, logits, _ = self.model(states)
         log_probs = F.log_softmax(logits, -1)
+        # -- policy gradient with the running baseline, and the entropy bonus
         log_prob_taken = log_probs.gather(1, actions.unsqueeze(1)).squeeze(1)
         policy_loss = -(log_prob_taken * advantages).mean()
         entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
         loss = policy_loss - entropy_coef * entropy
-        world_model_loss = torch.zeros(())
-        if self.model.world_model is not None:
-            predicted = self.model.predict_next_state(h, actions)
-            world_model_loss = prediction_mse(self.task, predicted, batch["next_states"].flatten(0, 1)).mean()
-            loss = loss + cfg.world_model_coef * world_model_loss
-        distill_loss = torch.zeros(())
-        if cfg.distill_coef > 0:
-            distill_loss = kl_to_parent(batch["parent_probs"].flatten(0, 1), log_probs)
-            loss = loss + cfg.distill_coef * distill_loss
-
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-        self.optimizer.step()
+        # -- world model and distillation
+        aux = add_auxiliary_losses(loss, self.model, cfg, self.task, h, log_probs, actions,
+                                   batch["next_states"].flatten(0, 1),
+                                   batch["parent_probs"].flatten(0, 1) if cfg.distill_coef > 0 else None)
+        grad_norm = gradient_step(self.model, self.optimizer, aux.loss, cfg.max_grad_norm, self.target_ema)
         return {
             "policy_loss": policy_loss.item(),
-            "world_model_loss": world_model_loss.item(),
-            "distill_loss": distill_loss.item(),
-            "loss": loss.item(),
+            "world_model_loss": aux.world_model.item(),
+            "embedding_loss": aux.embedding.item(),
+            "distill_loss": aux.distill.item(),
+            "loss": aux.loss.item(),
             "entropy": entropy.item(),
             "baseline": self.baseline,
             "grad_norm": float(grad_norm),

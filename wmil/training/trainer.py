@@ -61,6 +61,7 @@ CURVE_COLUMNS = (
     "entropy",          # policy entropy, nats
     "world_model_mse",  # MSE of the raw next-state prediction at collection time (before training on it)
     "policy_loss", "world_model_loss", "loss", "grad_norm",
+    "embedding_loss",   # the world model's embedding-target error (model.world_model_target: embedding; NaN before the switch)
     "learning_rate",    # the optimizer's learning rate in this update (lr_schedule; NaN for random)
     "distill_loss",     # KL(parent || policy), nats (the kl_distill baseline; 0 elsewhere)
     "baseline",         # REINFORCE's running baseline (NaN under PPO)
@@ -93,7 +94,8 @@ class Trainer:
         algorithm = ALGORITHMS[config.algorithm.name]
         torch.manual_seed(init_seed)
         self.model = BabyModel(self.task, config.model, value_head=algorithm.needs_value)
-        self.algorithm = algorithm(self.model, config.algorithm, self.task, torch.Generator().manual_seed(algo_seed))
+        self.algorithm = algorithm(self.model, config.algorithm, self.task, torch.Generator().manual_seed(algo_seed),
+                                   config.model.target_ema)
         p = config.parent
         self.rewards = RewardComputer(config.rewards, self.task, (p.false_positive_rate, p.false_negative_rate)
                                       if config.rewards.noise_correction else None)
@@ -113,6 +115,7 @@ class Trainer:
         self.rates: list[dict[str, float]] = []  # TIMING_COLUMNS per curve row
         self.pending: list[dict[str, float]] = []  # per-update stats since the last curve row
         self.steps_to: dict[str, int | None] = {f"steps_to_{t:g}": None for t in SUCCESS_THRESHOLDS}
+        self.embedding_switch_step: int | None = None  # env steps at the switch to the embedding target
         self.elapsed = 0.0
 
     @property
@@ -157,6 +160,7 @@ class Trainer:
         return buf.batch()
 
     def iterate(self) -> None:
+        self.maybe_switch_target()
         level = self.level
         batch = self.collect()
         stats = self.algorithm.update(batch, self.env_steps / self.config.training.max_steps)
@@ -184,6 +188,20 @@ class Trainer:
             "reward_cons": float(buf.cons.mean()), "reward_total": float(buf.rewards.mean()),
             "world_model_mse": float(buf.world_model_mse.mean()) if self.model.world_model is not None else float("nan"),
         })
+
+    def maybe_switch_target(self) -> None:
+        """Switch the world model to the embedding target once ``model.embedding_after_steps`` env
+        steps and a rolling full-task success of ``model.embedding_after_success`` (over a full
+        window, unless it is 0) are both reached; checked before each iteration, so with both at 0
+        the first update already uses it."""
+        model, m = self.model, self.config.model
+        if model.embedding_predictor is None or model.predicts_embeddings or self.env_steps < m.embedding_after_steps:
+            return
+        if m.embedding_after_success > 0 and not (self.top_window.full
+                                                  and self.top_window.rate() >= m.embedding_after_success):
+            return
+        model.embedding_target_on.fill_(True)
+        self.embedding_switch_step = self.env_steps
 
     def make_row(self) -> dict[str, float]:
         """A learning-curve row from the updates since the previous row (``self.pending``)."""
@@ -282,6 +300,7 @@ class Trainer:
         for key in ("episodes", "env_steps", "updates", "elapsed"):
             setattr(self, key, state[key])
         self.curve, self.pending, self.steps_to = state["curve"], state["pending"], state["steps_to"]
+        self.embedding_switch_step = state["embedding_switch_step"]
         self.rates = state["rates"]
         log.info("resumed %s at env step %d", path, self.env_steps)
 
@@ -294,6 +313,7 @@ class Trainer:
             "curriculum": self.curriculum.state_dict() if self.curriculum is not None else None,
             "updates": self.updates, "elapsed": self.elapsed, "curve": self.curve,
             "pending": self.pending, "steps_to": self.steps_to, "rates": self.rates,
+            "embedding_switch_step": self.embedding_switch_step,
         })
         io.write_text(self.run_dir / "curve.csv", curve_to_csv(self.curve))
         write_events(self.run_dir, self.curve, self.rates)
@@ -310,6 +330,7 @@ class Trainer:
             "final_entropy": last["entropy"],
             "final_world_model_mse": None if np.isnan(last["world_model_mse"]) else last["world_model_mse"],
             **self.steps_to,
+            "embedding_switch_step": self.embedding_switch_step,
         }
         io.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))
         write_events(self.run_dir, curve, rates)
