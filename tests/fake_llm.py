@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from wmil.envs.tasks import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, TASKS, make_task
+from wmil.tasks.rules import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, TASKS, make_task
 
 _FEEDBACK = {"none yet": FEEDBACK_NONE, "wrong": FEEDBACK_WRONG, "right": FEEDBACK_RIGHT}
 

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from wmil.config import load_params
-from wmil.envs.tasks import make_task
+from wmil.tasks.rules import make_task
 from wmil.evaluation.evaluate import Evaluator
 from wmil.evaluation.held_out import evaluate_run
 from wmil.models.baby import BabyModel

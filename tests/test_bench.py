@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wmil.bench import _spread, run_to_mastery
+from wmil.bench.training import _spread, run_to_mastery
 from wmil.config import load_params
 from wmil.training.trainer import Trainer
 

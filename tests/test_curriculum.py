@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from wmil.config import load_params
-from wmil.curriculum import CurriculumManager, SuccessWindow
+from wmil.training.curriculum import CurriculumManager, SuccessWindow
 from wmil.evaluation.held_out import evaluate_run
 from wmil.training.trainer import Trainer
 

@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from wmil.envs import TASKS, ActionSpace, State, SymbolicEnv, VectorEnv, make_task
-from wmil.envs.tasks import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, NUM_LEVELS
+from wmil.envs import SymbolicEnv, VectorEnv
+from wmil.tasks import TASKS, ActionSpace, State, make_task
+from wmil.tasks.rules import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, NUM_LEVELS
 from wmil.parents import DeterministicParent, RewardNoise, make_parent
-from wmil.training.rewards import RewardVector
+from wmil.envs.env import RewardVector
 
 TASK_NAMES = sorted(TASKS)
 LEVELS = tuple(range(NUM_LEVELS))

@@ -83,7 +83,7 @@ def test_cli_guard_and_status(tmp_path):
 
 
 def test_a_figure_whose_input_failed_is_a_placeholder_naming_the_job(tmp_path, params):
-    from wmil.figures import draw
+    from wmil.reporting.figures import draw
 
     results = tmp_path / "results"
     guard("llm_audit", tmp_path / "audit.log", [results / "metrics/llm_audit.json"],

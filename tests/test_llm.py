@@ -24,7 +24,7 @@ import yaml
 
 from wmil.cli import main
 from wmil.config import load_params, parse_params
-from wmil.envs.tasks import FEEDBACK_RIGHT, FEEDBACK_WRONG, make_task
+from wmil.tasks.rules import FEEDBACK_RIGHT, FEEDBACK_WRONG, make_task
 from wmil.errors import LLMError
 from wmil.parents.deterministic import DeterministicParent
 from wmil.parents.llm.cache import CachedResponse, ResponseCache, request_key

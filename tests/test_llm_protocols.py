@@ -14,13 +14,14 @@ import yaml
 
 from wmil.cli import main
 from wmil.config import load_params, parse_params
-from wmil.envs.state import State
-from wmil.envs.tasks import NUM_LEVELS, TASKS, make_task
+from wmil.tasks.state import State
+from wmil.tasks.rules import NUM_LEVELS, TASKS, make_task
 from wmil.evaluation.llm_audit import run_llm_audit, state_ceiling
 from wmil.parents.llm import prompts
 from wmil.parents.llm.parent import ParentLLM
 from wmil.parents.llm.protocols import INVALID, PROTOCOLS
-from wmil.training.rewards import RewardComputer, RewardVector
+from wmil.envs.env import RewardVector
+from wmil.training.rewards import RewardComputer
 
 from conftest import PARAMS_PATH, assert_same_run
 from fake_llm import FakeEndpoint, read_prompt

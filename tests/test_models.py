@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from wmil.envs import TASKS, VectorEnv, make_task
+from wmil.envs import VectorEnv
+from wmil.tasks import TASKS, make_task
 from wmil.models import BabyModel
 from wmil.parents import DeterministicParent
 from wmil.training.algorithms import ALGORITHMS

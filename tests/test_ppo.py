@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from wmil.config import load_params
-from wmil.envs.tasks import make_task
+from wmil.tasks.rules import make_task
 from wmil.evaluation.held_out import evaluate_run
 from wmil.parents import DeterministicParent
 from wmil.training.buffer import discounted_returns, gae

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wmil.report import COUNT, Table, headline, interval, quality_table
+from wmil.reporting.report import COUNT, Table, headline, interval, quality_table
 
 
 def estimate(value, lo, hi, per_seed=None):
@@ -48,7 +48,7 @@ def test_every_table_says_its_unit():
 
 
 def test_the_world_model_table_and_findings_state_each_variant_against_the_ablation(params):
-    from wmil.report import world_model_findings, world_model_table
+    from wmil.reporting.report import world_model_findings, world_model_table
 
     def experiment(steps, reached):
         return {"steps_to_0.9_censored": {t: estimate(steps, steps - 500, steps + 500) for t in TASKS},

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from wmil.envs.tasks import NUM_LEVELS, make_task
+from wmil.tasks.rules import NUM_LEVELS, make_task
 from wmil.evaluation.representation import (
     analyze_model,
     analyze_raw,

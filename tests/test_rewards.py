@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from wmil import io
-from wmil.envs import make_task
+from wmil import atomic
+from wmil.tasks import make_task
 from wmil.parents import DeterministicParent
 from wmil.training.buffer import RolloutBuffer, discounted_returns, gae
 from wmil.training.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
-from wmil.training.rewards import RewardComputer, RewardVector
+from wmil.envs.env import RewardVector
+from wmil.training.rewards import RewardComputer
 
 TASK_NAMES = ("pattern_echo", "sequence_next", "conditional")
 
@@ -64,23 +65,6 @@ def test_reward_vector_scalar_tensors(weights):
     expected = weights[0] * goal + weights[1] * pred + weights[2] * cons
     assert out.shape == (3,)
     torch.testing.assert_close(out, expected)
-
-
-@pytest.mark.parametrize("shape", [(), (5,), (3, 4)])
-def test_reward_vector_to_tensor_shape(shape):
-    goal, pred, cons = torch.rand(shape), torch.rand(shape), torch.rand(shape)
-    t = RewardVector(goal, pred, cons).to_tensor()
-    assert t.shape == (*shape, 3)
-    assert t.dtype == torch.float32
-    torch.testing.assert_close(t[..., 0], goal)
-    torch.testing.assert_close(t[..., 1], pred)
-    torch.testing.assert_close(t[..., 2], cons)
-
-
-def test_reward_vector_to_tensor_floats():
-    t = RewardVector(goal=1.0, pred=0.5, cons=0.0).to_tensor()
-    assert t.shape == (3,) and t.dtype == torch.float32
-    assert t.tolist() == [1.0, 0.5, 0.0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -502,7 +486,7 @@ OBJ = {"b": [1, 2, 3], "a": {"nested": 0.5}, "text": "x" * 10_000}
 
 def test_write_json_content_and_no_temp_files(tmp_path):
     path = tmp_path / "out" / "metrics.json"
-    returned = io.write_json(path, OBJ)
+    returned = atomic.write_json(path, OBJ)
     assert Path(returned) == path
     assert json.loads(path.read_text()) == OBJ
     text = path.read_text()
@@ -513,7 +497,7 @@ def test_write_json_content_and_no_temp_files(tmp_path):
 
 def test_write_json_file_mode_follows_umask(tmp_path):
     path = tmp_path / "metrics.json"
-    io.write_json(path, OBJ)
+    atomic.write_json(path, OBJ)
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
@@ -521,7 +505,7 @@ def test_write_json_file_mode_follows_umask(tmp_path):
 
 def test_write_json_replaces_atomically(tmp_path, monkeypatch):
     path = tmp_path / "metrics.json"
-    io.write_json(path, {"old": True})
+    atomic.write_json(path, {"old": True})
     calls = []
     real_replace = os.replace
     real_fsync = os.fsync
@@ -541,7 +525,7 @@ def test_write_json_replaces_atomically(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", spy_replace)
     monkeypatch.setattr(os, "fsync", spy_fsync)
-    io.write_json(path, OBJ)
+    atomic.write_json(path, OBJ)
     assert len(calls) == 1
     src, dst = calls[0]
     assert dst == path
@@ -554,7 +538,7 @@ def test_write_json_replaces_atomically(tmp_path, monkeypatch):
 @pytest.mark.parametrize("exc", [OSError("disk full"), KeyboardInterrupt()])
 def test_write_json_failure_leaves_original_untouched(tmp_path, monkeypatch, exc):
     path = tmp_path / "metrics.json"
-    io.write_json(path, {"old": True})
+    atomic.write_json(path, {"old": True})
     before = path.read_bytes()
 
     def failing_fsync(fd):
@@ -562,17 +546,17 @@ def test_write_json_failure_leaves_original_untouched(tmp_path, monkeypatch, exc
 
     monkeypatch.setattr(os, "fsync", failing_fsync)
     with pytest.raises(type(exc)):
-        io.write_json(path, OBJ)
+        atomic.write_json(path, OBJ)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
 
 
 def test_write_json_unserialisable_leaves_original_untouched(tmp_path):
     path = tmp_path / "metrics.json"
-    io.write_json(path, {"old": True})
+    atomic.write_json(path, {"old": True})
     before = path.read_bytes()
     with pytest.raises(TypeError):
-        io.write_json(path, {"bad": object()})
+        atomic.write_json(path, {"bad": object()})
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
 
@@ -585,5 +569,5 @@ def test_write_text_failure_without_original(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="rename failed"):
-        io.write_text(path, "hello")
+        atomic.write_text(path, "hello")
     assert list(tmp_path.iterdir()) == []

@@ -42,7 +42,7 @@ def test_snakemake_lint_is_clean():
 
 def test_dry_run_expands_experiments_tasks_seeds():
     result = sh([str(BIN / "snakemake"), "-n", "--forceall", "all"], ROOT)
-    from wmil.figures import FIGURES
+    from wmil.reporting.figures import FIGURES
 
     experiments = load_params(ROOT / "params.yaml").experiments
     assert "quality_t1-fpr0.3-fnr0.3" in experiments and "quality_t1" not in experiments  # sweeps expanded
@@ -62,7 +62,7 @@ def test_committed_schema_is_generated_from_the_config_dataclasses():
 def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     """First with an LLM parent that cannot start (every other output is built, the report marks
     what is missing, the invocation fails naming the jobs), then with the real one."""
-    from wmil.figures import FIGURES
+    from wmil.reporting.figures import FIGURES
     from wmil.jobs import failure_of
 
     broken = tiny_params()

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from wmil import layout
 from wmil.config import DEFAULT_PARAMS, TASK_NAMES, deep_merge, json_schema, load_params, parse_override
 from wmil.errors import ConfigError, WmilError
 
@@ -25,10 +26,6 @@ PLAN_FLAGS = {
     "parent": ("parent.name", str),
     "max_steps": ("training.max_steps", int),
 }
-
-
-def default_run_dir(experiment: str, task: str, seed: int, root: str = "results/runs") -> Path:
-    return Path(root) / experiment / task / f"seed{seed}"
 
 
 def _add_params(p: argparse.ArgumentParser) -> None:
@@ -72,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     for seed in args.seeds or [args.seed or 0]:
         args.seed = seed
         _, config = _resolve(args)
-        run_dir = args.run_dir or default_run_dir(config.experiment, config.env.task, config.seed, args.runs_root)
+        run_dir = args.run_dir or layout.run_dir(config.experiment, config.env.task, config.seed, args.runs_root)
         if run_dir.exists() and not run_dir.is_dir():
             raise ConfigError(f"--run-dir {run_dir}: exists and is not a directory")
         metrics = Trainer(config, run_dir).train(resume=args.resume, progress=args.progress)
@@ -87,32 +84,32 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_sanity(args: argparse.Namespace) -> int:
-    from wmil import io
-    from wmil.sanity import env_speed, run_sanity
+    from wmil import atomic
+    from wmil.evaluation.sanity import env_speed, run_sanity
 
     params = load_params(args.params)
     report = run_sanity(params)
     if args.out:
-        io.write_json(args.out, report)
+        atomic.write_json(args.out, report)
     if args.timing:
-        io.write_json(args.timing, env_speed(params))
+        atomic.write_json(args.timing, env_speed(params))
     print(json.dumps({k: report[k] for k in ("passed", "failures")}, indent=2))
     return 0 if report["passed"] else 1
 
 
 def cmd_mvp_criteria(args: argparse.Namespace) -> int:
-    from wmil import io
+    from wmil import atomic
     from wmil.evaluation.criteria import mvp_criteria
 
     params = load_params(args.params)
     report = mvp_criteria(params, args.runs_root)
-    io.write_json(args.out, report)
+    atomic.write_json(args.out, report)
     print(json.dumps({k: report[k] for k in ("passed", "failures")}, indent=2))
     return 0 if report["passed"] or args.report_only else 1
 
 
 def cmd_summarize(args: argparse.Namespace) -> int:
-    from wmil import io
+    from wmil import atomic
     from wmil.evaluation.summary import (curves, failed_analyses, representation_summary, representation_table,
                                          summarize)
 
@@ -131,18 +128,18 @@ def cmd_summarize(args: argparse.Namespace) -> int:
             report["missing"] += failed_analyses(args.analysis)
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
-    io.write_json(args.out, report)
+    atomic.write_json(args.out, report)
     for name, table in tables.items():
-        io.write_text(args.plots / f"{name}.csv", table.to_csv(index=False))
+        atomic.write_text(args.plots / f"{name}.csv", table.to_csv(index=False))
     if args.machine:
         from wmil.provenance import machine
 
-        io.write_json(args.machine, machine())
+        atomic.write_json(args.machine, machine())
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from wmil import io
+    from wmil import atomic
     from wmil.evaluation.held_out import evaluate_run
 
     params = load_params(args.params)
@@ -153,14 +150,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             raise ConfigError(f"{run_dir / 'model.pt'}: no finished run to evaluate")
     for run_dir in args.run_dir:
         report = evaluate_run(run_dir, params.evaluation)
-        io.write_json(args.out or run_dir / "eval.json", report)
+        atomic.write_json(args.out or run_dir / "eval.json", report)
         print(json.dumps({"run_dir": str(run_dir), **{k: report[k] for k in ("success_greedy", "success_sampled",
                                                                               "entropy", "world_model_mse")}}))
     return 0
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
-    from wmil import io
+    from wmil import atomic
     from wmil.evaluation.representation import analyze_task
 
     params = load_params(args.params)
@@ -168,12 +165,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         report = analyze_task(params, args.task, args.runs_root)
     except (FileNotFoundError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
-    io.write_json(args.out, report)
+    atomic.write_json(args.out, report)
     return 0
 
 
 def cmd_figure(args: argparse.Namespace) -> int:
-    from wmil.figures import FIGURES, draw
+    from wmil.reporting.figures import FIGURES, draw
 
     if args.name not in FIGURES:
         raise ConfigError(f"figure {args.name!r}: unknown; allowed: {sorted(FIGURES)}")
@@ -185,29 +182,29 @@ def cmd_figure(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from wmil import io
-    from wmil.report import build_report, headline_metrics
+    from wmil import atomic
+    from wmil.reporting.report import build_report, headline_metrics
 
     params = load_params(args.params)
     try:
         page, table = build_report(params, args.results)
-        summary, criteria = (json.loads((args.results / "metrics" / n).read_text()) for n in ("summary.json", "mvp_criteria.json"))
+        summary, criteria = (json.loads(layout.under(args.results, p).read_text()) for p in (layout.SUMMARY, layout.MVP_CRITERIA))
     except FileNotFoundError as exc:
         raise ConfigError(f"{exc.filename}: missing; run the pipeline first (snakemake all)") from None
-    io.write_text(args.html, page)
-    io.write_text(args.markdown, table)
+    atomic.write_text(args.html, page)
+    atomic.write_text(args.markdown, table)
     if args.headline:
-        io.write_json(args.headline, headline_metrics(params, summary, criteria))
+        atomic.write_json(args.headline, headline_metrics(params, summary, criteria))
     return 0
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from wmil import io
-    from wmil.bench import run_bench
+    from wmil import atomic
+    from wmil.bench.training import run_bench
 
     report = run_bench(load_params(args.params), seeds=args.seeds, llm=args.llm)
     if args.out:
-        io.write_json(args.out, report)
+        atomic.write_json(args.out, report)
     return 0
 
 
@@ -218,13 +215,13 @@ def cmd_llm_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_llm_audit(args: argparse.Namespace) -> int:
-    from wmil import io
+    from wmil import atomic
     from wmil.evaluation.llm_audit import run_llm_audit
 
     report, timing = run_llm_audit(load_params(args.params))
-    io.write_json(args.out, report)
+    atomic.write_json(args.out, report)
     if args.timing:
-        io.write_json(args.timing, timing)
+        atomic.write_json(args.timing, timing)
     print(json.dumps({p: {k: r["overall"][k] for k in ("tpr", "fpr", "j", "invalid_rate", "requests")}
                       for p, r in report["protocols"].items()}, indent=2))
     return 0
@@ -244,12 +241,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from wmil import io
+    from wmil import atomic
     from wmil.evaluation.verify import verify
 
     report, code = verify(args.results, args.against)
     if args.out:
-        io.write_json(args.out, report)
+        atomic.write_json(args.out, report)
     for row in report["rows"]:
         if row["verdict"] != "identical":
             print(f"{row['verdict']:<11} {row['number']}: committed {row['committed']}, fresh {row['fresh']}")
@@ -270,9 +267,9 @@ def cmd_wandb(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     text = "# Generated by `wmil schema`; edit wmil/config.py instead.\n" + yaml.safe_dump(json_schema(), sort_keys=False)
     if args.out:
-        from wmil import io
+        from wmil import atomic
 
-        io.write_text(args.out, text)
+        atomic.write_text(args.out, text)
     else:
         print(text, end="")
     return 0
@@ -287,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-dir", "--run_dir", dest="run_dir", type=Path,
                    help="default: <runs-root>/<experiment>/<task>/seed<k>")
     p.add_argument("--seeds", type=int, nargs="+", help="train these seeds one after the other (one process)")
-    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
+    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
     p.add_argument("--resume", nargs="?", const="must", default="never", choices=("never", "auto", "must"),
                    help="continue from the run's checkpoint: bare --resume requires one; 'auto' uses a "
                         "compatible one if present and otherwise starts afresh")
@@ -307,17 +304,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("mvp-criteria", help="check the plan's four MVP criteria on every MVP seed")
     _add_params(p)
-    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
-    p.add_argument("--out", type=Path, default=Path("results/metrics/mvp_criteria.json"))
+    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
+    p.add_argument("--out", type=Path, default=layout.MVP_CRITERIA)
     p.add_argument("--report-only", action="store_true",
                    help="exit 0 when a criterion fails too (the pipeline: the report then says FAIL)")
     p.set_defaults(func=cmd_mvp_criteria)
 
     p = sub.add_parser("summarize", help="IQM and 95%% CIs over seeds of every experiment x task, and the plot tables")
     _add_params(p)
-    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
-    p.add_argument("--out", type=Path, default=Path("results/metrics/summary.json"))
-    p.add_argument("--plots", type=Path, default=Path("results/plots"),
+    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
+    p.add_argument("--out", type=Path, default=layout.SUMMARY)
+    p.add_argument("--plots", type=Path, default=layout.PLOTS,
                    help="folder for the tidy tables: curves.csv, runs.csv, sample_efficiency.csv (DVC plots)")
     p.add_argument("--analysis", type=Path, nargs="*", default=[],
                    help="`wmil analyze` outputs to summarise too (adds representation.csv)")
@@ -334,22 +331,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("analyze", help="representation analysis (probes, clusters, t-SNE) of one task's models")
     _add_params(p)
     p.add_argument("--task", required=True, choices=TASK_NAMES)
-    p.add_argument("--runs-root", type=Path, default=Path("results/runs"))
+    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_analyze)
 
     p = sub.add_parser("figure", help="draw one figure of the paper from the result files")
     _add_params(p)
-    p.add_argument("name", help="a figure of wmil/figures.py, e.g. learning_curves")
-    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("name", help="a figure of wmil/reporting/figures.py, e.g. learning_curves")
+    p.add_argument("--results", type=Path, default=layout.RESULTS)
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(func=cmd_figure)
 
     p = sub.add_parser("report", help="the self-contained HTML report and the markdown headline table")
     _add_params(p)
-    p.add_argument("--results", type=Path, default=Path("results"))
-    p.add_argument("--html", type=Path, default=Path("results/report/report.html"))
-    p.add_argument("--markdown", type=Path, default=Path("results/report/summary.md"))
+    p.add_argument("--results", type=Path, default=layout.RESULTS)
+    p.add_argument("--html", type=Path, default=layout.REPORT_HTML)
+    p.add_argument("--markdown", type=Path, default=layout.REPORT_MD)
     p.add_argument("--headline", type=Path, help="also write the flat headline metrics (JSON) here")
     p.set_defaults(func=cmd_report)
 
@@ -367,7 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("llm-audit", help="the LLM parent's verdicts against the rules, per task and level")
     _add_params(p)
-    p.add_argument("--out", type=Path, default=Path("results/metrics/llm_audit.json"))
+    p.add_argument("--out", type=Path, default=layout.LLM_AUDIT)
     p.add_argument("--timing", type=Path, help="also write the seconds the requests took here (not reproducible)")
     p.set_defaults(func=cmd_llm_audit)
 
@@ -387,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="compare fresh results with the committed ones: identical, statistically "
                                       "equivalent, or different (exit 1)")
-    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--results", type=Path, default=layout.RESULTS)
     p.add_argument("--against", default="HEAD", help="a git revision (default HEAD) or a folder of committed results")
     p.add_argument("--out", type=Path, help="write the JSON report here")
     p.set_defaults(func=cmd_verify)

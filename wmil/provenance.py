@@ -8,25 +8,24 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent
-#: Modules that never change what a run computes (commands, reports, other views of the env).
-NOT_TRAINING = frozenset({
-    "__main__.py", "bench.py", "cli.py", "errors.py", "jobs.py", "provenance.py", "sanity.py", "figures.py", "report.py",
-    "evaluation/llm_audit.py", "llm_bench.py", "envs/gym.py", "evaluation/criteria.py", "evaluation/summary.py",
-    "evaluation/stats.py", "evaluation/representation.py", "evaluation/held_out.py", "evaluation/verify.py",
-    "evaluation/wandb_export.py",
-})
+#: Modules and packages (ending in /) that never change what a run computes: commands, the stages
+#: after training, benchmarks, other views of the env.
+NOT_TRAINING = ("__main__.py", "cli.py", "errors.py", "jobs.py", "provenance.py", "layout.py", "envs/gym.py",
+                "evaluation/", "reporting/", "bench/")
 #: Modules that shape only the runs whose parent is the LLM.
 LLM_ONLY = frozenset(p.relative_to(PACKAGE).as_posix() for p in (PACKAGE / "parents" / "llm").glob("*.py"))
 
 
 def training_sources(llm: bool = True) -> list[Path]:
     """The modules a training run executes; ``llm``: including the LLM parent's."""
-    skip = NOT_TRAINING if llm else NOT_TRAINING | LLM_ONLY
-    return sorted(p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).as_posix() not in skip)
+    def skipped(name: str) -> bool:
+        return name.startswith(NOT_TRAINING) or (not llm and name in LLM_ONLY)
+
+    return sorted(p for p in PACKAGE.rglob("*.py") if not skipped(p.relative_to(PACKAGE).as_posix()))
 
 
 def package_source(name: str) -> Path:
-    """A module file of the package by its path inside it, e.g. ``"sanity.py"``."""
+    """A module file of the package by its path inside it, e.g. ``"evaluation/sanity.py"``."""
     return PACKAGE / name
 
 

@@ -7,8 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from wmil.envs.state import State
-from wmil.training.rewards import RewardVector
+from wmil.tasks.state import State
 
 if TYPE_CHECKING:
     from wmil.parents.base import Parent
@@ -27,6 +26,25 @@ class StepResult:
     goal: torch.Tensor  # FloatTensor (n,)
     done: torch.Tensor  # BoolTensor (n,)
     success: torch.Tensor  # BoolTensor (n,)
+
+
+@dataclass
+class RewardVector:
+    """Reward components, each a float (one step) or a ``FloatTensor (n,)`` (a batch).
+
+    * ``goal``: the parent's judgement in ``[0, 1]``;
+    * ``pred``: intrinsic, ``exp(-MSE) * pred_scale`` of the world model's raw next-state prediction;
+    * ``cons``: 1 where the world model foresaw the parent's feedback (right or wrong) for the
+      action taken, else 0: the baby's expectation was consistent with the parent's verdict.
+    """
+
+    goal: float | torch.Tensor = 0.0
+    pred: float | torch.Tensor = 0.0
+    cons: float | torch.Tensor = 0.0
+
+    def scalar(self, weights: tuple[float, float, float]) -> float | torch.Tensor:
+        """Weighted sum ``goal, pred, cons`` (weights from params ``rewards``)."""
+        return weights[0] * self.goal + weights[1] * self.pred + weights[2] * self.cons
 
 
 class VectorEnv:

@@ -10,7 +10,7 @@ import torch
 from gymnasium import spaces
 
 from wmil.envs.env import VectorEnv
-from wmil.envs.tasks import make_task
+from wmil.tasks.rules import make_task
 from wmil.parents import DeterministicParent
 
 ENV_IDS = {

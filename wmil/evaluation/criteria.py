@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from wmil import layout
 from wmil.config import Params
 from wmil.jobs import failure_of
 
@@ -50,7 +51,7 @@ def mvp_criteria(params: Params, runs_root: Path) -> dict[str, Any]:
     failures = []
     for task in exp.tasks:
         for seed in params.seeds:
-            run_dir = Path(runs_root) / crit.experiment / task / f"seed{seed}"
+            run_dir = layout.run_dir(crit.experiment, task, seed, runs_root)
             record = failure_of(run_dir / "metrics.json")
             if record is not None:
                 failures.append(f"{run_dir}: its job {record['job']!r} failed ({record['reason']}; see {record['log']})")

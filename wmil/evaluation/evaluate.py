@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from wmil.envs.env import VectorEnv
-from wmil.envs.tasks import NUM_LEVELS
+from wmil.tasks.rules import NUM_LEVELS
 from wmil.models.baby import BabyModel
 from wmil.parents.base import Parent
 from wmil.training.rewards import prediction_mse

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from wmil.config import EvaluationConfig, RunConfig, parse_run_config
-from wmil.envs.tasks import NUM_LEVELS, Task, make_task
+from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 from wmil.evaluation.evaluate import Evaluator
 from wmil.jobs import check_result
 from wmil.models.baby import BabyModel

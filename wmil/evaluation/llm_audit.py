@@ -53,8 +53,8 @@ import torch
 from sklearn.metrics import cohen_kappa_score
 
 from wmil.config import TASK_NAMES, Params
-from wmil.envs.state import State
-from wmil.envs.tasks import NUM_LEVELS, Task, make_task
+from wmil.tasks.state import State
+from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 from wmil.parents.llm.parent import Outcome, ParentLLM
 from wmil.parents.llm.protocols import INVALID, PROTOCOLS, RIGHT, WRONG
 from wmil.parents.llm.server import LocalLLMServer

@@ -21,8 +21,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from wmil import layout
 from wmil.config import ModelConfig, Params
-from wmil.envs.tasks import NUM_LEVELS, Task, make_task
+from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 from wmil.evaluation.held_out import load_model
 from wmil.models.baby import BabyModel
 from wmil.parents.deterministic import DeterministicParent
@@ -200,7 +201,7 @@ def analyze_task(params: Params, task_name: str, runs_root: Path) -> dict[str, A
             continue
         runs[name] = []
         for seed in params.seeds:
-            path = Path(runs_root) / name / task_name / f"seed{seed}" / "model.pt"
+            path = layout.run_dir(name, task_name, seed, runs_root) / "model.pt"
             if not path.exists():
                 raise FileNotFoundError(f"{path}: missing (run not finished)")
             runs[name].append(analyze_model(path, ev.seed))

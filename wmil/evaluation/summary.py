@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from wmil import layout
 from wmil.config import Params
-from wmil.envs.tasks import NUM_LEVELS, make_task
+from wmil.tasks.rules import NUM_LEVELS, make_task
 from wmil.evaluation import stats
 from wmil.jobs import failure_of
 
@@ -35,7 +36,7 @@ def run_dirs(params: Params, runs_root: Path, experiments: list[str] | None = No
     for name in experiments or params.experiments:
         for task in params.experiments[name].tasks:
             for seed in params.seeds:
-                yield name, task, seed, Path(runs_root) / name / task / f"seed{seed}"
+                yield name, task, seed, layout.run_dir(name, task, seed, runs_root)
 
 
 def missing_entry(result: str, record: dict[str, Any], experiment: str | None = None) -> dict[str, Any]:
@@ -50,7 +51,7 @@ def failed_runs(params: Params, runs_root: Path) -> list[dict[str, Any]]:
     for exp, task, seed, run_dir in run_dirs(params, runs_root):
         record = next((r for r in map(failure_of, (run_dir / n for n in RUN_RESULTS)) if r is not None), None)
         if record is not None:
-            missing.append(missing_entry(f"runs/{exp}/{task}/seed{seed}", record, exp))
+            missing.append(missing_entry(f"runs/{layout.run_name(exp, task, seed)}", record, exp))
     return missing
 
 

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wmil.config import ModelConfig
-from wmil.envs.tasks import Task
+from wmil.tasks.rules import Task
 from wmil.models.core import TransformerCore
 from wmil.models.encoder import StateEncoder
 from wmil.models.heads import ActionHead, ValueHead, WorldModelHead

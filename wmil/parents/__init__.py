@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from wmil.config import ParentConfig
-from wmil.envs.tasks import Task
+from wmil.tasks.rules import Task
 from wmil.parents.base import Parent
 from wmil.parents.deterministic import DeterministicParent
 from wmil.parents.noisy import RewardNoise

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 
 import torch
 
-from wmil.envs.tasks import NUM_LEVELS, Task
+from wmil.tasks.rules import NUM_LEVELS, Task
 
 
 class Parent(ABC):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from wmil.envs.tasks import verdict_feedback
+from wmil.tasks.rules import verdict_feedback
 from wmil.parents.base import Parent
 
 

@@ -7,14 +7,14 @@ from typing import Any
 
 import torch
 
-from wmil import io
+from wmil import atomic
 from wmil.errors import CheckpointError
 
 FORMAT_VERSION = 1
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    io.save_torch(path, {"format_version": FORMAT_VERSION, **state})
+    atomic.save_torch(path, {"format_version": FORMAT_VERSION, **state})
 
 
 def load_checkpoint(path: Path, fingerprint: str | None = None, code: str | None = None) -> dict[str, Any]:

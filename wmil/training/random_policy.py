@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from wmil.config import AlgorithmConfig
-from wmil.envs.tasks import Task
+from wmil.tasks.rules import Task
 from wmil.models.baby import BabyModel
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from wmil.config import AlgorithmConfig
-from wmil.envs.tasks import Task
+from wmil.tasks.rules import Task
 from wmil.models.baby import BabyModel
 from wmil.training.auxiliary import add_auxiliary_losses, gradient_step
 from wmil.training.buffer import discounted_returns

@@ -2,42 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 
-from typing import TYPE_CHECKING
-
 from wmil.config import RewardConfig
-
-if TYPE_CHECKING:
-    from wmil.envs.tasks import Task
-
-
-@dataclass
-class RewardVector:
-    """Reward components, each a float (one step) or a ``FloatTensor (n,)`` (a batch).
-
-    * ``goal``: the parent's judgement in ``[0, 1]``;
-    * ``pred``: intrinsic, ``exp(-MSE) * pred_scale`` of the world model's raw next-state prediction;
-    * ``cons``: 1 where the world model foresaw the parent's feedback (right or wrong) for the
-      action taken, else 0: the baby's expectation was consistent with the parent's verdict.
-    """
-
-    goal: float | torch.Tensor = 0.0
-    pred: float | torch.Tensor = 0.0
-    cons: float | torch.Tensor = 0.0
-
-    def to_tensor(self) -> torch.Tensor:
-        parts = torch.broadcast_tensors(*(torch.as_tensor(x, dtype=torch.float32) for x in (self.goal, self.pred, self.cons)))
-        return torch.stack(parts, -1)
-
-    def scalar(self, weights: tuple[float, float, float]) -> float | torch.Tensor:
-        """Weighted sum ``goal, pred, cons`` (weights from params ``rewards``)."""
-        return weights[0] * self.goal + weights[1] * self.pred + weights[2] * self.cons
+from wmil.envs.env import RewardVector
+from wmil.tasks.rules import Task
 
 
-def prediction_mse(task: "Task", predicted: torch.Tensor, next_states: torch.Tensor) -> torch.Tensor:
+def prediction_mse(task: Task, predicted: torch.Tensor, next_states: torch.Tensor) -> torch.Tensor:
     """Per-sample MSE ``(n,)`` of predicted raw next states ``(n, one_hot_dim)`` against the
     actual ones ``(n, num_slots)``: the world model's error, loss and reward all come from here."""
     return ((predicted - task.one_hot(next_states)) ** 2).mean(-1)
@@ -51,7 +23,7 @@ class RewardComputer:
     verdict ``r`` (Wang, Liu & Li, AAAI 2020): its expectation is the true reward. The logged
     ``goal`` stays the verdict the parent gave."""
 
-    def __init__(self, config: RewardConfig, task: "Task", noise_rates: tuple[float, float] | None = None):
+    def __init__(self, config: RewardConfig, task: Task, noise_rates: tuple[float, float] | None = None):
         self.config = config
         self.task = task
         self.weights = (config.goal_weight, config.pred_weight, config.cons_weight)

@@ -18,7 +18,7 @@ The trainer never knows which parent or algorithm it drives. One run writes one 
 from __future__ import annotations
 
 import csv
-import io as _io
+import io
 import logging
 import sys
 import time
@@ -31,11 +31,11 @@ import torch.nn.functional as F
 import yaml
 from tqdm import tqdm
 
-from wmil import io
+from wmil import atomic
 from wmil.config import RunConfig
-from wmil.curriculum import CurriculumManager, SuccessWindow
+from wmil.training.curriculum import CurriculumManager, SuccessWindow
 from wmil.envs.env import VectorEnv
-from wmil.envs.tasks import NUM_LEVELS, make_task
+from wmil.tasks.rules import NUM_LEVELS, make_task
 from wmil.models.baby import BabyModel
 from wmil.parents import make_parent
 from wmil.provenance import code_hash
@@ -221,7 +221,7 @@ class Trainer:
         closed at the end, also on failure (an LLM parent stops the server it started)."""
         try:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            io.write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.config.to_dict(), sort_keys=False))
+            atomic.write_text(self.run_dir / "config.yaml", yaml.safe_dump(self.config.to_dict(), sort_keys=False))
             for name in FINISHED_FILES:  # until rewritten, nothing may claim that this run finished
                 (self.run_dir / name).unlink(missing_ok=True)
             self._maybe_resume(resume)
@@ -315,7 +315,7 @@ class Trainer:
             "pending": self.pending, "steps_to": self.steps_to, "rates": self.rates,
             "embedding_switch_step": self.embedding_switch_step,
         })
-        io.write_text(self.run_dir / "curve.csv", curve_to_csv(self.curve))
+        atomic.write_text(self.run_dir / "curve.csv", curve_to_csv(self.curve))
         write_events(self.run_dir, self.curve, self.rates)
 
     def finish(self, curve: list[dict[str, float]], rates: list[dict[str, float]]) -> dict[str, Any]:
@@ -332,26 +332,27 @@ class Trainer:
             **self.steps_to,
             "embedding_switch_step": self.embedding_switch_step,
         }
-        io.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))
+        atomic.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))
         write_events(self.run_dir, curve, rates)
-        io.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})
-        io.write_json(self.run_dir / "timing.json", {
+        atomic.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})
+        atomic.write_json(self.run_dir / "timing.json", {
             "wall_seconds": self.elapsed, "env_steps_per_s": self.env_steps / max(self.elapsed, 1e-9),
             "curve": rates})
-        io.write_json(self.run_dir / "parent_stats.json", self.parent.stats())
-        io.write_json(self.run_dir / "metrics.json", metrics)
+        atomic.write_json(self.run_dir / "parent_stats.json", self.parent.stats())
+        atomic.write_json(self.run_dir / "metrics.json", metrics)
         return metrics
 
 
 def curve_to_csv(rows: list[dict[str, float]]) -> str:
-    out = _io.StringIO()
+    out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CURVE_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
 
 
-if __name__ == "__main__":  # the plan's command: python -m wmil.training.trainer --task ...
+
+if __name__ == "__main__":  # the plan's command, python -m wmil.training.trainer --task ...: an entry point, not an import
     from wmil.cli import main
 
     raise SystemExit(main(["train", *sys.argv[1:]]))

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from wmil.config import TASK_NAMES, load_params
-from wmil.figures import FIGURES as FIGURE_SPECS
+from wmil.reporting.figures import FIGURES as FIGURE_SPECS
 from wmil.provenance import package_source, training_sources
 
 PARAMS_FILE = config.get("params", "params.yaml")
@@ -57,8 +57,8 @@ def job_label(rule_name):
 TRAINING_SOURCES = [str(p) for p in training_sources()]
 RULE_SOURCES = [str(p) for p in training_sources(llm=False)]  # without the LLM parent's modules
 # The audit runs the parents on the tasks, nothing of the learner
-LLM_AUDIT_SOURCES = [str(p) for p in training_sources() if {"envs", "parents"} & set(p.parts)] + [
-    str(package_source(m)) for m in ("config.py", "io.py", "evaluation/llm_audit.py")]
+LLM_AUDIT_SOURCES = [str(p) for p in training_sources() if {"tasks", "envs", "parents"} & set(p.parts)] + [
+    str(package_source(m)) for m in ("config.py", "atomic.py", "evaluation/llm_audit.py")]
 
 
 
@@ -84,7 +84,7 @@ def run_config_hash(wildcards):
 
 def sources(*modules):
     """The training code (less the LLM parent's) plus the package modules a rule runs, e.g.
-    sources("sanity.py")."""
+    sources("evaluation/sanity.py")."""
     return RULE_SOURCES + [str(package_source(m)) for m in modules]
 
 
@@ -123,6 +123,6 @@ ANALYSIS_OUTPUTS = [f"{ANALYSIS}/{task}.json" for task in representation_tasks()
 
 
 def figure_inputs(name):
-    """The result files figure ``name`` reads (declared in wmil/figures.py, relative to results/)."""
+    """The result files figure ``name`` reads (declared in wmil/reporting/figures.py, relative to results/)."""
     return [f"results/{path}".format(task=task) for path in FIGURE_SPECS[name].inputs
             for task in (representation_tasks() if "{task}" in path else [None])]

@@ -3,7 +3,7 @@ rule evaluate:
     entropy, world-model MSE per level (one process, start-up paid once)."""
     input:
         models=seed_outputs("model.pt"),
-        code=sources("evaluation/held_out.py"),
+        code=sources("evaluation/held_out.py", "evaluation/evaluate.py"),
     output:
         seed_outputs("eval.json"),
     params:
@@ -29,7 +29,7 @@ rule analyze:
     """Representation analysis of one task: probes, k-means and t-SNE of every compared run's embeddings."""
     input:
         models=lambda wildcards: representation_models(wildcards.task),
-        code=sources("evaluation/representation.py", "evaluation/held_out.py"),
+        code=sources("evaluation/representation.py", "evaluation/held_out.py", "evaluation/evaluate.py"),
     output:
         f"{ANALYSIS}/{{task}}.json",
     params:

@@ -1,8 +1,8 @@
 rule figure:
-    """One figure of the paper (`snakemake results/figures/<name>.png`); see wmil/figures.py."""
+    """One figure of the paper (`snakemake results/figures/<name>.png`); see wmil/reporting/figures.py."""
     input:
         data=lambda wildcards: figure_inputs(wildcards.name),
-        code=sources("figures.py"),
+        code=sources("reporting/figures.py"),
     output:
         report(
             f"{FIGURES}/{{name}}.png",
@@ -36,7 +36,7 @@ rule report:
         summary=SUMMARY,
         criteria=MVP_CRITERIA,
         audit=LLM_AUDIT,
-        code=sources("report.py", "figures.py"),
+        code=sources("reporting/report.py", "reporting/figures.py"),
     output:
         html=REPORT_HTML,
         markdown=REPORT_MD,

@@ -2,7 +2,7 @@ rule sanity:
     """The plan's 'If MVP fails' checks: random ~1/A, oracle 1.0, gradients, probe; the env's speed
     apart (measured, never judged)."""
     input:
-        code=sources("sanity.py"),
+        code=sources("evaluation/sanity.py"),
     output:
         report=SANITY,
         timing=f"{BENCHMARKS}/sanity_speed.json",

@@ -42,7 +42,7 @@ import openai
 import torch
 
 from wmil.config import LLMConfig
-from wmil.envs.tasks import NUM_LEVELS, Task, verdict_feedback
+from wmil.tasks.rules import NUM_LEVELS, Task, verdict_feedback
 from wmil.errors import LLMError
 from wmil.parents.base import Parent
 from wmil.parents.deterministic import DeterministicParent

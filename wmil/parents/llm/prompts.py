@@ -1,7 +1,7 @@
 """What the LLM parent is asked, and how its answers are read.
 
-Every prompt starts from the task's rule card (:attr:`wmil.envs.tasks.Task.rule_card`) and the
-state in words (:meth:`wmil.envs.state.State.to_prompt`). There is no system prompt: with the
+Every prompt starts from the task's rule card (:attr:`wmil.tasks.rules.Task.rule_card`) and the
+state in words (:meth:`wmil.tasks.state.State.to_prompt`). There is no system prompt: with the
 bundled SmolLM2-135M a system prompt ("you are the parent ...") made answers worse, not better.
 
 Answers come back as JSON constrained by a schema (``verdict``, ``solve``, transitions, problems)
@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from wmil.envs.state import State
-from wmil.envs.tasks import NUM_LEVELS, Slot, Task
+from wmil.tasks.state import State
+from wmil.tasks.rules import NUM_LEVELS, Slot, Task
 
 #: The state and action of the content-free input of contextual calibration (Zhao et al. 2021).
 CONTENT_FREE = "N/A"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from wmil.envs.tasks import NUM_LEVELS
+from wmil.tasks.rules import NUM_LEVELS
 from wmil.errors import LLMError
 from wmil.parents.llm import prompts
 

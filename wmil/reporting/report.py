@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wmil import layout
 from wmil.config import Params
-from wmil.figures import FIGURES
+from wmil.reporting.figures import FIGURES
 from wmil.jobs import failure_of
 from wmil.provenance import code_hash
 
@@ -252,7 +253,7 @@ def render_html(params: Params, results: Path, summary: dict[str, Any], criteria
                 audit: dict[str, Any] | None, missing: list[str]) -> str:
     figures = []
     for name, spec in FIGURES.items():
-        path = results / "figures" / f"{name}.png"
+        path = layout.figure_file(name, layout.under(results, layout.FIGURES))
         record = failure_of(path)
         if record is not None:
             body = (f'<p class="missing">{MISSING}: its job failed ({html.escape(record["reason"])}); '
@@ -322,9 +323,10 @@ def headline_metrics(params: Params, summary: dict[str, Any], criteria: dict[str
 def build_report(params: Params, results: Path) -> tuple[str, str]:
     """``(html, markdown)`` from ``results/metrics`` and ``results/figures``."""
     results = Path(results)
-    summary, criteria = (json.loads((results / "metrics" / name).read_text()) for name in ("summary.json", "mvp_criteria.json"))
-    audit_path = results / "metrics" / "llm_audit.json"
-    records = {f"{p.parent.name}/{p.name}": r for p in [audit_path, *(results / "figures" / f"{n}.png" for n in FIGURES)]
+    summary, criteria = (json.loads(layout.under(results, path).read_text()) for path in (layout.SUMMARY, layout.MVP_CRITERIA))
+    audit_path = layout.under(results, layout.LLM_AUDIT)
+    figures = layout.under(results, layout.FIGURES)
+    records = {f"{p.parent.name}/{p.name}": r for p in [audit_path, *(layout.figure_file(n, figures) for n in FIGURES)]
                if (r := failure_of(p)) is not None}
     audit = None if failure_of(audit_path) is not None else json.loads(audit_path.read_text())
     missing = missing_results(summary, records)

@@ -22,7 +22,7 @@ import torch
 
 from wmil.config import Params
 from wmil.envs.env import VectorEnv
-from wmil.envs.tasks import NUM_LEVELS, TASKS, make_task
+from wmil.tasks.rules import NUM_LEVELS, TASKS, make_task
 from wmil.models.baby import BabyModel
 from wmil.parents import DeterministicParent
 from wmil.training.reinforce import REINFORCE

@@ -10,7 +10,7 @@ trains (no files written) until its rolling success on the full task over the la
 4. **env steps/s** over the whole run.
 
 Targets (this 2-core machine, one torch thread) are in :data:`TARGETS`; a value of ``None`` means
-not reached within the budget. ``--llm`` adds the LLM parent's cost per protocol (wmil.llm_bench).
+not reached within the budget. ``--llm`` adds the LLM parent's cost per protocol (wmil.bench.llm).
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ def run_bench(params: Params, seeds: int = 5, llm: bool = False) -> dict[str, An
         print(f"target {experiment} {task} {measure} <= {target:,}: {'met' if ok else 'NOT met'} "
               f"(median {'-' if value is None else f'{value:,}'})")
     if llm:
-        from wmil.llm_bench import bench_llm  # starts the bundled local LLM server
+        from wmil.bench.llm import bench_llm  # starts the bundled local LLM server
 
         report["llm"] = bench_llm(params)
     return report

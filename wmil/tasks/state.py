@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from wmil.envs.tasks import FEEDBACK_NONE, FEEDBACK_RIGHT, Task
+from wmil.tasks.rules import FEEDBACK_NONE, FEEDBACK_RIGHT, Task
 
 _FEEDBACK_WORDS = {FEEDBACK_NONE: "none yet", 1: "wrong", FEEDBACK_RIGHT: "right"}
 

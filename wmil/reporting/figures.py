@@ -454,7 +454,7 @@ def placeholder(name: str, missing: MissingResult):
 
 def draw(name: str, params: Params, results: Path, out: Path) -> None:
     """Draw figure ``name`` from the files under ``results`` and save it (PNG, atomically)."""
-    from wmil import io
+    from wmil import atomic
 
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; allowed: {sorted(FIGURES)}")
@@ -468,4 +468,4 @@ def draw(name: str, params: Params, results: Path, out: Path) -> None:
     buffer = BytesIO()
     fig.savefig(buffer, format="png", dpi=130, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
-    io.write_bytes(out, buffer.getvalue())
+    atomic.write_bytes(out, buffer.getvalue())

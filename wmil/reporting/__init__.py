@@ -1,0 +1,1 @@
+"""The paper's figures and report, drawn from result files alone."""
