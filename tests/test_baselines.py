@@ -7,18 +7,17 @@ import json
 import pandas as pd
 import pytest
 import torch
+from conftest import PARAMS_PATH, assert_same_run, train_interrupted
 from torch import nn
 
 from wmil.config import load_params
-from wmil.tasks.rules import make_task
 from wmil.evaluation.evaluate import Evaluator
 from wmil.evaluation.held_out import evaluate_run
 from wmil.models.baby import BabyModel
 from wmil.parents import DeterministicParent
+from wmil.tasks.rules import make_task
 from wmil.training.distill import kl_to_parent
 from wmil.training.trainer import Trainer
-
-from conftest import PARAMS_PATH, assert_same_run, train_interrupted
 
 PARAMS = load_params(PARAMS_PATH)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from conftest import PARAMS_PATH
+
 from wmil.bench.training import _spread, run_to_mastery
 from wmil.config import load_params
 from wmil.training.trainer import Trainer
-
-from conftest import PARAMS_PATH
 
 
 def test_a_run_that_never_got_there_ranks_last_and_hides_the_max():

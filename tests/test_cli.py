@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from wmil.cli import main
-from wmil.config import load_params
+from wmil.config import TASK_NAMES, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -92,7 +92,7 @@ def test_sanity_passes_and_reports_every_task_level(tmp_path, capsys):
     assert report["passed"] and report["failures"] == []
     rows = report["rewards"]["rows"]
     assert {(r["task"], r["level"], r["num_actions"]) for r in rows} == {
-        (t, lv, a) for t in ("pattern_echo", "sequence_next", "conditional") for lv in range(3) for a in (8, 16)}
+        (t, lv, a) for t in TASK_NAMES for lv in range(3) for a in (8, 16)}
     assert all(r["oracle"] == 1.0 for r in rows)
     assert all(not r["without_gradient"] for r in report["gradients"]["rows"])
     echo = [r for r in report["state_encoding"]["rows"] if r["task"] == "pattern_echo"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
 import typing
 from pathlib import Path
 
@@ -177,6 +179,14 @@ BAD_PARAMS = {
     "duplicate-seeds": (_set("seeds", [0, 1, 1]), ["seeds", "duplicates"]),
     "empty-seeds": (_set("seeds", []), ["seeds", "non-empty"]),
     "negative-seed": (_set("seeds", [0, -1]), ["seeds[1]", "out of range"]),
+    "experiment-seeds-not-a-list": (_set("experiments.mvp.seeds", 3), ["experiments.mvp.seeds", "non-empty list", "3"]),
+    "experiment-seeds-empty": (_set("experiments.mvp.seeds", []), ["experiments.mvp.seeds", "non-empty list"]),
+    "experiment-seeds-duplicates": (_set("experiments.ppo.seeds", [4, 4]), ["experiments.ppo.seeds", "duplicates"]),
+    "experiment-seed-negative": (_set("experiments.mvp.seeds", [0, -1]), ["experiments.mvp.seeds[1]", "out of range"]),
+    "experiment-seed-not-an-integer": (
+        _set("experiments.rl_only.seeds", [0, "one"]), ["experiments.rl_only.seeds[1]", "integer", "'one'"]),
+    "sweep-seeds-bad": (
+        _set("experiments.world_model_coef.seeds", [1.5]), ["experiments.world_model_coef-coef1.seeds[0]", "integer"]),
     "mvp-criteria-unknown-experiment": (
         _set("mvp_criteria.experiment", "nope"),
         ["mvp_criteria.experiment", "'nope'", "mvp"],
@@ -233,9 +243,45 @@ def test_extends_shares_every_setting_of_its_base_in_any_file_order(raw):
     assert params.experiments["rl_only"].extends == "ppo"
 
 
+def test_experiment_seeds_override_the_top_level_and_are_inherited(raw):
+    raw["seeds"] = [0, 1, 2]
+    plain = parse_params(raw)
+    raw["experiments"]["ppo"]["seeds"] = [10, 11]
+    raw["experiments"]["kl_distill"]["seeds"] = [3]  # extends ppo, with its own
+    params = parse_params(raw)
+    assert params.seeds == (0, 1, 2)
+    assert params.seeds_of("mvp") == (0, 1, 2) and params.experiments["mvp"].seeds is None
+    assert params.seeds_of("ppo") == (10, 11)
+    assert params.seeds_of("rl_only") == params.seeds_of("curriculum") == (10, 11)  # through extends
+    assert params.seeds_of("kl_distill") == (3,)
+    assert params.sweeps["world_model_coef"]  # a sweep extending ppo: its points run ppo's seeds
+    assert all(params.seeds_of(point) == (10, 11) for point in params.sweeps["world_model_coef"])
+    # the seeds change no run's configuration
+    assert params.run_config("rl_only", "conditional", 10) == plain.run_config("rl_only", "conditional", 10)
+    with pytest.raises(ConfigError, match="unknown experiment 'nope'"):
+        params.seeds_of("nope")
+
+
+def test_a_sweeps_seeds_reach_its_points(raw):
+    raw["experiments"]["world_model_coef"]["seeds"] = [7, 8]
+    params = parse_params(raw)
+    points = params.sweeps["world_model_coef"]
+    assert points and all(params.seeds_of(p) == (7, 8) for p in points)
+    assert params.seeds_of("ppo") == params.seeds  # the base keeps the top-level list
+
+
 def test_bad_experiment_override_names_the_experiment(raw):
     raw["experiments"]["mvp"]["overrides"]["env"] = {"num_actions": 4}
     assert "experiments.mvp" in config_error(raw)
+
+
+def test_the_config_knows_the_task_names_without_torch():
+    """The registry's names load without the tasks, so the configuration and the CLI start without torch."""
+    code = ("import sys; from wmil.config import TASK_NAMES, json_schema; json_schema(); "
+            "assert list(TASK_NAMES) == ['pattern_echo', 'sequence_next', 'conditional']; "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+    assert out.returncode == 0, out.stderr
 
 
 def test_config_error_is_a_value_error():
@@ -559,7 +605,9 @@ SCHEMA_EXPRESSIBLE = [
     "unknown-parent", "num-actions-too-small", "num-actions-too-large", "lr-zero", "lr-negative",
     "level-too-high", "gamma-above-one", "missing-key", "missing-section", "missing-sanity-key",
     "section-not-mapping", "experiment-override-out-of-range", "experiment-override-unknown-key",
-    "experiment-unknown-key", "empty-seeds", "negative-seed", "sanity-tolerance-zero",
+    "experiment-unknown-key", "empty-seeds", "negative-seed", "experiment-seeds-not-a-list",
+    "experiment-seeds-empty", "experiment-seeds-duplicates", "experiment-seed-negative",
+    "experiment-seed-not-an-integer", "sweep-seeds-bad", "sanity-tolerance-zero",
     "fpr-above-one", "llm-on-invalid-unknown", "llm-missing-key", "evaluation-baselines-not-a-list",
     "evaluation-too-few-reps",
 ]

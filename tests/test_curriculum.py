@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from wmil.config import load_params
-from wmil.training.curriculum import CurriculumManager, SuccessWindow
 from wmil.evaluation.held_out import evaluate_run
+from wmil.training.curriculum import CurriculumManager, SuccessWindow
 from wmil.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,12 +41,6 @@ def test_a_new_level_starts_with_an_empty_window():
     assert cur.update(flags(10, 0)) and cur.level == 1
     assert not cur.update(flags(9, 0))  # successes at level 0 do not count for level 1
     assert cur.update(flags(1, 0)) and cur.level == 2
-
-
-def test_get_difficulty_is_the_level():
-    cur = CurriculumManager(max_level=2, mastery_threshold=0.5, window=2)
-    cur.update(flags(2, 0))
-    assert cur.get_difficulty() == cur.level == 1
 
 
 def test_never_past_the_top_level():

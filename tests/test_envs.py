@@ -1,5 +1,5 @@
-"""Tasks, the deterministic parent, the batched ``VectorEnv``, the plan's ``SymbolicEnv``,
-``State`` / ``ActionSpace`` and the Gymnasium registration."""
+"""Tasks and their registry, the deterministic parent, the batched ``VectorEnv``, the plan's
+``SymbolicEnv`` and ``State``, and the Gymnasium registration."""
 
 from __future__ import annotations
 
@@ -14,12 +14,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
+import wmil.envs.gym as wmil_gym
+from wmil.config import TASK_NAMES as CONFIG_TASK_NAMES
+from wmil.config import json_schema, parse_params
 from wmil.envs import SymbolicEnv, VectorEnv
-from wmil.tasks import TASKS, ActionSpace, State, make_task
-from wmil.tasks.rules import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, NUM_LEVELS
-from wmil.parents import DeterministicParent, RewardNoise, make_parent
 from wmil.envs.env import RewardVector
+from wmil.parents import DeterministicParent, RewardNoise, make_parent
+from wmil.tasks import TASKS, PatternEchoTask, State, Task, make_task
+from wmil.tasks.rules import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, NUM_LEVELS, Slot
+
+PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 
 TASK_NAMES = sorted(TASKS)
 LEVELS = tuple(range(NUM_LEVELS))
@@ -104,15 +110,15 @@ def test_generated_states_shape_dtype_and_range(task_name, level, num_actions):
     assert states.shape == (n, task.num_slots)
     assert task.num_slots == task.num_problem_slots + 2
     # no action yet, no feedback yet
-    assert bool((states[:, -2] == num_actions).all())
-    assert bool((states[:, -1] == FEEDBACK_NONE).all())
+    assert bool((states[:, task.last_action_slot] == num_actions).all())
+    assert bool((states[:, task.feedback_slot] == FEEDBACK_NONE).all())
     # every value inside its slot's cardinality
     assert bool((states >= 0).all())
     assert bool((states < task.cardinalities).all())
     assert task.cardinalities.tolist()[-2:] == [num_actions + 1, 3]
     # every generated problem is a problem of that level, and sampling covers the whole table
     table = task.problems(level)
-    rows = {tuple(r) for r in states[:, :-2].tolist()}
+    rows = {tuple(r) for r in states[:, : task.num_problem_slots].tolist()}
     assert rows <= {tuple(r) for r in table.tolist()}
     if len(table) <= 200:
         assert len(rows) == len(table)
@@ -327,11 +333,12 @@ def test_parent_transition_and_reward(task_name, num_actions, T):
     if task_name != "sequence_next":
         assert torch.equal(nxt[:, :P], states[:, :P]), "the problem stays on the table"
     if T > 1:
-        assert torch.equal(nxt[:, -3], states[:, -3] + 1), "the step slot counts"
-    assert torch.equal(nxt[:, -2], actions)
+        assert torch.equal(nxt[:, task.step_slot], states[:, task.step_slot] + 1), "the step slot counts"
+    assert torch.equal(nxt[:, task.last_action_slot], actions)
     expected_feedback = torch.where(right, FEEDBACK_RIGHT, FEEDBACK_WRONG)
-    assert torch.equal(nxt[:, -1], expected_feedback)
-    assert bool((nxt[:, -1] == 2).any()) and bool((nxt[:, -1] == 1).any())
+    feedback = nxt[:, task.feedback_slot]
+    assert torch.equal(feedback, expected_feedback)
+    assert bool((feedback == FEEDBACK_RIGHT).any()) and bool((feedback == FEEDBACK_WRONG).any())
     assert bool((nxt < task.cardinalities).all()) and bool((nxt >= 0).all())
     assert reward.dtype == torch.float32
     assert torch.equal(reward, right.float())
@@ -405,6 +412,23 @@ def test_step_slot_only_for_multi_step_episodes(task_name, T):
     assert states[:, task.num_problem_slots:].tolist() == [[0] * (T > 1) + [16, FEEDBACK_NONE]] * 50
 
 
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+@pytest.mark.parametrize("T", [1, 3])
+def test_named_history_slots(task_name, T):
+    """``step_slot``, ``last_action_slot`` and ``feedback_slot`` name the history columns."""
+    task = make_task(task_name, 16, T)
+    n = task.num_slots
+    assert (task.last_action_slot, task.feedback_slot) == (n - 2, n - 1)
+    if T > 1:
+        assert task.step_slot == n - 3 == task.num_problem_slots
+    else:
+        with pytest.raises(ValueError, match="no step slot"):
+            task.step_slot
+    assert [task.slot_index(s.name) for s in task.slots] == list(range(n))
+    with pytest.raises(ValueError, match="no slot 'nope'"):
+        task.slot_index("nope")
+
+
 @pytest.mark.parametrize("bad", [0, -1])
 def test_bad_episode_length_raises(bad):
     with pytest.raises(ValueError, match="episode_length"):
@@ -439,8 +463,10 @@ def test_reward_noise_errs_at_its_rates_on_verdict_and_feedback_but_success_stay
     assert abs(float(step.goal[~right].mean()) - fpr) < 0.015  # wrong answers called right: FPR
     assert abs(float(1 - step.goal[right].mean()) - fnr) < 0.015  # right answers called wrong: FNR
     assert noisy.flips == int((step.goal != true_reward).sum())
-    assert torch.equal(step.next_states[:, -1], torch.where(step.goal > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG))
-    assert torch.equal(step.next_states[:, :-1], true_next[:, :-1])  # only the verdict is noisy
+    fb = task.feedback_slot
+    assert torch.equal(step.next_states[:, fb], torch.where(step.goal > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG))
+    others = [i for i in range(task.num_slots) if i != fb]
+    assert torch.equal(step.next_states[:, others], true_next[:, others])  # only the verdict is noisy
     assert torch.equal(step.success, actions == task.answer(states))  # success is the rule's
 
 
@@ -511,12 +537,12 @@ def test_vector_env_next_states_carry_consequence(task_name, T):
         result = env.step(actions)
         assert result.next_states.dtype == torch.long
         assert torch.equal(result.next_states[:, : task.num_problem_slots], task.next_problem(before, actions, oracle))
-        assert torch.equal(result.next_states[:, -2], actions)
+        assert torch.equal(result.next_states[:, task.last_action_slot], actions)
         assert torch.equal(
-            result.next_states[:, -1], torch.where(actions == oracle, FEEDBACK_RIGHT, FEEDBACK_WRONG)
+            result.next_states[:, task.feedback_slot], torch.where(actions == oracle, FEEDBACK_RIGHT, FEEDBACK_WRONG)
         )
         if T > 1:
-            assert bool((result.next_states[:, -3] == t + 1).all())
+            assert bool((result.next_states[:, task.step_slot] == t + 1).all())
         assert torch.equal(result.success, actions == oracle)
         # the env continues from the consequence, also at the end of the episode
         assert torch.equal(env.states, result.next_states)
@@ -525,13 +551,13 @@ def test_vector_env_next_states_carry_consequence(task_name, T):
     # the next episodes start fresh
     fresh = env.reset()
     assert env.t == 0
-    assert bool((fresh[:, -2] == 16).all())
-    assert bool((fresh[:, -1] == FEEDBACK_NONE).all())
+    assert bool((fresh[:, task.last_action_slot] == 16).all())
+    assert bool((fresh[:, task.feedback_slot] == FEEDBACK_NONE).all())
     if T > 1:
-        assert bool((fresh[:, -3] == 0).all())
+        assert bool((fresh[:, task.step_slot] == 0).all())
     # ... while the result still holds the consequence (the world-model target)
     assert torch.equal(result.next_states, consequence)
-    assert bool((consequence[:, -1] != FEEDBACK_NONE).all())
+    assert bool((consequence[:, task.feedback_slot] != FEEDBACK_NONE).all())
 
 
 def test_vector_env_reset_keeps_its_level():
@@ -658,7 +684,7 @@ def test_symbolic_reset_returns_state(task_name, difficulty):
     assert list(state.attributes) == [s.name for s in env.task.slots]
     assert state.attributes["last_action"] == 16
     assert state.attributes["feedback"] == FEEDBACK_NONE
-    problem = state.to_tensor()[:-2].tolist()
+    problem = state.to_tensor()[: env.task.num_problem_slots].tolist()
     assert problem in env.task.problems(difficulty).tolist()
 
 
@@ -744,7 +770,7 @@ def test_symbolic_seeded():
 
 
 # --------------------------------------------------------------------------------------------
-# State and ActionSpace
+# State
 # --------------------------------------------------------------------------------------------
 
 
@@ -799,45 +825,28 @@ def test_state_prompt_blank_and_values():
     assert "target=7" in State.from_tensor(echo, torch.tensor([7, 16, 0])).to_prompt()
 
 
-@pytest.mark.parametrize("size", [8, 16, 33])
-def test_action_space_sample(size):
-    space = ActionSpace(size, generator=gen(0))
-    one = space.sample()
-    assert isinstance(one, int) and 0 <= one < size
-    many = space.sample(5000)
-    assert many.dtype == torch.long and many.shape == (5000,)
-    assert int(many.min()) == 0 and int(many.max()) == size - 1
-    assert len(many.unique()) == size
-    assert space.contains(0) and space.contains(size - 1)
-    assert not space.contains(size) and not space.contains(-1)
-
-
-def test_action_space_seeded():
-    assert torch.equal(ActionSpace(16, gen(4)).sample(100), ActionSpace(16, gen(4)).sample(100))
-
-
 # --------------------------------------------------------------------------------------------
 # Gymnasium
 # --------------------------------------------------------------------------------------------
 
-GYM_IDS = {
-    "wmil/PatternEcho-v0": "pattern_echo",
-    "wmil/SequenceNext-v0": "sequence_next",
-    "wmil/Conditional-v0": "conditional",
-}
+GYM_IDS = wmil_gym.env_ids()
 
 
 @pytest.fixture(scope="module")
 def gymnasium():
     import gymnasium as gym
+
     import wmil.envs.gym  # noqa: F401  (registers the ids)
 
     return gym
 
 
 def test_gym_ids_registered(gymnasium):
-    for env_id in GYM_IDS:
-        assert env_id in gymnasium.registry
+    assert list(GYM_IDS.values()) == list(TASKS)
+    assert wmil_gym.env_id(PatternEchoTask) == "wmil/PatternEcho-v0"  # the ids published before the registry
+    assert {"wmil/PatternEcho-v0", "wmil/SequenceNext-v0", "wmil/Conditional-v0"} <= set(GYM_IDS)
+    for id_ in GYM_IDS:
+        assert id_ in gymnasium.registry
 
 
 @pytest.mark.parametrize("env_id", GYM_IDS)
@@ -887,8 +896,8 @@ def test_gym_episode_of_length_one(gymnasium, env_id, right):
     assert reward == (1.0 if right else 0.0)
     assert info["success"] is right
     assert env.observation_space.contains(obs2)
-    assert obs2[-2] == action
-    assert obs2[-1] == (FEEDBACK_RIGHT if right else FEEDBACK_WRONG)
+    assert obs2[env.task.last_action_slot] == action
+    assert obs2[env.task.feedback_slot] == (FEEDBACK_RIGHT if right else FEEDBACK_WRONG)
     expected_problem = env.task.next_problem(state, torch.tensor([action]), env.task.answer(state))[0].numpy()
     np.testing.assert_array_equal(obs2[: env.task.num_problem_slots], expected_problem)
 
@@ -897,13 +906,13 @@ def test_gym_episode_of_length_one(gymnasium, env_id, right):
 def test_gym_longer_episode(gymnasium, env_id):
     env = gymnasium.make(env_id, episode_length=3).unwrapped
     obs, _ = env.reset(seed=0)
-    assert obs[-3] == 0
+    assert obs[env.task.step_slot] == 0
     flags = []
     for k in range(3):
         answer = int(env.task.answer(torch.as_tensor(obs).unsqueeze(0))[0])
         obs, reward, terminated, truncated, info = env.step(answer)
         assert reward == 1.0 and info["success"] is True and truncated is False
-        assert obs[-3] == k + 1
+        assert obs[env.task.step_slot] == k + 1
         flags.append(terminated)
     assert flags == [False, False, True]
 
@@ -924,6 +933,101 @@ def test_gym_reset_level_option(gymnasium):
         assert info == {"level": 0}
         targets.add(int(obs[0]))
     assert targets <= set(range(5))
+
+
+# --------------------------------------------------------------------------------------------
+# The task registry: a new task is one class plus one entry in TASKS
+# --------------------------------------------------------------------------------------------
+
+
+class ParityTask(Task):
+    """A throwaway task for this test only: two numbers, the answer is their sum modulo ``A``."""
+
+    name = "parity"
+
+    @property
+    def problem_slots(self) -> tuple[Slot, ...]:
+        return (Slot("a", self.num_actions), Slot("b", self.num_actions))
+
+    def rule(self) -> str:
+        return f"The correct action is a plus b, modulo {self.num_actions}."
+
+    def _enumerate(self, level: int) -> torch.Tensor:
+        top = (2, 4, self.num_actions)[level]
+        return torch.cartesian_prod(torch.arange(top), torch.arange(top))
+
+    def answer(self, states: torch.Tensor) -> torch.Tensor:
+        return (states[:, 0] + states[:, 1]) % self.num_actions
+
+
+@pytest.fixture
+def parity(monkeypatch, gymnasium):
+    """``ParityTask`` in the registry for one test; gone again afterwards (also from Gymnasium)."""
+    monkeypatch.setitem(TASKS, ParityTask.name, ParityTask)
+    yield ParityTask
+    gymnasium.registry.pop("wmil/Parity-v0", None)
+
+
+def test_a_registered_task_reaches_config_gym_parents_and_envs(parity, gymnasium):
+    from gymnasium.utils.env_checker import check_env
+
+    # config: the registry is the list of allowed tasks, in experiments, env.task and the schema
+    raw = yaml.safe_load(PARAMS_PATH.read_text())
+    raw["experiments"]["parity_mvp"] = {"extends": "mvp", "tasks": ["parity", "pattern_echo"]}
+    params = parse_params(raw)
+    config = params.run_config("parity_mvp", "parity", seed=1)
+    assert config.env.task == "parity" and params.run_config(None, "parity").env.task == "parity"
+    assert "parity" in CONFIG_TASK_NAMES
+    schema = json_schema()["properties"]
+    assert "parity" in schema["defaults"]["properties"]["env"]["properties"]["task"]["enum"]
+    assert "parity" in schema["experiments"]["additionalProperties"]["properties"]["tasks"]["items"]["enum"]
+
+    # make_task and the parent: the oracle is always right, a wrong answer always wrong
+    task = make_task("parity", config.env.num_actions, 2)
+    assert isinstance(task, ParityTask)
+    assert [s.name for s in task.slots] == ["a", "b", "step", "last_action", "feedback"]
+    assert task.problems(0).tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    parent = make_parent(config.parent, task)
+    env = VectorEnv(parent, 64, 2, gen(0))
+    env.reset(2)
+    for t in range(2):
+        right = task.answer(env.states)
+        actions = torch.where(torch.arange(64) % 2 == 0, right, (right + 1) % task.num_actions)
+        result = env.step(actions)
+        assert torch.equal(result.success, torch.arange(64) % 2 == 0)
+        assert torch.equal(result.goal, result.success.float())
+        assert bool((result.next_states[:, task.step_slot] == t + 1).all())
+        assert torch.equal(result.next_states[:, task.last_action_slot], actions)
+    assert bool(result.done.all())
+
+    # the plan's single-episode view
+    symbolic_env = SymbolicEnv(DeterministicParent(task), max_steps=2, seed=0)
+    state = symbolic_env.reset(1)
+    assert set(state.attributes) == {"a", "b", "step", "last_action", "feedback"}
+    _, reward, done, info = symbolic_env.step((state.attributes["a"] + state.attributes["b"]) % task.num_actions)
+    assert reward.goal == 1.0 and info["success"] and not done
+
+    # Gymnasium: registered under an id derived from the class name
+    wmil_gym.register_envs()
+    assert wmil_gym.env_ids()["wmil/Parity-v0"] == "parity"
+    gym_env = gymnasium.make("wmil/Parity-v0", num_actions=8, episode_length=2).unwrapped
+    assert gym_env.task.name == "parity"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(gym_env)
+
+
+def test_the_registry_checks_the_name_of_what_it_registers():
+    with pytest.raises(ValueError, match="named 'parity'"):
+        TASKS["parity2"] = ParityTask
+    assert "parity2" not in TASKS
+
+
+def test_the_throwaway_task_is_gone(gymnasium):
+    assert "parity" not in TASKS and "parity" not in CONFIG_TASK_NAMES
+    assert "wmil/Parity-v0" not in gymnasium.registry
+    with pytest.raises(ValueError, match="unknown task 'parity'"):
+        make_task("parity", 8)
 
 
 # --------------------------------------------------------------------------------------------

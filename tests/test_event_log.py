@@ -8,14 +8,13 @@ import sys
 
 import pandas as pd
 import pytest
+from conftest import PARAMS_PATH
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from wmil.config import load_params
 from wmil.errors import ConfigError
 from wmil.training.event_log import EVENTS_DIR, TAGS
 from wmil.training.trainer import Trainer
-
-from conftest import PARAMS_PATH
 
 
 def scalars(run_dir) -> dict[str, list[tuple[int, float]]]:

@@ -15,7 +15,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "wmil"
 #: Each stage's modules (paths inside the package; a folder holds all of its modules), in order.
 STAGES = (
-    ("foundation", ("__init__.py", "errors.py", "atomic.py", "jobs.py", "provenance.py", "layout.py")),
+    ("foundation", ("__init__.py", "errors.py", "atomic.py", "jobs.py", "provenance.py", "layout.py", "seeding.py")),
     ("tasks", ("tasks/",)),
     ("config", ("config.py",)),
     ("parents", ("parents/",)),

@@ -23,8 +23,7 @@ import torch
 import yaml
 
 from wmil.cli import main
-from wmil.config import load_params, parse_params
-from wmil.tasks.rules import FEEDBACK_RIGHT, FEEDBACK_WRONG, make_task
+from wmil.config import load_params
 from wmil.errors import LLMError
 from wmil.parents.deterministic import DeterministicParent
 from wmil.parents.llm.cache import CachedResponse, ResponseCache, request_key
@@ -32,6 +31,7 @@ from wmil.parents.llm.parent import ParentLLM
 from wmil.parents.llm.prompts import InvalidAnswer, parse_problem, parse_verdict, problem_schema, verdict_schema
 from wmil.parents.llm.server import LLMServerDied, LLMServerError, LocalLLMServer, free_port, model_path
 from wmil.parents.llm.transport import Completion, OpenAITransport
+from wmil.tasks.rules import FEEDBACK_RIGHT, FEEDBACK_WRONG, make_task
 
 A = 8
 PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
@@ -92,7 +92,7 @@ def test_parse_problem_checks_keys_types_and_ranges():
 
 def test_generated_problem_must_belong_to_the_level():
     with ParentLLM(make_task("pattern_echo", A), llm_config(), transport=FakeTransport(lambda _: "")) as parent:
-        request = parent.generate_request(0, 1)  # level 0: targets 0..4
+        request = parent.requests.generate(0, 1)  # level 0: targets 0..4
         assert request.parse(Completion('{"target": 4}', 0, 0)) == (4,)
         with pytest.raises(InvalidAnswer, match="not a problem of level 0"):
             request.parse(Completion('{"target": 6}', 0, 0))  # a valid slot value, but a level-2 problem
@@ -105,7 +105,7 @@ def test_row_codes_are_exact():
         states = torch.stack([torch.randint(int(c), (4000,), generator=g) for c in task.cardinalities], 1)
         actions = torch.randint(A, (4000,), generator=g)
         rows = torch.cat([states, actions.unsqueeze(1)], 1)
-        assert len(torch.unique(parent.row_codes(states, actions))) == len(torch.unique(rows, dim=0))
+        assert len(torch.unique(parent.codes.rows(states, actions))) == len(torch.unique(rows, dim=0))
 
 
 # ---- the response cache -------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def test_on_invalid_fallbacks_are_counted_and_feedback_agrees(policy, expected):
         states, actions = echo_batch([3, 3, 1, 2], [3, 4, 1, 5])  # rules: right, wrong, right, wrong
         reward, nxt = parent.step(states, actions)
         assert reward.tolist() == expected
-        assert torch.equal(nxt[:, -1], torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG))
+        assert torch.equal(nxt[:, parent.task.feedback_slot], torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG))
         assert torch.equal(nxt[:, :-1], DeterministicParent(parent.task).step(states, actions)[1][:, :-1])
         stats = parent.stats()
         assert stats["fallbacks"] == 2 and stats["invalid_responses"] == 4  # 2 distinct rows x 2 attempts
@@ -235,12 +235,12 @@ def test_a_parallel_runs_cached_answer_wins(tmp_path):
     rival = ResponseCache(config.cache_path)
 
     def answer(prompt: str) -> str:
-        rival.put(parent.reward_request(states[0], 2).key, config.model, '{"correct": false}', False, 9.0)
+        rival.put(parent.protocol.request(parent, states[0], 2).key, config.model, '{"correct": false}', False, 9.0)
         return '{"correct": true}'
 
     with ParentLLM(task, config, transport=FakeTransport(answer)) as parent:
         reward, nxt = parent.step(states, actions)
-        assert reward.tolist() == [0.0] and nxt[0, -1] == FEEDBACK_WRONG
+        assert reward.tolist() == [0.0] and nxt[0, parent.task.feedback_slot] == FEEDBACK_WRONG
     rival.close()
     fake = FakeTransport(lambda _: '{"correct": true}')
     with ParentLLM(task, config, transport=fake) as warm:
@@ -276,7 +276,7 @@ def test_on_invalid_error_replaying_a_cached_failure_names_the_cache(tmp_path):
     states, actions = echo_batch([3], [3])
     with ParentLLM(make_task("pattern_echo", A), config, transport=fake) as parent:
         cache = ResponseCache(config.cache_path)  # an invalid answer where earlier versions kept it
-        cache.put(parent.reward_request(states[0], 3).key, config.model, "Hmm.", None, 0.1)
+        cache.put(parent.protocol.request(parent, states[0], 3).key, config.model, "Hmm.", None, 0.1)
         cache.close()
         with pytest.raises(LLMError, match=rf"replayed from the response cache {re.escape(config.cache_path)}: delete"):
             parent.reward(states, actions)
@@ -361,7 +361,7 @@ def test_judgment_round_trip_schema_valid_then_cache_hit_without_server(server, 
     with ParentLLM(task, config, server=server) as parent:
         reward, nxt = parent.step(states, actions)
         assert set(reward.tolist()) <= {0.0, 1.0}
-        assert torch.equal(nxt[:, -1], torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG))
+        assert torch.equal(nxt[:, parent.task.feedback_slot], torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG))
         assert parent.stats()["requests"] == 4 and parent.stats()["invalid_responses"] == 0
     cache = ResponseCache(config.cache_path)
     raws = [json.loads(r) for (r,) in cache._db.execute("SELECT raw FROM responses")]  # the whole text is JSON
@@ -372,7 +372,7 @@ def test_judgment_round_trip_schema_valid_then_cache_hit_without_server(server, 
         again = warm.step(states, actions)
         assert torch.equal(again[0], reward) and torch.equal(again[1], nxt)
         stats = warm.stats()
-        assert stats["requests"] == 0 and stats["cache_hits"] == 4 and warm._own_server is None
+        assert stats["requests"] == 0 and stats["cache_hits"] == 4 and warm.endpoint.own_server is None
         assert json.loads(json.dumps(stats, allow_nan=False))["latency_p50_s"] is None
 
 
@@ -399,7 +399,7 @@ def test_concurrent_batch_calls(server, tmp_path):
 def test_parent_starts_and_stops_its_own_server(tmp_path):
     with ParentLLM(make_task("pattern_echo", A), llm_config(tmp_path / "c.sqlite")) as parent:
         parent.reward(*echo_batch([2], [2]))
-        process = parent._own_server.process
+        process = parent.endpoint.own_server.process
         assert parent.stats()["requests"] == 1
     assert process.poll() is not None
     with pytest.raises(ProcessLookupError):
@@ -535,7 +535,7 @@ def test_api_key_is_never_logged_or_cached(server, tmp_path, monkeypatch, caplog
     caplog.set_level("DEBUG")
     with ParentLLM(make_task("pattern_echo", A), config) as parent:
         parent.reward(*echo_batch([5, 6], [5, 0]))
-        assert parent.transport.json_schema is False and parent.stats()["invalid_responses"] == 0
+        assert parent.endpoint.transport.json_schema is False and parent.stats()["invalid_responses"] == 0
         assert secret not in json.dumps(parent.stats()) and secret not in repr(parent)
     written = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert b'"correct"' in written and secret.encode() not in written

@@ -4,27 +4,25 @@ OpenAI-compatible endpoint on 127.0.0.1 (tests/fake_llm.py), so that they run wi
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import PARAMS_PATH, assert_same_run
+from fake_llm import FakeEndpoint, read_prompt
 
 from wmil.cli import main
 from wmil.config import load_params, parse_params
-from wmil.tasks.state import State
-from wmil.tasks.rules import NUM_LEVELS, TASKS, make_task
+from wmil.envs.env import RewardVector
 from wmil.evaluation.llm_audit import run_llm_audit, state_ceiling
 from wmil.parents.llm import prompts
 from wmil.parents.llm.parent import ParentLLM
 from wmil.parents.llm.protocols import INVALID, PROTOCOLS
-from wmil.envs.env import RewardVector
+from wmil.tasks.rules import TASKS, make_task
+from wmil.tasks.state import State
 from wmil.training.rewards import RewardComputer
-
-from conftest import PARAMS_PATH, assert_same_run
-from fake_llm import FakeEndpoint, read_prompt
 
 A = 8
 

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 
 from wmil.envs import VectorEnv
-from wmil.tasks import TASKS, make_task
 from wmil.models import BabyModel
 from wmil.parents import DeterministicParent
+from wmil.tasks import TASKS, make_task
 from wmil.training.algorithms import ALGORITHMS
 from wmil.training.buffer import RolloutBuffer, discounted_returns
 from wmil.training.reinforce import REINFORCE
@@ -166,7 +166,7 @@ def test_reinforce_baseline_is_bias_corrected(params, T):
     algo = make_algorithm("reinforce", model, config, task)
     assert algo.baseline == 0.0
     batch = rollout_batch(task, model)
-    mean_return = float(discounted_returns(batch["rewards"], batch["dones"], config.algorithm.gamma).mean())
+    mean_return = float(discounted_returns(batch.rewards, batch.dones, config.algorithm.gamma).mean())
     stats = algo.update(batch)
     # after one update the bias-corrected EMA equals the batch mean return exactly
     assert stats["baseline"] == pytest.approx(mean_return, rel=1e-6)

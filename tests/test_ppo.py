@@ -7,15 +7,14 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import assert_same_run, train_interrupted
 
 from wmil.config import load_params
-from wmil.tasks.rules import make_task
 from wmil.evaluation.held_out import evaluate_run
 from wmil.parents import DeterministicParent
+from wmil.tasks.rules import make_task
 from wmil.training.buffer import discounted_returns, gae
 from wmil.training.trainer import Trainer
-
-from conftest import assert_same_run, train_interrupted
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = load_params(ROOT / "params.yaml")
@@ -60,14 +59,14 @@ def ppo_config(task: str, level: int, seed: int = 0, **training):
 def test_multi_step_rollout_never_crosses_an_episode_boundary(tmp_path):
     config = ppo_config("sequence_next", 2, max_steps=2048)
     trainer = Trainer(config, tmp_path)
-    batch = trainer.collect()
-    states, nxt, actions, dones = batch["states"], batch["next_states"], batch["actions"], batch["dones"]
+    batch = trainer.collector.collect(trainer.level)
+    states, nxt, actions, dones = batch.states, batch.next_states, batch.actions, batch.dones
     T = config.env.episode_length
     assert T > 1 and dones[-1].all() and not dones[:-1].any()
     parent = DeterministicParent(trainer.task)
     for t in range(T):
         torch.testing.assert_close(nxt[t], parent.transition(states[t], actions[t]))
-        assert (states[t][:, -3] == t).all()  # the step slot counts time
+        assert (states[t][:, trainer.task.step_slot] == t).all()  # the step slot counts time
     for t in range(T - 1):
         assert torch.equal(states[t + 1], nxt[t])  # within an episode the next state is the consequence
 
@@ -84,7 +83,7 @@ def test_sequence_next_moves_on_by_the_correct_term_even_after_a_wrong_answer():
 
 def test_ppo_update_logs_its_fixed_scalars(tmp_path):
     trainer = Trainer(ppo_config("pattern_echo", 0, max_steps=2048), tmp_path)
-    stats = trainer.algorithm.update(trainer.collect())
+    stats = trainer.algorithm.update(trainer.collector.collect(trainer.level))
     assert set(stats) == {"policy_loss", "value_loss", "world_model_loss", "loss", "entropy", "grad_norm",
                           "approx_kl", "clip_frac", "explained_variance", "distill_loss", "learning_rate", "embedding_loss"}
     assert stats["approx_kl"] >= 0 and 0 <= stats["clip_frac"] <= 1
@@ -98,7 +97,7 @@ def test_first_ppo_minibatch_is_on_policy(tmp_path):
     config = PARAMS.run_config("ppo", "conditional", 0, {"algorithm": {"epochs": 1, "minibatches": 1},
                                                          "training": {"max_steps": 1024}})
     trainer = Trainer(config, tmp_path)
-    stats = trainer.algorithm.update(trainer.collect())
+    stats = trainer.algorithm.update(trainer.collector.collect(trainer.level))
     assert stats["approx_kl"] < 1e-6 and stats["clip_frac"] == 0.0
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-from wmil.tasks.rules import NUM_LEVELS, make_task
 from wmil.evaluation.representation import (
     analyze_model,
     analyze_raw,
@@ -19,9 +18,11 @@ from wmil.evaluation.representation import (
     tsne_map,
 )
 from wmil.models.baby import BabyModel
+from wmil.tasks.registry import TASKS as REGISTRY
+from wmil.tasks.rules import NUM_LEVELS, make_task
 from wmil.training.algorithms import ALGORITHMS
 
-TASKS = ("pattern_echo", "sequence_next", "conditional")
+TASKS = tuple(REGISTRY)
 REPORT_KEYS = {"source", "task", "experiment", "run_seed", "world_model", "n_states", "probes", "clusters", "tsne"}
 
 
@@ -36,7 +37,7 @@ def test_state_grid_is_deterministic_deduplicated_and_labelled_by_the_rules(name
     assert len(torch.unique(states, dim=0)) == len(states)
     assert set(labels) == {"level", "answer", "feedback", *(s.name for s in task.problem_slots)}
     assert np.array_equal(labels["answer"], task.answer(states).numpy())
-    assert np.array_equal(labels["feedback"], states[:, -1].numpy())
+    assert np.array_equal(labels["feedback"], states[:, task.feedback_slot].numpy())
     for i, slot in enumerate(task.problem_slots):
         assert np.array_equal(labels[slot.name], states[:, i].numpy())
     assert set(labels["feedback"].tolist()) == {0, 1, 2}  # fresh, after a wrong and a right answer

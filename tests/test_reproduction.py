@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import lean_params
 
 ROOT = Path(__file__).resolve().parents[1]

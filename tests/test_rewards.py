@@ -14,14 +14,14 @@ import pytest
 import torch
 
 from wmil import atomic
-from wmil.tasks import make_task
-from wmil.parents import DeterministicParent
-from wmil.training.buffer import RolloutBuffer, discounted_returns, gae
-from wmil.training.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from wmil.envs.env import RewardVector
+from wmil.parents import DeterministicParent
+from wmil.tasks import TASKS, make_task
+from wmil.training.buffer import RolloutBatch, RolloutBuffer, discounted_returns, gae
+from wmil.training.checkpoint import FORMAT_VERSION, CheckpointError, load_checkpoint, save_checkpoint
 from wmil.training.rewards import RewardComputer
 
-TASK_NAMES = ("pattern_echo", "sequence_next", "conditional")
+TASK_NAMES = tuple(TASKS)
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,40 +79,49 @@ def computer(params, task_name="pattern_echo", num_actions=8, **reward_overrides
     return RewardComputer(config, make_task(task_name, num_actions))
 
 
+def prediction_reward(rc, predicted, next_states):
+    """The prediction reward and the world model's MSE, both ``(n,)``, through the real path."""
+    reward, mse = rc.compute(torch.zeros(len(next_states)), predicted, next_states)
+    return reward.pred, mse
+
+
+#: PatternEcho states at A = 8 (target, last_action, feedback): a one-hot of 8 + 9 + 3 = 20 numbers.
+ECHO_NEXT = torch.tensor([[3, 3, 2], [5, 4, 1], [0, 8, 0], [7, 7, 2]])
+
+
 @pytest.mark.parametrize("pred_scale", [0.1, 0.5, 1.0, 2.0])
 def test_prediction_reward_hand_made(params, pred_scale):
     rc = computer(params, pred_scale=pred_scale)
-    predicted = torch.zeros(3, 4)
-    actual = torch.tensor([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0], [0.0, 0.0, 0.0, 0.0]])
-    # MSE per row: 0.25, 1.0, 0.0
-    out = rc.compute_prediction_reward(predicted, actual)
-    assert out.shape == (3,)
-    expected = torch.tensor([math.exp(-0.25), math.exp(-1.0), 1.0]) * pred_scale
+    target = rc.task.one_hot(ECHO_NEXT)
+    assert target.shape == (4, 20)
+    # off by 0, 0.5 and 1 everywhere; all zeros misses the 3 ones of 20
+    predicted = torch.stack([target[0], target[1] + 0.5, target[2] + 1.0, torch.zeros(20)])
+    out, mse = prediction_reward(rc, predicted, ECHO_NEXT)
+    assert out.shape == mse.shape == (4,)
+    torch.testing.assert_close(mse, torch.tensor([0.0, 0.25, 1.0, 0.15]))
+    expected = torch.tensor([1.0, math.exp(-0.25), math.exp(-1.0), math.exp(-0.15)]) * pred_scale
     torch.testing.assert_close(out, expected)
-    # a scaled error: predicted 0.5 everywhere against 1 -> MSE 0.25
-    half = rc.compute_prediction_reward(torch.full((1, 4), 0.5), torch.ones(1, 4))
-    torch.testing.assert_close(half, torch.tensor([math.exp(-0.25) * pred_scale]))
 
 
 @pytest.mark.parametrize("pred_scale", [0.1, 0.5, 2.0])
 def test_perfect_prediction_gives_exactly_pred_scale(params, pred_scale):
     rc = computer(params, pred_scale=pred_scale)
-    actual = torch.rand(6, 11)
-    out = rc.compute_prediction_reward(actual.clone(), actual)
-    assert torch.equal(out, torch.full((6,), pred_scale))
+    out, mse = prediction_reward(rc, rc.task.one_hot(ECHO_NEXT), ECHO_NEXT)
+    assert torch.equal(mse, torch.zeros(4))
+    assert torch.equal(out, torch.full((4,), pred_scale))
 
 
 def test_prediction_reward_default_scale(params):
     rc = computer(params)
     assert rc.config.pred_scale == 0.1
-    assert torch.equal(rc.compute_prediction_reward(torch.ones(2, 3), torch.ones(2, 3)), torch.full((2,), 0.1))
+    assert torch.equal(prediction_reward(rc, rc.task.one_hot(ECHO_NEXT), ECHO_NEXT)[0], torch.full((4,), 0.1))
 
 
 def test_prediction_reward_decreases_with_error(params):
     rc = computer(params)
-    actual = torch.zeros(5, 10)
-    predicted = torch.arange(5.0).unsqueeze(1).expand(5, 10) * 0.3
-    out = rc.compute_prediction_reward(predicted, actual)
+    next_states = ECHO_NEXT[:1].expand(5, 3)
+    predicted = rc.task.one_hot(next_states) + torch.arange(5.0).unsqueeze(1) * 0.3
+    out, _ = prediction_reward(rc, predicted, next_states)
     assert bool((out[1:] < out[:-1]).all())
     assert bool((out > 0).all())
 
@@ -126,9 +135,9 @@ def test_consistency_reward(params, task_name):
     answers = task.answer(states)
     actions = torch.where(torch.arange(6) < 3, answers, (answers + 1) % task.num_actions)
     next_states = parent.transition(states, actions)  # feedback 2, 2, 2, 1, 1, 1
-    assert next_states[:, -1].tolist() == [2, 2, 2, 1, 1, 1]
-    start = int(task.slot_offsets[-1])
-    assert start == task.one_hot_dim - 3
+    assert next_states[:, task.feedback_slot].tolist() == [2, 2, 2, 1, 1, 1]
+    start = int(task.slot_offsets[task.feedback_slot])
+    assert start == task.one_hot_dim - 3  # the feedback slot is the last one
     predicted = torch.randn(6, task.one_hot_dim)
     predicted[:, start:] = 0.0
     # the baby expects: right, wrong, none, wrong, right, wrong
@@ -280,22 +289,24 @@ def test_gae_lambda_one_returns_are_monte_carlo(gamma):
 
 def test_batch_fields_and_shapes():
     T, N, S = 3, 4, 5
-    buf = RolloutBuffer(T, N, S, 8)
+    buf = RolloutBuffer(T, N, S, 8, parent_probs=True)
     buf.states[:] = torch.arange(T * N * S).view(T, N, S)
     buf.next_states[:] = buf.states + 1
     buf.actions[:] = torch.arange(T * N).view(T, N)
     batch = buf.batch()
-    expected = {"states", "next_states", "actions", "log_probs", "values", "goal", "pred", "cons",
-                "rewards", "world_model_mse", "dones", "success", "parent_probs"}
-    assert set(batch) == expected
-    assert batch["states"].shape == (T, N, S) and batch["next_states"].shape == (T, N, S)
-    assert batch["parent_probs"].shape == (T, N, 8)
-    for name in expected - {"states", "next_states", "parent_probs"}:
-        assert batch[name].shape == (T, N), name
-    assert torch.equal(batch["states"], buf.states) and torch.equal(batch["actions"], buf.actions)
+    assert isinstance(batch, RolloutBatch)
+    assert batch.states.shape == (T, N, S) and batch.next_states.shape == (T, N, S)
+    assert batch.parent_probs.shape == (T, N, 8)
+    for name in ("actions", "log_probs", "values", "rewards", "dones"):
+        assert getattr(batch, name).shape == (T, N), name
+    assert batch.states is buf.states and batch.actions is buf.actions  # views of the buffer, no copies
     # the algorithms flatten time-major: index t * N + n
-    assert torch.equal(batch["states"].flatten(0, 1)[N + 2], buf.states[1, 2])
-    assert batch["actions"].flatten().tolist() == list(range(T * N))
+    assert torch.equal(batch.states.flatten(0, 1)[N + 2], buf.states[1, 2])
+    assert batch.actions.flatten().tolist() == list(range(T * N))
+    assert RolloutBuffer(T, N, S, 8).batch().parent_probs is None  # kept for distillation only
+    buf.success[:] = True
+    buf.success[1, 2] = False  # one wrong answer fails the whole episode
+    assert buf.episode_successes().tolist() == [True, True, False, True]
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,11 +10,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import PARAMS_PATH
 
 from wmil.config import parse_params
 from wmil.evaluation.summary import CURVE_FIELDS, j_curve, summarize
-
-from conftest import PARAMS_PATH
 
 SEEDS = [0, 1, 2, 3, 4]
 

@@ -14,13 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from conftest import assert_same_run
 
 from wmil.config import load_params
 from wmil.evaluation.criteria import seed_criteria
 from wmil.training.checkpoint import CheckpointError
 from wmil.training.trainer import CURVE_COLUMNS, TIMING_COLUMNS, Trainer
-
-from conftest import assert_same_run
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS = load_params(ROOT / "params.yaml")

@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from browser import probe
+from conftest import tiny_params
 
 from wmil.config import load_params
 from wmil.parents.llm.server import free_port
-
-from browser import probe
-from conftest import tiny_params
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -35,6 +34,12 @@ def job_counts(output: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", output, re.M) if m[1] != "total"}
 
 
+def dry_run_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, {field: value}) of every job a dry run prints (input, output, log, benchmark, resources...)."""
+    return [(m[1], dict(re.findall(r"^    (\w+): (.*)$", m[2], re.M)))
+            for m in re.finditer(r"^(?:local)?rule (\w+):\n((?:    .*\n)+)", output, re.M)]
+
+
 def test_snakemake_lint_is_clean():
     result = sh([str(BIN / "snakemake"), "--lint"], ROOT)
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
@@ -50,6 +55,37 @@ def test_dry_run_expands_experiments_tasks_seeds():
     assert job_counts(result.stdout) == {
         "sanity": 1, "train": jobs, "evaluate": jobs, "analyze": 3, "llm_audit": 1, "mvp_criteria": 1,
         "summarize": 1, "figure": len(FIGURES), "report": 1, "status": 1, "all": 1}
+    printed = dry_run_jobs(result.stdout)
+    assert len(printed) == sum(job_counts(result.stdout).values())
+    from wmil import layout
+
+    for rule, fields in printed:  # every heavy job is benchmarked; every job but `all` says what it needs
+        if rule in ("sanity", "train", "evaluate", "analyze", "llm_audit", "summarize", "figure", "report"):
+            assert fields["benchmark"].startswith(f"{layout.BENCHMARKS}/"), rule
+        if rule != "all":
+            assert re.search(r"\bmem_mb=\d+", fields["resources"]) and re.search(r"\bruntime=\d+", fields["resources"]), rule
+
+
+def test_dry_run_takes_another_params_file_whole(tmp_path):
+    """`--configfile FILE` or `--config params=FILE` replaces params.yaml, and the wmil commands read that
+    file; single `--config KEY=VALUE` settings, which they would never see, are refused."""
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(tiny_params()))  # seeds 0 and 1
+    jobs = sum(len(e.tasks) for e in load_params(other).experiments.values())
+    for args in (["--configfile", str(other)], ["--config", f"params={other}"]):
+        result = sh([str(BIN / "snakemake"), "-n", "--forceall", "all", *args], ROOT)
+        assert job_counts(result.stdout)["train"] == jobs
+        commands = [line for line in result.stdout.splitlines() if " wmil train " in line]
+        assert len(commands) == jobs and all(f"--params {other} " in c and " --seeds 0 1 " in c for c in commands)
+    refused = subprocess.run([str(BIN / "snakemake"), "-n", "all", "--config", "seeds=[0]"], cwd=ROOT, env=ENV,
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode != 0 and "the params come from one file" in refused.stdout + refused.stderr
+
+
+def test_slurm_profile_leaves_resources_to_the_rules():
+    """Resources live in the rules alone: a profile that set them too would silently override them."""
+    profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())
+    assert not {"default-resources", "set-resources", "set-threads"} & set(profile)
 
 
 def test_committed_schema_is_generated_from_the_config_dataclasses():
@@ -62,8 +98,8 @@ def test_committed_schema_is_generated_from_the_config_dataclasses():
 def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     """First with an LLM parent that cannot start (every other output is built, the report marks
     what is missing, the invocation fails naming the jobs), then with the real one."""
-    from wmil.reporting.figures import FIGURES
     from wmil.jobs import failure_of
+    from wmil.reporting.figures import FIGURES
 
     broken = tiny_params()
     dead = f"http://127.0.0.1:{free_port()}/v1"
@@ -112,6 +148,7 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
         assert json.loads((run_dir / "eval.json").read_text())["seed"] == seed
     assert (results / "logs/train/mvp/pattern_echo.log").exists()  # one job trains every seed
     assert (results / "benchmarks/train/mvp/pattern_echo.tsv").exists()
+    assert (results / "benchmarks/evaluate/mvp/pattern_echo.tsv").exists() and (results / "benchmarks/summarize.tsv").exists()
     page = (results / "report/report.html").read_text()
     for name in FIGURES:  # every figure exists, is a real PNG and is embedded in the report
         png = (results / f"figures/{name}.png").read_bytes()

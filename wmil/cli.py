@@ -110,9 +110,7 @@ def cmd_mvp_criteria(args: argparse.Namespace) -> int:
 
 def cmd_summarize(args: argparse.Namespace) -> int:
     from wmil import atomic
-    from wmil.evaluation.summary import (curves, failed_analyses, representation_summary, representation_table,
-                                         summarize)
-
+    from wmil.evaluation.summary import curves, failed_analyses, representation_summary, representation_table, summarize
     from wmil.jobs import failure_of
 
     params = load_params(args.params)
@@ -404,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
+    if args.func in (cmd_train, cmd_sanity, cmd_evaluate, cmd_analyze, cmd_bench, cmd_llm_audit):  # they compute with torch
+        import torch
+
+        torch.set_num_threads(1)  # one torch thread per process: parallelism comes from Snakemake's jobs
     try:
         return args.func(args)
     except WmilError as exc:

@@ -1,7 +1,8 @@
 """Typed configuration for ``params.yaml``.
 
 ``params.yaml`` holds shared ``defaults``, the list of ``seeds`` and named ``experiments``; an
-experiment is a list of tasks plus ``overrides`` merged onto the defaults. Everything is validated
+experiment is a list of tasks plus ``overrides`` merged onto the defaults, and may run its own
+``seeds`` (:meth:`Params.seeds_of`). Everything is validated
 here: a wrong type, an unknown key or an out-of-range value raises :class:`ConfigError` naming the
 dotted key and what is allowed.
 """
@@ -23,8 +24,10 @@ from typing import Any, Literal
 import yaml
 
 from wmil.errors import ConfigError
+from wmil.tasks.registry import TASKS
 
-TASK_NAMES = ("pattern_echo", "sequence_next", "conditional")
+#: The task names, a live view of the registry :data:`wmil.tasks.TASKS` (in its order).
+TASK_NAMES = TASKS.keys()
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -48,9 +51,27 @@ def _range(lo: float | None = None, hi: float | None = None, *, lo_open: bool = 
     return {"lo": lo, "hi": hi, "lo_open": lo_open}
 
 
+SEED_RANGE = _range(0, 2**31 - 1)
+
+
+def _one_of(choices: typing.Collection[str]) -> dict:
+    """Metadata of a ``str`` field whose allowed values are known only at run time (a registry):
+    ``choices`` is read at each validation, so it may be a live view such as ``dict.keys()``."""
+    return {"choices": choices}
+
+
+def _choices(tp: Any, meta: typing.Mapping[str, Any]) -> tuple | None:
+    """The allowed values of a field: its ``Literal[...]`` or its :func:`_one_of`; None: any value of its type."""
+    if typing.get_origin(tp) is Literal:
+        return typing.get_args(tp)
+    if "choices" in meta:
+        return tuple(meta["choices"])
+    return None
+
+
 @dataclass(frozen=True)
 class EnvConfig:
-    task: Literal["pattern_echo", "sequence_next", "conditional"]
+    task: str = field(metadata=_one_of(TASK_NAMES))
     num_actions: int = field(metadata=_range(8, 256))
     episode_length: int = field(metadata=_range(1, 64))
     level: int = field(metadata=_range(0, 2))
@@ -261,8 +282,9 @@ class EvaluationConfig:
 
 @dataclass(frozen=True)
 class Experiment:
-    """``overrides`` are already merged with those of the experiment it ``extends`` (if any). A
-    point of a sweep names its ``sweep`` and its ``point`` (axis -> value)."""
+    """``overrides`` are already merged with those of the experiment it ``extends`` (if any), and
+    ``seeds`` (its own list, else its base's) inherited from it. A point of a sweep names its
+    ``sweep`` and its ``point`` (axis -> value), and runs the sweep's seeds."""
 
     name: str
     tasks: tuple[str, ...]
@@ -271,6 +293,7 @@ class Experiment:
     extends: str | None = None
     sweep: str | None = None
     point: dict[str, Any] = field(default_factory=dict)
+    seeds: tuple[int, ...] | None = None  # None: the top-level seeds (Params.seeds_of resolves it)
 
 
 @dataclass(frozen=True)
@@ -287,6 +310,14 @@ class Params:
     def expand(self, names: tuple[str, ...] | list[str]) -> list[str]:
         """Experiment names, each sweep replaced by its points."""
         return [e for n in names for e in self.sweeps.get(n, (n,))]
+
+    def seeds_of(self, experiment: str) -> tuple[int, ...]:
+        """The seeds ``experiment`` runs: its own ``seeds`` (or inherited through ``extends``; a
+        sweep's points share the sweep's), else the top-level list."""
+        if experiment not in self.experiments:
+            raise ConfigError(f"unknown experiment {experiment!r}; allowed: {sorted(self.experiments)}")
+        own = self.experiments[experiment].seeds
+        return self.seeds if own is None else own
 
     def run_config(
         self,
@@ -333,9 +364,8 @@ def deep_merge(base: dict, update: dict, where: str) -> dict:
 
 
 def _check_value(key: str, tp: Any, value: Any, meta: dict) -> Any:
-    origin = typing.get_origin(tp)
-    if origin is Literal:
-        choices = typing.get_args(tp)
+    choices = _choices(tp, meta)
+    if choices is not None:
         if value not in choices:
             raise ConfigError(f"{key}: {value!r} is not allowed; allowed: {list(choices)}")
         return value
@@ -448,13 +478,7 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     if not isinstance(defaults, dict):
         raise ConfigError(f"defaults: expected a mapping, got {defaults!r}")
     parse_run_config({"experiment": "defaults", "seed": 0, **defaults}, "defaults")
-    seeds = raw.get("seeds")
-    if not isinstance(seeds, list) or not seeds:
-        raise ConfigError(f"seeds: expected a non-empty list of integers, got {seeds!r}")
-    for i, s in enumerate(seeds):
-        _check_value(f"seeds[{i}]", int, s, _range(0, 2**31 - 1))
-    if len(set(seeds)) != len(seeds):
-        raise ConfigError(f"seeds: duplicates in {seeds!r}")
+    seeds = _parse_seeds(raw.get("seeds"), "seeds")
     raw_experiments = raw.get("experiments") or {}
     if not isinstance(raw_experiments, dict):
         raise ConfigError(f"experiments: expected a mapping of name -> experiment, got {raw_experiments!r}")
@@ -466,7 +490,7 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     params = Params(
         sweeps=sweeps,
         defaults=defaults,
-        seeds=tuple(seeds),
+        seeds=seeds,
         experiments=experiments,
         sanity=from_dict(SanityConfig, raw.get("sanity"), "sanity"),
         mvp_criteria=from_dict(MvpCriteriaConfig, raw.get("mvp_criteria"), "mvp_criteria"),
@@ -503,6 +527,17 @@ def parse_params(raw: Any, source: str = "params") -> Params:
             raise ConfigError(f"evaluation.representation: must include {name!r} (evaluation.method and "
                               f"evaluation.no_world_model are mapped side by side)")
     return params
+
+
+def _parse_seeds(seeds: Any, where: str) -> tuple[int, ...]:
+    """A non-empty list of distinct seeds (the top-level ``seeds`` or an experiment's)."""
+    if not isinstance(seeds, list) or not seeds:
+        raise ConfigError(f"{where}: expected a non-empty list of integers, got {seeds!r}")
+    for i, s in enumerate(seeds):
+        _check_value(f"{where}[{i}]", int, s, SEED_RANGE)
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"{where}: duplicates in {seeds!r}")
+    return tuple(seeds)
 
 
 def _format_value(value: Any) -> str:
@@ -582,7 +617,7 @@ def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: 
     body = raw[name]
     if not isinstance(body, dict):
         raise ConfigError(f"{where}: expected a mapping")
-    keys = ["description", "extends", "overrides", "tasks"]
+    keys = ["description", "extends", "overrides", "seeds", "tasks"]
     unknown = sorted(set(body) - set(keys) - {"_sweep"})
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: {keys}")
@@ -598,6 +633,10 @@ def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: 
     for t in tasks:
         if t not in TASK_NAMES:
             raise ConfigError(f"{where}.tasks: {t!r} is not allowed; allowed: {list(TASK_NAMES)}")
+    if "seeds" in body:
+        seeds = _parse_seeds(body["seeds"], f"{where}.seeds")
+    else:
+        seeds = base.seeds if base is not None else None
     overrides = body.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise ConfigError(f"{where}.overrides: expected a mapping")
@@ -606,7 +645,8 @@ def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: 
     if base is not None:  # an ablation shares every setting of its base but what it overrides
         overrides = deep_merge(base.overrides, overrides, f"{where}.overrides")
     sweep, point = body.get("_sweep", (None, {}))
-    done[name] = Experiment(name, tuple(tasks), overrides, str(body.get("description", "")), base_name, sweep, point)
+    done[name] = Experiment(name, tuple(tasks), overrides, str(body.get("description", "")), base_name, sweep, point,
+                            seeds)
     return done[name]
 
 
@@ -636,8 +676,9 @@ def json_schema() -> dict[str, Any]:
             if dataclasses.is_dataclass(tp):
                 props[f.name] = schema_of(tp, required)
                 continue
-            if typing.get_origin(tp) is Literal:
-                prop: dict[str, Any] = {"enum": list(typing.get_args(tp))}
+            choices = _choices(tp, f.metadata)
+            if choices is not None:
+                prop: dict[str, Any] = {"enum": list(choices)}
             elif tp == tuple[str, ...]:
                 prop = {"type": "array", "items": {"type": "string"}}
             else:
@@ -650,6 +691,10 @@ def json_schema() -> dict[str, Any]:
             props[f.name] = prop
         out = {"type": "object", "additionalProperties": False, "properties": props}
         return {**out, "required": list(props)} if required else out
+
+    def seeds() -> dict[str, Any]:  # a fresh copy each time: a shared one is written as a YAML alias
+        return {"type": "array", "items": {"type": "integer", "minimum": SEED_RANGE["lo"], "maximum": SEED_RANGE["hi"]},
+                "minItems": 1, "uniqueItems": True}
 
     def section_tree(required: bool) -> dict[str, Any]:
         run = schema_of(RunConfig, required)
@@ -668,8 +713,7 @@ def json_schema() -> dict[str, Any]:
         "required": ["defaults", "seeds", "experiments", "sanity", "mvp_criteria", "llm_audit", "evaluation"],
         "properties": {
             "defaults": section_tree(required=True),
-            "seeds": {"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
-                      "minItems": 1, "uniqueItems": True},
+            "seeds": seeds(),
             "experiments": {
                 "type": "object",
                 "additionalProperties": {
@@ -681,6 +725,7 @@ def json_schema() -> dict[str, Any]:
                         "extends": {"type": "string"},
                         "tasks": {"type": "array", "items": {"enum": list(TASK_NAMES)}, "minItems": 1},
                         "overrides": section_tree(required=False),
+                        "seeds": seeds(),
                         "sweep": {
                             "type": "object", "additionalProperties": False, "required": ["axes"],
                             "properties": {

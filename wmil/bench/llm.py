@@ -11,8 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from wmil.config import Params, RunConfig
 from wmil.parents.llm.protocols import PROTOCOLS
 from wmil.parents.llm.server import LocalLLMServer
@@ -24,19 +22,14 @@ EXPERIMENT, TASK = "llm", "pattern_echo"
 
 def train_seconds(config: RunConfig, run_dir: Path, server: LocalLLMServer | None = None) -> tuple[float, dict[str, Any]]:
     """Wall seconds of the run's whole budget (rollouts and updates, no files), and the parent's stats."""
-    trainer = Trainer(config, run_dir, server=server)
-    try:
+    with Trainer(config, run_dir, server=server) as trainer:
         started = time.perf_counter()
-        while trainer.env_steps < config.training.max_steps:
-            trainer.iterate()
-            trainer.pending.clear()
+        for _ in trainer.iterations():
+            pass
         return time.perf_counter() - started, trainer.parent.stats()
-    finally:
-        trainer.parent.close()
 
 
 def bench_llm(params: Params) -> dict[str, Any]:
-    torch.set_num_threads(1)
     report: dict[str, Any] = {"experiment": EXPERIMENT, "task": TASK, "protocols": {}}
     with tempfile.TemporaryDirectory() as tmp, LocalLLMServer() as server:
         rule_s, _ = train_seconds(params.run_config(params.experiments[EXPERIMENT].extends, TASK), Path(tmp) / "rule")

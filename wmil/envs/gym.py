@@ -10,14 +10,19 @@ import torch
 from gymnasium import spaces
 
 from wmil.envs.env import VectorEnv
-from wmil.tasks.rules import make_task
 from wmil.parents import DeterministicParent
+from wmil.tasks.registry import TASKS
+from wmil.tasks.rules import Task, make_task
 
-ENV_IDS = {
-    "wmil/PatternEcho-v0": "pattern_echo",
-    "wmil/SequenceNext-v0": "sequence_next",
-    "wmil/Conditional-v0": "conditional",
-}
+
+def env_id(task: type[Task]) -> str:
+    """The Gymnasium id of a task class: ``PatternEchoTask`` -> ``wmil/PatternEcho-v0``."""
+    return f"wmil/{task.__name__.removesuffix('Task')}-v0"
+
+
+def env_ids() -> dict[str, str]:
+    """Gymnasium id -> task name, for every task in the registry (:data:`wmil.tasks.TASKS`)."""
+    return {env_id(cls): name for name, cls in TASKS.items()}
 
 
 class WmilGymEnv(gymnasium.Env):
@@ -53,9 +58,10 @@ class WmilGymEnv(gymnasium.Env):
 
 
 def register_envs() -> None:
-    for env_id, task in ENV_IDS.items():
-        if env_id not in gymnasium.registry:
-            gymnasium.register(env_id, entry_point=WmilGymEnv, kwargs={"task": task})
+    """Register every task of the registry not yet registered (importing this module does it)."""
+    for id_, task in env_ids().items():
+        if id_ not in gymnasium.registry:
+            gymnasium.register(id_, entry_point=WmilGymEnv, kwargs={"task": task})
 
 
 register_envs()

@@ -50,7 +50,7 @@ def mvp_criteria(params: Params, runs_root: Path) -> dict[str, Any]:
     seeds: dict[str, Any] = {}
     failures = []
     for task in exp.tasks:
-        for seed in params.seeds:
+        for seed in params.seeds_of(crit.experiment):
             run_dir = layout.run_dir(crit.experiment, task, seed, runs_root)
             record = failure_of(run_dir / "metrics.json")
             if record is not None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from wmil.envs.env import VectorEnv
-from wmil.tasks.rules import NUM_LEVELS
 from wmil.models.baby import BabyModel
 from wmil.parents.base import Parent
+from wmil.seeding import level_seed
+from wmil.tasks.rules import NUM_LEVELS
 from wmil.training.rewards import prediction_mse
 
 
@@ -30,8 +30,7 @@ class Evaluator:
         model's raw next-state MSE on ``level``. Greedy breaks exact ties uniformly at random, so
         a uniform policy acts uniformly (not always action 0)."""
         task = self.parent.task
-        stream = np.random.SeedSequence([self.seed, level]).generate_state(1, dtype=np.uint64)[0]
-        generator = torch.Generator().manual_seed(int(stream >> 1))
+        generator = torch.Generator().manual_seed(level_seed(self.seed, level))
         env = VectorEnv(self.parent, self.episodes, self.episode_length, generator)
         states = env.reset(level)
         all_right = torch.ones(self.episodes, dtype=torch.bool)

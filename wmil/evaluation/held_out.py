@@ -9,18 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from wmil.config import EvaluationConfig, RunConfig, parse_run_config
-from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 from wmil.evaluation.evaluate import Evaluator
 from wmil.jobs import check_result
 from wmil.models.baby import BabyModel
 from wmil.parents.deterministic import DeterministicParent
-
-#: Keeps the held-out stream apart from the training streams (``seed_streams``) of the same seed.
-HELD_OUT_STREAM = 0x4E1D
+from wmil.seeding import held_out_seed
+from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 
 
 def load_model(model_path: Path) -> tuple[RunConfig, Task, BabyModel]:
@@ -38,9 +35,8 @@ def evaluate_run(run_dir: Path, settings: EvaluationConfig) -> dict[str, Any]:
     """``eval.json`` of a finished run: greedy and sampled success, entropy and world-model MSE per
     level on ``settings.episodes`` held-out episodes; the headline numbers are the full task's
     (the top level), which is what every experiment is trained for."""
-    torch.set_num_threads(1)
     config, task, model = load_model(Path(run_dir) / "model.pt")
-    seed = int(np.random.SeedSequence([settings.seed, HELD_OUT_STREAM, config.seed]).generate_state(1)[0])
+    seed = held_out_seed(settings.seed, config.seed)
     evaluator = Evaluator(DeterministicParent(task), config.env.episode_length, settings.episodes, seed)
     levels = {mode: evaluator.evaluate_levels(model, greedy=mode == "greedy") for mode in ("greedy", "sampled")}
     top = str(NUM_LEVELS - 1)

@@ -53,11 +53,13 @@ import torch
 from sklearn.metrics import cohen_kappa_score
 
 from wmil.config import TASK_NAMES, Params
-from wmil.tasks.state import State
-from wmil.tasks.rules import NUM_LEVELS, Task, make_task
-from wmil.parents.llm.parent import Outcome, ParentLLM
+from wmil.parents.llm.answers import Outcome
+from wmil.parents.llm.parent import ParentLLM
 from wmil.parents.llm.protocols import INVALID, PROTOCOLS, RIGHT, WRONG
 from wmil.parents.llm.server import LocalLLMServer
+from wmil.seeding import audit_seed
+from wmil.tasks.rules import NUM_LEVELS, Task, make_task
+from wmil.tasks.state import State
 
 _LABEL = {RIGHT: "right", WRONG: "wrong", INVALID: "invalid"}
 
@@ -108,11 +110,6 @@ def block(rule: np.ndarray, llm: np.ndarray, outcomes: list[Outcome], ceilings: 
         "prompt_tokens": sum(o.prompt_tokens for o in outcomes),
         "completion_tokens": sum(o.completion_tokens for o in outcomes),
     }
-
-
-def _seed(seed: int, task_index: int, level: int) -> int:
-    """Independent streams per task x level, so that one sample does not shift another."""
-    return int(np.random.SeedSequence([seed, task_index, level]).generate_state(1)[0])
 
 
 def audit_level(parent: ParentLLM, level: int, limit: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -167,7 +164,7 @@ def run_llm_audit(params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
                 task = make_task(name, base.env.num_actions, base.env.episode_length)
                 limit = audit.states_per_level if PROTOCOLS[protocol].per_action else audit.solve_states_per_level
                 with ParentLLM(task, dataclasses.replace(llm, protocol=protocol), server=server) as parent:
-                    levels = [audit_level(parent, level, limit, _seed(audit.seed, task_index, level))
+                    levels = [audit_level(parent, level, limit, audit_seed(audit.seed, task_index, level))
                               for level in range(NUM_LEVELS)]
                     parts = [p for _, p in levels]
                     out["by_task_level"][name] = {str(lv): b for lv, (b, _) in enumerate(levels)}

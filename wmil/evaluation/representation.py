@@ -23,10 +23,10 @@ from sklearn.preprocessing import StandardScaler
 
 from wmil import layout
 from wmil.config import ModelConfig, Params
-from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 from wmil.evaluation.held_out import load_model
 from wmil.models.baby import BabyModel
 from wmil.parents.deterministic import DeterministicParent
+from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 
 PROBE_MAX_ITER = 5000  # lbfgs on a few hundred standardised points converges well within this
 KMEANS_N_INIT = 10
@@ -59,7 +59,7 @@ def state_grid(task: Task) -> tuple[torch.Tensor, dict[str, np.ndarray]]:
     labels = {
         "level": every_level[keep].numpy(),
         "answer": task.answer(states).numpy(),
-        "feedback": states[:, -1].numpy(),
+        "feedback": states[:, task.feedback_slot].numpy(),
         **{slot.name: states[:, i].numpy() for i, slot in enumerate(task.problem_slots)},
     }
     return states, labels
@@ -193,14 +193,13 @@ def analyze_task(params: Params, task_name: str, runs_root: Path) -> dict[str, A
     ``task_name``, beside the raw-state and untrained-model references (built with the first
     experiment's model settings). Returns ``{"task", "runs": {experiment: [per-seed analysis]},
     "references": {"raw": ..., "untrained": ...}}``."""
-    torch.set_num_threads(1)
     ev = params.evaluation
     runs: dict[str, list[dict[str, Any]]] = {}
     for name in ev.representation:
         if task_name not in params.experiments[name].tasks:
             continue
         runs[name] = []
-        for seed in params.seeds:
+        for seed in params.seeds_of(name):
             path = layout.run_dir(name, task_name, seed, runs_root) / "model.pt"
             if not path.exists():
                 raise FileNotFoundError(f"{path}: missing (run not finished)")

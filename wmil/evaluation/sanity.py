@@ -22,9 +22,10 @@ import torch
 
 from wmil.config import Params
 from wmil.envs.env import VectorEnv
-from wmil.tasks.rules import NUM_LEVELS, TASKS, make_task
 from wmil.models.baby import BabyModel
 from wmil.parents import DeterministicParent
+from wmil.tasks.rules import NUM_LEVELS, TASKS, make_task
+from wmil.training.buffer import RolloutBatch
 from wmil.training.reinforce import REINFORCE
 
 STEP_TIMING_ENVS = 1024
@@ -102,8 +103,10 @@ def check_gradients(params: Params, action_sizes: list[int]) -> dict[str, Any]:
             states = parent.generate(config.env.level, 64, generator)
             actions = torch.randint(A, (64,), generator=generator)
             goal, next_states = parent.step(states, actions)
-            algo.update({"states": states[None], "actions": actions[None], "rewards": goal[None],
-                         "next_states": next_states[None], "dones": torch.ones(1, 64, dtype=torch.bool)})
+            zeros = torch.zeros(1, 64)
+            algo.update(RolloutBatch(states=states[None], next_states=next_states[None], actions=actions[None],
+                                     log_probs=zeros, values=zeros, rewards=goal[None],
+                                     dones=torch.ones(1, 64, dtype=torch.bool), parent_probs=None))
             dead = [n for n, p in model.named_parameters() if p.grad is None or not bool(p.grad.abs().sum() > 0)]
             rows.append({"task": name, "num_actions": A, "parameters": model.num_parameters(),
                          "without_gradient": dead})
@@ -130,7 +133,6 @@ def env_speed(params: Params, repeats: int = 200) -> dict[str, Any]:
 
 
 def run_sanity(params: Params) -> dict[str, Any]:
-    torch.set_num_threads(1)
     sizes = sorted({params.run_config(e.name, t).env.num_actions for e in params.experiments.values() for t in e.tasks}
                    | {params.defaults["env"]["num_actions"]})
     report = {

@@ -18,9 +18,9 @@ import yaml
 
 from wmil import layout
 from wmil.config import Params
-from wmil.tasks.rules import NUM_LEVELS, make_task
 from wmil.evaluation import stats
 from wmil.jobs import failure_of
+from wmil.tasks.rules import NUM_LEVELS, make_task
 
 CURVE_FIELDS = ("env_steps", "episodes", "level", "success_rate", "rolling_success", "rolling_success_top", "entropy",
                 "world_model_mse", "reward_goal", "reward_pred", "reward_cons")
@@ -35,7 +35,7 @@ def run_dirs(params: Params, runs_root: Path, experiments: list[str] | None = No
     """(experiment, task, seed, run directory) of every run that params.yaml defines."""
     for name in experiments or params.experiments:
         for task in params.experiments[name].tasks:
-            for seed in params.seeds:
+            for seed in params.seeds_of(name):
                 yield name, task, seed, layout.run_dir(name, task, seed, runs_root)
 
 

@@ -9,10 +9,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from wmil.config import ModelConfig
-from wmil.tasks.rules import Task
 from wmil.models.core import TransformerCore
 from wmil.models.encoder import StateEncoder
 from wmil.models.heads import ActionHead, ValueHead, WorldModelHead
+from wmil.tasks.rules import Task
 
 
 class BabyModel(nn.Module):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from wmil.config import ParentConfig
-from wmil.tasks.rules import Task
 from wmil.parents.base import Parent
 from wmil.parents.deterministic import DeterministicParent
 from wmil.parents.noisy import RewardNoise
+from wmil.tasks.rules import Task
 
 PARENT_NAMES = ("deterministic", "llm")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from wmil.tasks.rules import verdict_feedback
 from wmil.parents.base import Parent
+from wmil.tasks.rules import verdict_feedback
 
 
 class DeterministicParent(Parent):
@@ -25,9 +25,9 @@ class DeterministicParent(Parent):
         nxt = states.clone()
         nxt[:, : task.num_problem_slots] = task.next_problem(states, actions, answers)
         if task.has_step_slot:
-            nxt[:, -3] += 1
-        nxt[:, -2] = actions
-        nxt[:, -1] = verdict_feedback(right.float())
+            nxt[:, task.step_slot] += 1
+        nxt[:, task.last_action_slot] = actions
+        nxt[:, task.feedback_slot] = verdict_feedback(right.float())
         return right.float(), nxt
 
     def action_distribution(self, states: torch.Tensor) -> torch.Tensor:

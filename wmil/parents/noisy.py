@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import torch
 
-from wmil.tasks.rules import verdict_feedback
 from wmil.parents.base import Parent
+from wmil.tasks.rules import verdict_feedback
 
 
 class RewardNoise(Parent):
@@ -40,7 +40,7 @@ class RewardNoise(Parent):
         self.flips += int(flip.sum())
         reward = torch.where(flip, 1.0 - reward, reward)
         next_states = next_states.clone()
-        next_states[:, -1] = verdict_feedback(reward)
+        next_states[:, self.task.feedback_slot] = verdict_feedback(reward)
         return reward, next_states
 
     def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

@@ -19,9 +19,9 @@ from typing import Any
 
 from wmil import layout
 from wmil.config import Params
-from wmil.reporting.figures import FIGURES
 from wmil.jobs import failure_of
 from wmil.provenance import code_hash
+from wmil.reporting.figures import FIGURES
 
 MISSING = "missing"
 #: Formats: success rates and J with two decimals, counts of env steps or episodes as integers.
@@ -67,7 +67,7 @@ def headline(params: Params, summary: dict[str, Any]) -> Table:
         if exp.sweep is not None:
             continue
         entry = summary["experiments"][name]
-        runs = len(params.seeds) * len(exp.tasks)
+        runs = len(params.seeds_of(name)) * len(exp.tasks)
         cells = [f"success: {t}" for t in tasks] + ["success: all tasks", "env steps to 90% (reached/runs)",
                                                     "failed episodes to 99% (reached/runs)"]
         if entry.get("missing"):
@@ -86,7 +86,7 @@ def headline(params: Params, summary: dict[str, Any]) -> Table:
     return Table("Headline numbers",
                  f"Success: {summary['settings']['score']}, a rate in [0, 1]; steps: env steps (one step is one "
                  f"answer), a run that never reached 90% counted as its budget; failures: failed episodes. Every "
-                 f"cell is the {summary['settings']['aggregate']} ({len(params.seeds)} seeds; tasks an experiment "
+                 f"cell is the {summary['settings']['aggregate']} ({len(params.seeds)} seeds unless an experiment sets its own; tasks an experiment "
                  f"lacks: n/a). Sweep points are in the parent-quality table.", rows)
 
 
@@ -164,7 +164,7 @@ def world_model_table(params: Params, summary: dict[str, Any]) -> Table:
             target = f"embedding (raw until {switch})" if switch else "embedding"
         for task in [*tasks, "all_tasks"]:
             reached = (sum(entry["reached_0.9"].values()) if task == "all_tasks" else entry["reached_0.9"][task])
-            runs = len(params.seeds) * (len(tasks) if task == "all_tasks" else 1)
+            runs = len(params.seeds_of(name)) * (len(tasks) if task == "all_tasks" else 1)
             row = {"experiment": name, "target": target,
                    "coef": "-" if v is None else f"{v['world_model_coef']:g}", "task": task,
                    "env steps to 90% (reached)": f"{interval(entry['steps_to_0.9_censored'][task], COUNT)} ({reached}/{runs})",

@@ -1,4 +1,4 @@
-"""The three tasks: state slots, difficulty levels and the rule that names the correct action.
+"""The tasks: state slots, difficulty levels and the rule that names the correct action.
 
 A state is a row of a ``LongTensor (n, num_slots)``. Its first slots describe the problem (they
 differ per task); the rest are shared by every task and carry time and the consequence of the
@@ -15,6 +15,12 @@ deterministic function of state and action). An episode succeeds when every answ
 
 Each level enumerates its problems once as a table; generation samples rows uniformly. Every
 problem's answer lies in ``0..A-1`` for every ``A >= 8``, so every task is solvable at every level.
+
+Adding a task is one :class:`Task` subclass (its ``name``, ``problem_slots``, ``rule``,
+``_enumerate`` and ``answer``; ``next_problem`` if the problem moves on) plus its entry in the
+registry :data:`~wmil.tasks.registry.TASKS`: ``params.yaml`` validation and its schema,
+:func:`make_task`, the CLI's ``--task`` and the Gymnasium id (``wmil/<ClassName less Task>-v0``)
+all read the registry.
 """
 
 from __future__ import annotations
@@ -25,14 +31,16 @@ from functools import cached_property
 
 import torch
 
+from wmil.tasks.registry import TASKS
+
 NUM_LEVELS = 3
+MIN_ACTIONS = 8
 FEEDBACK_NONE, FEEDBACK_WRONG, FEEDBACK_RIGHT = 0, 1, 2
 
 
 def verdict_feedback(reward: torch.Tensor) -> torch.Tensor:
     """The feedback slot ``LongTensor (n,)`` that a parent's verdict ``reward (n,)`` shows."""
     return torch.where(reward > 0.5, FEEDBACK_RIGHT, FEEDBACK_WRONG)
-MIN_ACTIONS = 8
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,30 @@ class Task(ABC):
     @property
     def has_step_slot(self) -> bool:
         return self.episode_length > 1
+
+    def slot_index(self, name: str) -> int:
+        """Position of the slot called ``name`` in a state row."""
+        for i, slot in enumerate(self.slots):
+            if slot.name == name:
+                return i
+        raise ValueError(f"{self.name} has no slot {name!r}; slots: {[s.name for s in self.slots]}")
+
+    @cached_property
+    def step_slot(self) -> int:
+        """Column of ``step`` (answers given so far); only episodes of ``T > 1`` steps have it."""
+        if not self.has_step_slot:
+            raise ValueError(f"{self.name} with episode_length=1 has no step slot")
+        return self.slot_index("step")
+
+    @cached_property
+    def last_action_slot(self) -> int:
+        """Column of ``last_action`` (``A`` = no action yet)."""
+        return self.slot_index("last_action")
+
+    @cached_property
+    def feedback_slot(self) -> int:
+        """Column of ``feedback`` (``FEEDBACK_NONE``, ``FEEDBACK_WRONG`` or ``FEEDBACK_RIGHT``)."""
+        return self.slot_index("feedback")
 
     @property
     def num_slots(self) -> int:
@@ -253,11 +285,6 @@ class ConditionalTask(Task):
         uses_color = (rule >= 1) & (red == 1)
         reversed_ = (rule >= 2) & (red == 1) & (large == 1)
         return torch.where(reversed_, 7 - shape, shape + 4 * uses_color)
-
-
-TASKS: dict[str, type[Task]] = {
-    cls.name: cls for cls in (PatternEchoTask, SequenceNextTask, ConditionalTask)
-}
 
 
 def make_task(name: str, num_actions: int, episode_length: int = 1) -> Task:

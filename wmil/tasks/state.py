@@ -1,4 +1,7 @@
-"""Views of one state row and of the action space (the plan's ``State`` and ``ActionSpace``)."""
+"""The plan's ``State``: one state row as named slots, and in words for an LLM parent.
+
+The plan's ``ActionSpace`` is no class: actions are the integers ``0..A-1`` (``Task.num_actions``),
+sampled where they are used (the policy, the random baseline)."""
 
 from __future__ import annotations
 
@@ -6,9 +9,9 @@ from dataclasses import dataclass
 
 import torch
 
-from wmil.tasks.rules import FEEDBACK_NONE, FEEDBACK_RIGHT, Task
+from wmil.tasks.rules import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, Task
 
-_FEEDBACK_WORDS = {FEEDBACK_NONE: "none yet", 1: "wrong", FEEDBACK_RIGHT: "right"}
+_FEEDBACK_WORDS = {FEEDBACK_NONE: "none yet", FEEDBACK_WRONG: "wrong", FEEDBACK_RIGHT: "right"}
 
 
 @dataclass(frozen=True)
@@ -43,19 +46,3 @@ class State:
         parts.append(f"last_action={'none' if last == A else last}")
         parts.append(f"feedback={_FEEDBACK_WORDS[self.attributes['feedback']]}")
         return ", ".join(parts)
-
-
-class ActionSpace:
-    """Actions are the integers ``0..size-1`` with no meaning attached; the baby learns one."""
-
-    def __init__(self, size: int = 16, generator: torch.Generator | None = None):
-        self.size = size
-        self.generator = generator
-
-    def sample(self, n: int | None = None) -> int | torch.Tensor:
-        """One action as ``int``, or ``LongTensor (n,)`` uniform samples."""
-        out = torch.randint(self.size, (1 if n is None else n,), generator=self.generator)
-        return int(out) if n is None else out
-
-    def contains(self, action: int) -> bool:
-        return isinstance(action, int) and 0 <= action < self.size

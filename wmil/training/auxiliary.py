@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from wmil.config import AlgorithmConfig
-from wmil.tasks.rules import Task
 from wmil.models.baby import BabyModel
+from wmil.tasks.rules import Task
 from wmil.training.distill import kl_to_parent
 from wmil.training.rewards import prediction_mse
 

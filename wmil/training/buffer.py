@@ -8,14 +8,34 @@ still takes ``last_value`` for rollouts that stop mid-episode.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
+
+@dataclass(frozen=True)
+class RolloutBatch:
+    """One rollout of whole episodes, what an algorithm learns from: every field ``(T, N, ...)``,
+    views of the buffer (no copies), valid until the next rollout."""
+
+    states: torch.Tensor       # (T, N, num_slots) long
+    next_states: torch.Tensor  # (T, N, num_slots) long: the consequence of actions[t] in states[t]
+    actions: torch.Tensor      # (T, N) long
+    log_probs: torch.Tensor    # (T, N) log pi(a|s) of the action taken, at collection time
+    values: torch.Tensor       # (T, N) V(s) at collection time (zeros without a value head)
+    rewards: torch.Tensor      # (T, N) the weighted scalar reward the algorithms optimise
+    dones: torch.Tensor        # (T, N) bool: the episode ended after this step
+    parent_probs: torch.Tensor | None  # (T, N, A) the parent's action distribution (distillation only)
+
+
+#: Per-step fields beside the states, ``(T, N)`` each; the reward components and the world model's
+#: error are kept for the learning curve.
 FIELDS = {
     "actions": torch.long,
-    "log_probs": torch.float32,  # log pi(a|s) of the action taken, at collection time
-    "values": torch.float32,     # V(s) at collection time (zeros without a value head)
+    "log_probs": torch.float32,
+    "values": torch.float32,
     "goal": torch.float32, "pred": torch.float32, "cons": torch.float32,  # reward components
-    "rewards": torch.float32,    # the weighted scalar the algorithms optimise
+    "rewards": torch.float32,
     "world_model_mse": torch.float32,
     "dones": torch.bool,
     "success": torch.bool,
@@ -25,21 +45,24 @@ FIELDS = {
 class RolloutBuffer:
     """``T`` steps of ``N`` environments: states ``(T, N, num_slots)``, every field ``(T, N)``.
     ``next_states[t]`` is the consequence of ``actions[t]`` in ``states[t]``, never a reset state,
-    so no world-model target crosses an episode boundary."""
+    so no world-model target crosses an episode boundary. ``parent_probs`` ``(T, N, A)`` is kept
+    only for distillation."""
 
-    def __init__(self, num_steps: int, num_envs: int, num_slots: int, num_actions: int):
+    def __init__(self, num_steps: int, num_envs: int, num_slots: int, num_actions: int, parent_probs: bool = False):
         self.num_steps, self.num_envs = num_steps, num_envs
         self.states = torch.zeros(num_steps, num_envs, num_slots, dtype=torch.long)
         self.next_states = torch.zeros(num_steps, num_envs, num_slots, dtype=torch.long)
-        # the parent's action distribution (T, N, A), filled only for distillation
-        self.parent_probs = torch.zeros(num_steps, num_envs, num_actions)
+        self.parent_probs = torch.zeros(num_steps, num_envs, num_actions) if parent_probs else None
         for name, dtype in FIELDS.items():
             setattr(self, name, torch.zeros(num_steps, num_envs, dtype=dtype))
 
-    def batch(self) -> dict[str, torch.Tensor]:
-        """Every field by name, still ``(T, N, ...)``: algorithms compute their own targets."""
-        return {"states": self.states, "next_states": self.next_states, "parent_probs": self.parent_probs,
-                **{name: getattr(self, name) for name in FIELDS}}
+    def batch(self) -> RolloutBatch:
+        return RolloutBatch(self.states, self.next_states, self.actions, self.log_probs, self.values, self.rewards,
+                            self.dones, self.parent_probs)
+
+    def episode_successes(self) -> torch.Tensor:
+        """``BoolTensor (N,)``: an episode succeeds when every one of its answers is right."""
+        return self.success.all(0)
 
 
 def discounted_returns(rewards: torch.Tensor, dones: torch.Tensor, gamma: float) -> torch.Tensor:

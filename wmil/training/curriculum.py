@@ -59,9 +59,6 @@ class CurriculumManager:
             return True
         return False
 
-    def get_difficulty(self) -> int:
-        return self.level
-
     def state_dict(self) -> dict[str, Any]:
         return {"level": self.level, "recent": self.recent.state_dict()}
 

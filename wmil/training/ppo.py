@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from wmil.config import AlgorithmConfig
-from wmil.tasks.rules import Task
 from wmil.models.baby import BabyModel
+from wmil.tasks.rules import Task
 from wmil.training.auxiliary import add_auxiliary_losses, gradient_step
-from wmil.training.buffer import gae
+from wmil.training.buffer import RolloutBatch, gae
 from wmil.training.schedule import scheduled
 
 
@@ -31,20 +31,20 @@ class PPO:
         self.generator = generator  # minibatch shuffling
         self.optimizer = torch.optim.Adam(model.trainable_parameters(), lr=config.lr, eps=1e-5, fused=True)
 
-    def update(self, batch: dict[str, torch.Tensor], progress: float = 0.0) -> dict[str, float]:
-        """``batch`` holds ``(T, N)`` rollout tensors of whole episodes (see ``RolloutBuffer``);
-        ``progress`` (env steps / budget) sets the scheduled learning rate and entropy bonus."""
+    def update(self, batch: RolloutBatch, progress: float = 0.0) -> dict[str, float]:
+        """One rollout of whole episodes; ``progress`` (env steps / budget) sets the scheduled
+        learning rate and entropy bonus."""
         cfg = self.config
         lr = scheduled(cfg.lr, cfg.lr_schedule, progress)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         entropy_coef = scheduled(cfg.entropy_coef, cfg.entropy_schedule, progress)
-        advantages, returns = gae(batch["rewards"], batch["values"], batch["dones"],
-                                  torch.zeros_like(batch["values"][0]), cfg.gamma, cfg.gae_lambda)
-        states, next_states = batch["states"].flatten(0, 1), batch["next_states"].flatten(0, 1)
-        actions, old_log_probs = batch["actions"].flatten(), batch["log_probs"].flatten()
-        advantages, returns, old_values = advantages.flatten(), returns.flatten(), batch["values"].flatten()
-        parent_probs = batch["parent_probs"].flatten(0, 1) if cfg.distill_coef > 0 else None
+        advantages, returns = gae(batch.rewards, batch.values, batch.dones, torch.zeros_like(batch.values[0]),
+                                  cfg.gamma, cfg.gae_lambda)
+        states, next_states = batch.states.flatten(0, 1), batch.next_states.flatten(0, 1)
+        actions, old_log_probs = batch.actions.flatten(), batch.log_probs.flatten()
+        advantages, returns, old_values = advantages.flatten(), returns.flatten(), batch.values.flatten()
+        parent_probs = batch.parent_probs.flatten(0, 1) if cfg.distill_coef > 0 else None
         size = len(actions)  # a multiple of minibatches (validated), so the chunks are equal
         sums: dict[str, float] = {}
         for _ in range(cfg.epochs):

@@ -7,8 +7,9 @@ from typing import Any
 import torch
 
 from wmil.config import AlgorithmConfig
-from wmil.tasks.rules import Task
 from wmil.models.baby import BabyModel
+from wmil.tasks.rules import Task
+from wmil.training.buffer import RolloutBatch
 
 
 class RandomPolicy:
@@ -25,7 +26,7 @@ class RandomPolicy:
         model.action_head.requires_grad_(False)
         self.entropy = float(torch.log(torch.tensor(float(task.num_actions))))
 
-    def update(self, batch: dict[str, torch.Tensor], progress: float = 0.0) -> dict[str, float]:
+    def update(self, batch: RolloutBatch, progress: float = 0.0) -> dict[str, float]:
         return {"entropy": self.entropy}
 
     def state_dict(self) -> dict[str, Any]:

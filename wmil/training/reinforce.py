@@ -8,10 +8,10 @@ import torch
 import torch.nn.functional as F
 
 from wmil.config import AlgorithmConfig
-from wmil.tasks.rules import Task
 from wmil.models.baby import BabyModel
+from wmil.tasks.rules import Task
 from wmil.training.auxiliary import add_auxiliary_losses, gradient_step
-from wmil.training.buffer import discounted_returns
+from wmil.training.buffer import RolloutBatch, discounted_returns
 from wmil.training.schedule import scheduled
 
 
@@ -41,17 +41,16 @@ class REINFORCE:
             return 0.0
         return self.baseline_avg / (1.0 - self.config.baseline_decay**self.baseline_updates)
 
-    def update(self, batch: dict[str, torch.Tensor], progress: float = 0.0) -> dict[str, float]:
-        """One gradient step on whole episodes: ``states``/``next_states (T, N, S)``,
-        ``actions``, ``rewards``, ``dones (T, N)``; ``progress`` (env steps / budget) sets the
-        scheduled learning rate and entropy bonus."""
+    def update(self, batch: RolloutBatch, progress: float = 0.0) -> dict[str, float]:
+        """One gradient step on one rollout of whole episodes; ``progress`` (env steps / budget)
+        sets the scheduled learning rate and entropy bonus."""
         cfg = self.config
         lr = scheduled(cfg.lr, cfg.lr_schedule, progress)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         entropy_coef = scheduled(cfg.entropy_coef, cfg.entropy_schedule, progress)
-        returns = discounted_returns(batch["rewards"], batch["dones"], cfg.gamma).flatten()
-        states, actions = batch["states"].flatten(0, 1), batch["actions"].flatten()
+        returns = discounted_returns(batch.rewards, batch.dones, cfg.gamma).flatten()
+        states, actions = batch.states.flatten(0, 1), batch.actions.flatten()
         advantages = returns - self.baseline  # the baseline of earlier batches: no bias from this one
         self.baseline_avg = cfg.baseline_decay * self.baseline_avg + (1 - cfg.baseline_decay) * float(returns.mean())
         self.baseline_updates += 1
@@ -65,8 +64,8 @@ class REINFORCE:
         loss = policy_loss - entropy_coef * entropy
         # -- world model and distillation
         aux = add_auxiliary_losses(loss, self.model, cfg, self.task, h, log_probs, actions,
-                                   batch["next_states"].flatten(0, 1),
-                                   batch["parent_probs"].flatten(0, 1) if cfg.distill_coef > 0 else None)
+                                   batch.next_states.flatten(0, 1),
+                                   batch.parent_probs.flatten(0, 1) if cfg.distill_coef > 0 else None)
         grad_norm = gradient_step(self.model, self.optimizer, aux.loss, cfg.max_grad_norm, self.target_ema)
         return {
             "policy_loss": policy_loss.item(),

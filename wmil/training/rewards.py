@@ -29,17 +29,16 @@ class RewardComputer:
         self.weights = (config.goal_weight, config.pred_weight, config.cons_weight)
         self.noise_rates = noise_rates
 
-    def compute_prediction_reward(self, predicted: torch.Tensor, actual: torch.Tensor) -> torch.Tensor:
-        """``exp(-MSE) * pred_scale`` per sample, ``(n,)``; predicted and actual are ``(n, D)``."""
-        return self._prediction_reward(((predicted - actual) ** 2).mean(-1))
-
     def _prediction_reward(self, mse: torch.Tensor) -> torch.Tensor:
+        """``exp(-MSE) * pred_scale`` per sample, ``(n,)``."""
         return torch.exp(-mse) * self.config.pred_scale
 
     def compute_consistency_reward(self, predicted: torch.Tensor, next_states: torch.Tensor) -> torch.Tensor:
         """1 where the arg-max of the predicted feedback slot equals the actual feedback, ``(n,)``."""
-        start = int(self.task.slot_offsets[-1])
-        return (predicted[:, start:].argmax(-1) == next_states[:, -1]).float()
+        slot = self.task.feedback_slot
+        start = int(self.task.slot_offsets[slot])
+        end = start + self.task.slots[slot].cardinality
+        return (predicted[:, start:end].argmax(-1) == next_states[:, slot]).float()
 
     def compute(self, goal: torch.Tensor, predicted: torch.Tensor | None,
                 next_states: torch.Tensor) -> tuple[RewardVector, torch.Tensor | None]:

@@ -1,40 +1,98 @@
-# Helpers shared by the rules: params.yaml is read (and validated) here, once.
+# Helpers shared by the rules: the params (config) are validated and parsed here, once, and every
+# results path is built here from wmil.layout, the one module that spells the results layout.
 import dataclasses
 import hashlib
 import json
+import os
 import re
-from pathlib import Path
 
-import yaml
+from snakemake.common.configfile import load_configfile
+from snakemake.exceptions import WorkflowError
 
-from wmil.config import TASK_NAMES, load_params
+from wmil import layout
+from wmil.config import TASK_NAMES, parse_params
 from wmil.reporting.figures import FIGURES as FIGURE_SPECS
 from wmil.provenance import package_source, training_sources
 
-PARAMS_FILE = config.get("params", "params.yaml")
-with open(PARAMS_FILE) as f:
-    validate(yaml.safe_load(f), workflow.source_path("../schemas/params.schema.yaml"))
-PARAMS = load_params(PARAMS_FILE)
 
-RUNS = "results/runs"
-METRICS = "results/metrics"
-LOGS = "results/logs"
-BENCHMARKS = "results/benchmarks"
-SANITY = f"{METRICS}/sanity.json"
-MVP_CRITERIA = f"{METRICS}/mvp_criteria.json"
-SUMMARY = f"{METRICS}/summary.json"
-MACHINE = f"{METRICS}/machine.json"
-LLM_AUDIT = f"{METRICS}/llm_audit.json"
-ANALYSIS = "results/analysis"
-PLOTS = "results/plots"
-PLOT_TABLES = [f"{PLOTS}/{name}.csv" for name in ("curves", "runs", "sample_efficiency", "representation")]
-FIGURES = "results/figures"
+# ---- params ----------------------------------------------------------------------------------
+# `configfile:` (Snakefile) reads params.yaml into `config`. The wmil commands read the params
+# again themselves (`--params FILE`), so `config` must be exactly one file: params.yaml, or another
+# one given with `--configfile FILE` or `--config params=FILE`. Snakemake would merge such a file
+# into params.yaml (and single `--config KEY=VALUE` settings too, which wmil would never see), so
+# `config` is reloaded from the chosen file and single settings are refused.
+def as_given(path):
+    """``path`` (made absolute by Snakemake) relative to the working directory again, if it is in it."""
+    relative = os.path.relpath(path)
+    return str(path) if relative.startswith(os.pardir) else relative
+
+
+def params_file():
+    """The params file of this invocation, as given (relative to the working directory if in it)."""
+    cli = dict(workflow.config_settings.config)  # --config KEY=VALUE
+    others = sorted(set(cli) - {"params"})
+    if others:
+        raise WorkflowError(
+            f"--config {others[0]}=...: the params come from one file, which the wmil commands read too "
+            "(--params FILE); give another file with `--configfile FILE` or `--config params=FILE`")
+    given = [as_given(f) for f in workflow.overwrite_configfiles]  # --configfile FILE
+    given += [str(cli["params"])] if "params" in cli else []
+    if len(given) > 1:
+        raise WorkflowError(f"one params file (--configfile FILE or --config params=FILE), not {given}")
+    return given[0] if given else DEFAULT_PARAMS_FILE
+
+
+PARAMS_FILE = params_file()
+if PARAMS_FILE != DEFAULT_PARAMS_FILE:
+    config.clear()
+    config.update(load_configfile(PARAMS_FILE))
+validate(config, "../schemas/params.schema.yaml")  # generated from wmil/config.py (`wmil schema`)
+PARAMS = parse_params(config, PARAMS_FILE)
+# One train (evaluate) job covers every seed of an experiment x task, so the seeds are part of the
+# rules' outputs, which cannot differ between experiments: the DAG runs the top-level seeds only.
+for _name in PARAMS.experiments:
+    if PARAMS.seeds_of(_name) != PARAMS.seeds:
+        raise WorkflowError(
+            f"{PARAMS_FILE}: experiments.{_name}.seeds {list(PARAMS.seeds_of(_name))}: the pipeline runs every "
+            f"experiment on the top-level seeds {list(PARAMS.seeds)}; train other seeds with `wmil train "
+            f"--experiment {_name} --seeds ...`")
+
+
+# ---- results layout (wmil/layout.py) ---------------------------------------------------------
+# Plain strings (Snakemake's patterns); a wildcard is spelled once, in the patterns below. Where one
+# rule reads another's output, it names it (rules.<rule>.output.<name>) instead. The roots the wmil
+# commands are given (--runs-root, --results, --plots) are rule params set to layout's Path objects;
+# Snakemake records only plain values of params (str, numbers, containers) for its `params` rerun
+# trigger, so a root is where results are, not a setting whose change reruns a job.
+RUNS = str(layout.RUNS)
+SANITY = str(layout.SANITY)
+SANITY_SPEED = str(layout.BENCHMARKS / "sanity_speed.json")  # measured, never compared
+MVP_CRITERIA = str(layout.MVP_CRITERIA)
+SUMMARY = str(layout.SUMMARY)
+MACHINE = str(layout.MACHINE)
+LLM_AUDIT = str(layout.LLM_AUDIT)
+LLM_AUDIT_TIMING = str(layout.BENCHMARKS / "llm_audit.json")  # measured, never compared
+PLOT_TABLES = [str(layout.plot_table(name)) for name in layout.PLOT_TABLES]
+REPORT_HTML = str(layout.REPORT_HTML)
+REPORT_MD = str(layout.REPORT_MD)
+HEADLINE = str(layout.HEADLINE)
+STATUS = str(layout.STATUS)
+VERIFY = str(layout.LOGS / "verify.json")
+RUN_FILE = str(layout.run_dir("{experiment}", "{task}", "{seed}") / "{name}")  # a file of one run
+ANALYSIS_FILE = str(layout.analysis_file("{task}"))
+FIGURE_FILE = str(layout.figure_file("{name}"))
 FIGURE_NAMES = list(FIGURE_SPECS)
-FIGURE_OUTPUTS = [f"{FIGURES}/{name}.png" for name in FIGURE_NAMES]
-REPORT_HTML = "results/report/report.html"
-REPORT_MD = "results/report/summary.md"
-HEADLINE = f"{METRICS}/headline.json"
-STATUS = f"{LOGS}/status.json"
+
+
+def log_file(name):
+    """The log of a job, e.g. log_file("train/{experiment}/{task}")."""
+    return str(layout.LOGS / f"{name}.log")
+
+
+def benchmark_file(name):
+    """The benchmark (wall-clock, memory) of a job, e.g. benchmark_file("train/{experiment}/{task}")."""
+    return str(layout.BENCHMARKS / f"{name}.tsv")
+
 
 # A guarded job that fails leaves failure records in place of its outputs (wmil/jobs.py), so that
 # every other result, the figures and the report are still built; the rule `status` then lists
@@ -63,18 +121,25 @@ LLM_AUDIT_SOURCES = [str(p) for p in training_sources() if {"tasks", "envs", "pa
 
 
 def runs(experiments=None):
-    """(experiment, task, seed) for every run that params.yaml defines."""
+    """(experiment, task, seed) for every run that the params define."""
     names = experiments or PARAMS.experiments
     return [(e, t, s) for e in names for t in PARAMS.experiments[e].tasks for s in PARAMS.seeds]
 
 
-def run_outputs(experiments=None, name="metrics.json"):
-    return [f"{RUNS}/{e}/{t}/seed{s}/{name}" for e, t, s in runs(experiments)]
+def jobs(experiments=None):
+    """(experiment, task) of every training (evaluation) job: one per experiment x task."""
+    return list(dict.fromkeys((e, t) for e, t, _ in runs(experiments)))
 
 
 def seed_outputs(name):
     """``name`` in the run directory of every seed of the job's experiment x task."""
-    return expand(f"{RUNS}/{{experiment}}/{{task}}/seed{{seed}}/{name}", seed=PARAMS.seeds, allow_missing=True)
+    return expand(RUN_FILE, seed=PARAMS.seeds, name=name, allow_missing=True)
+
+
+def per_job(patterns, experiments=None):
+    """``patterns`` (a rule's output over the seeds, e.g. rules.train.output.metrics) for every
+    experiment x task: every run's file, in the order experiment, task, seed."""
+    return [f for e, t in jobs(experiments) for f in expand(patterns, experiment=e, task=t)]
 
 
 def run_config_hash(wildcards):
@@ -115,14 +180,12 @@ def representation_tasks():
 
 
 def representation_models(task):
+    """The models of every run the representation analysis of ``task`` compares (rule train's)."""
     experiments = [e for e in PARAMS.evaluation.representation if task in PARAMS.experiments[e].tasks]
-    return [f"{RUNS}/{e}/{task}/seed{s}/model.pt" for e in experiments for s in PARAMS.seeds]
-
-
-ANALYSIS_OUTPUTS = [f"{ANALYSIS}/{task}.json" for task in representation_tasks()]
+    return [f for e in experiments for f in expand(rules.train.output.model, experiment=e, task=task)]
 
 
 def figure_inputs(name):
     """The result files figure ``name`` reads (declared in wmil/reporting/figures.py, relative to results/)."""
-    return [f"results/{path}".format(task=task) for path in FIGURE_SPECS[name].inputs
+    return [str(layout.RESULTS / path.format(task=task)) for path in FIGURE_SPECS[name].inputs
             for task in (representation_tasks() if "{task}" in path else [None])]

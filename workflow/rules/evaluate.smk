@@ -2,17 +2,19 @@ rule evaluate:
     """Held-out evaluation of every seed of one experiment x task: greedy and sampled success,
     entropy, world-model MSE per level (one process, start-up paid once)."""
     input:
-        models=seed_outputs("model.pt"),
+        models=rules.train.output.model,
         code=sources("evaluation/held_out.py", "evaluation/evaluate.py"),
     output:
-        seed_outputs("eval.json"),
+        evals=seed_outputs("eval.json"),
     params:
         job=job_label("evaluate"),
         params_file=PARAMS_FILE,
         run_dirs=lambda wildcards, input: " ".join(os.path.dirname(m) for m in input.models),
         settings=evaluation_settings("episodes", "seed"),
     log:
-        f"{LOGS}/evaluate/{{experiment}}/{{task}}.log",
+        log_file("evaluate/{experiment}/{task}"),
+    benchmark:
+        benchmark_file("evaluate/{experiment}/{task}")
     threads: 1
     conda:
         "../../environment.yml"
@@ -31,14 +33,16 @@ rule analyze:
         models=lambda wildcards: representation_models(wildcards.task),
         code=sources("evaluation/representation.py", "evaluation/held_out.py", "evaluation/evaluate.py"),
     output:
-        f"{ANALYSIS}/{{task}}.json",
+        analysis=ANALYSIS_FILE,
     params:
         job=job_label("analyze"),
         params_file=PARAMS_FILE,
-        runs_root=RUNS,
+        runs_root=RUNS,  # a str, recorded as it always was (a Path would not be: the record would change)
         settings=evaluation_settings("representation", "seed"),
     log:
-        f"{LOGS}/analyze/{{task}}.log",
+        log_file("analyze/{task}"),
+    benchmark:
+        benchmark_file("analyze/{task}")
     threads: 1
     conda:
         "../../environment.yml"
@@ -50,3 +54,7 @@ rule analyze:
             "wmil analyze --params {params.params_file} --task {wildcards.task}"
             " --runs-root {params.runs_root} --out {output}"
         )
+
+
+# Every representation analysis (rule summarize and status read them)
+ANALYSIS_OUTPUTS = expand(rules.analyze.output.analysis, task=representation_tasks())

@@ -4,8 +4,8 @@ rule figure:
         data=lambda wildcards: figure_inputs(wildcards.name),
         code=sources("reporting/figures.py"),
     output:
-        report(
-            f"{FIGURES}/{{name}}.png",
+        png=report(
+            FIGURE_FILE,
             caption="../report/figure.rst",
             category="Figures",
             labels={"figure": "{name}"},
@@ -13,8 +13,11 @@ rule figure:
     params:
         job=job_label("figure"),
         params_file=PARAMS_FILE,
+        results=layout.RESULTS,
     log:
-        f"{LOGS}/figures/{{name}}.log",
+        log_file("figures/{name}"),
+    benchmark:
+        benchmark_file("figures/{name}")
     wildcard_constraints:
         name="|".join(FIGURE_NAMES),
     threads: 1
@@ -25,17 +28,21 @@ rule figure:
         runtime=5,
     shell:
         guarded(
-            "wmil figure {wildcards.name} --params {params.params_file} --results results --out {output}"
+            "wmil figure {wildcards.name} --params {params.params_file} --results {params.results} --out {output}"
         )
+
+
+# Every figure (rule report embeds them)
+FIGURE_OUTPUTS = expand(rules.figure.output.png, name=FIGURE_NAMES)
 
 
 rule report:
     """A self-contained HTML report (every figure embedded) and a markdown table of the headline numbers."""
     input:
         figures=FIGURE_OUTPUTS,
-        summary=SUMMARY,
-        criteria=MVP_CRITERIA,
-        audit=LLM_AUDIT,
+        summary=rules.summarize.output.summary,
+        criteria=rules.mvp_criteria.output.criteria,
+        audit=rules.llm_audit.output.audit,
         code=sources("reporting/report.py", "reporting/figures.py"),
     output:
         html=REPORT_HTML,
@@ -43,8 +50,11 @@ rule report:
         headline=HEADLINE,
     params:
         params_file=PARAMS_FILE,
+        results=layout.RESULTS,
     log:
-        f"{LOGS}/report.log",
+        log_file("report"),
+    benchmark:
+        benchmark_file("report")
     threads: 1
     conda:
         "../../environment.yml"
@@ -52,7 +62,7 @@ rule report:
         mem_mb=1000,
         runtime=5,
     shell:
-        "wmil report --params {params.params_file} --results results --html {output.html}"
+        "wmil report --params {params.params_file} --results {params.results} --html {output.html}"
         " --markdown {output.markdown} --headline {output.headline} > {log} 2>&1"
 
 
@@ -60,19 +70,19 @@ rule status:
     """The last step: every failed guarded job with its log; their failure records are removed so
     that the next invocation redoes exactly them. Fails the invocation if any job failed."""
     input:
-        sanity=SANITY,
-        runs=run_outputs(),
-        evals=run_outputs(name="eval.json"),
+        sanity=rules.sanity.output.report,
+        runs=per_job(rules.train.output.metrics),
+        evals=per_job(rules.evaluate.output.evals),
         analysis=ANALYSIS_OUTPUTS,
-        audit=LLM_AUDIT,
-        criteria=MVP_CRITERIA,
-        summary=SUMMARY,
+        audit=rules.llm_audit.output.audit,
+        criteria=rules.mvp_criteria.output.criteria,
+        summary=rules.summarize.output.summary,
         figures=FIGURE_OUTPUTS,
-        report=REPORT_HTML,
+        report=rules.report.output.html,
     output:
-        STATUS,
+        status=STATUS,
     log:
-        f"{LOGS}/status.log",
+        log_file("status"),
     threads: 1
     conda:
         "../../environment.yml"
@@ -80,6 +90,6 @@ rule status:
         mem_mb=500,
         runtime=5,
     params:
-        results=lambda wildcards, output: Path(output[0]).parents[1],
+        results=layout.RESULTS,
     shell:
         "wmil status --out {output} {params.results} 2>&1 | tee {log}"

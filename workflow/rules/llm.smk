@@ -4,14 +4,16 @@ rule llm_audit:
         code=LLM_AUDIT_SOURCES,
     output:
         audit=LLM_AUDIT,
-        timing=f"{BENCHMARKS}/llm_audit.json",
+        timing=LLM_AUDIT_TIMING,
     params:
         job=job_label("llm_audit"),
         params_file=PARAMS_FILE,
         settings=lambda wildcards: dataclasses.asdict(PARAMS.llm_audit),
         audited=lambda wildcards: PARAMS.run_config(PARAMS.llm_audit.experiment).config_hash(),
     log:
-        f"{LOGS}/llm_audit.log",
+        log_file("llm_audit"),
+    benchmark:
+        benchmark_file("llm_audit")
     threads: 1
     conda:
         "../../environment.yml"

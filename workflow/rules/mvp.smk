@@ -2,16 +2,16 @@ rule mvp_criteria:
     """The plan's four LOCKED MVP criteria on every MVP seed; a failure is a result the report shows
     (and `wmil mvp-criteria` without --report-only exits 1 on it)."""
     input:
-        curves=run_outputs([PARAMS.mvp_criteria.experiment], "curve.csv"),
+        curves=per_job(rules.train.output.curve, [PARAMS.mvp_criteria.experiment]),
         code=sources("evaluation/criteria.py"),
     output:
-        MVP_CRITERIA,
+        criteria=MVP_CRITERIA,
     params:
         params_file=PARAMS_FILE,
         settings=dataclasses.asdict(PARAMS.mvp_criteria),  # a change of the criteria reruns the check
-        runs_root=lambda wildcards, input: Path(input.curves[0]).parents[3],
+        runs_root=layout.RUNS,
     log:
-        f"{LOGS}/mvp_criteria.log",
+        log_file("mvp_criteria"),
     threads: 1
     conda:
         "../../environment.yml"

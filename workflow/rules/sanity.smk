@@ -5,12 +5,14 @@ rule sanity:
         code=sources("evaluation/sanity.py"),
     output:
         report=SANITY,
-        timing=f"{BENCHMARKS}/sanity_speed.json",
+        timing=SANITY_SPEED,
     params:
         params_file=PARAMS_FILE,
         fingerprint=sanity_fingerprint(),
     log:
-        f"{LOGS}/sanity.log",
+        log_file("sanity"),
+    benchmark:
+        benchmark_file("sanity")
     threads: 1
     conda:
         "../../environment.yml"

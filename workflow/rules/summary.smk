@@ -1,10 +1,10 @@
 rule summarize:
     """IQM and 95% bootstrap CIs over seeds (rliable) of every experiment x task, and the plot tables."""
     input:
-        evals=run_outputs(name="eval.json"),
-        metrics=run_outputs(),
+        evals=per_job(rules.evaluate.output.evals),
+        metrics=per_job(rules.train.output.metrics),
         analysis=ANALYSIS_OUTPUTS,
-        audit=LLM_AUDIT,
+        audit=rules.llm_audit.output.audit,
         code=sources("evaluation/summary.py", "evaluation/stats.py"),
     output:
         summary=SUMMARY,
@@ -12,11 +12,13 @@ rule summarize:
         machine=MACHINE,
     params:
         params_file=PARAMS_FILE,
-        runs_root=lambda wildcards, input: Path(input.evals[0]).parents[3],
-        plots=lambda wildcards, output: os.path.dirname(output.tables[0]),
+        runs_root=layout.RUNS,
+        plots=layout.PLOTS,
         settings=evaluation_settings(),
     log:
-        f"{LOGS}/summarize.log",
+        log_file("summarize"),
+    benchmark:
+        benchmark_file("summarize")
     threads: 1
     conda:
         "../../environment.yml"
@@ -33,14 +35,14 @@ rule verify:
     """`snakemake verify` after the pipeline: do the fresh results reproduce the committed ones
     (identical, or statistically equivalent on another machine)? Fails on a real difference."""
     input:
-        SUMMARY,
-        MVP_CRITERIA,
-        LLM_AUDIT,
-        MACHINE,
+        rules.summarize.output.summary,
+        rules.mvp_criteria.output.criteria,
+        rules.llm_audit.output.audit,
+        rules.summarize.output.machine,
     output:
-        f"{LOGS}/verify.json",
+        VERIFY,
     log:
-        f"{LOGS}/verify.log",
+        log_file("verify"),
     threads: 1
     conda:
         "../../environment.yml"

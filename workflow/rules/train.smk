@@ -3,7 +3,7 @@ rule train:
     once per job); a killed job resumes each run from its last checkpoint on the next invocation,
     and a finished run is only re-finalised."""
     input:
-        sanity=SANITY,  # runs wait for the sanity checks (which rerun only when what they check changes)
+        sanity=rules.sanity.output.report,  # runs wait for the sanity checks (which rerun only when what they check changes)
         code=run_sources,
     output:
         metrics=seed_outputs("metrics.json"),
@@ -12,19 +12,19 @@ rule train:
     params:
         job=job_label("train"),
         params_file=PARAMS_FILE,
-        runs_root=lambda wildcards, output: Path(output.metrics[0]).parents[3],
+        runs_root=layout.RUNS,
         seeds=" ".join(map(str, PARAMS.seeds)),
         config_hash=run_config_hash,
     log:
-        f"{LOGS}/train/{{experiment}}/{{task}}.log",
+        log_file("train/{experiment}/{task}"),
     benchmark:
-        f"{BENCHMARKS}/train/{{experiment}}/{{task}}.tsv"
+        benchmark_file("train/{experiment}/{task}")
     threads: 1
     conda:
         "../../environment.yml"
     resources:
         mem_mb=2000,
-        runtime=120,
+        runtime=120,  # every seed of the experiment x task, one after the other
     shell:
         guarded(
             "wmil train --params {params.params_file} --experiment {wildcards.experiment}"

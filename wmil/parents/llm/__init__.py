@@ -1,6 +1,8 @@
 """The LLM parent, in the order a request flows: ``prompts`` (what is asked and how answers are
-read), ``protocols`` (how answers become verdicts), ``transport`` (one request to an
-OpenAI-compatible endpoint), ``cache`` (responses in SQLite), ``server`` (the bundled local
-llama.cpp server) and ``parent`` (:class:`~wmil.parents.llm.parent.ParentLLM`: memo, cache,
-retries and the fallback policy). Import from the submodules: this package imports nothing, so
-that the light ones (``server``) load without the OpenAI client."""
+read), ``request`` (a prompt with its schema, parser and cache keys), ``protocols`` (how answers
+become verdicts), ``codes`` (which rows share a request), ``answers`` (the memo, the response
+cache and the ``on_invalid`` policy), ``cache`` (responses in SQLite), ``transport`` (the
+endpoint: API key, retries, concurrency), ``server`` (the bundled local llama.cpp server) and
+``parent`` (:class:`~wmil.parents.llm.parent.ParentLLM`, which composes them). Import from the
+submodules: this package imports nothing, so that the light ones (``server``) load without the
+OpenAI client."""

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from wmil.tasks.state import State
 from wmil.tasks.rules import NUM_LEVELS, Slot, Task
+from wmil.tasks.state import State
 
 #: The state and action of the content-free input of contextual calibration (Zhao et al. 2021).
 CONTENT_FREE = "N/A"

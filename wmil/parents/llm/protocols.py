@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
-from wmil.tasks.rules import NUM_LEVELS
 from wmil.errors import LLMError
 from wmil.parents.llm import prompts
+from wmil.tasks.rules import NUM_LEVELS
 
 if TYPE_CHECKING:
-    from wmil.parents.llm.parent import ParentLLM, Request
+    from wmil.parents.llm.parent import ParentLLM
+    from wmil.parents.llm.request import Request
 
 RIGHT, WRONG, INVALID = 1, 0, -1
 TOP_LOGPROBS = 20  # first-token alternatives asked for by ``score``
@@ -44,7 +45,7 @@ class JudgeProtocol(ABC):
     per_action: ClassVar[bool] = True  # one request per (state, action); False: per state
 
     def codes(self, parent: ParentLLM, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return parent.row_codes(states, actions)
+        return parent.codes.rows(states, actions)
 
     @abstractmethod
     def request(self, parent: ParentLLM, state: torch.Tensor, action: int) -> Request: ...
@@ -58,8 +59,8 @@ class Verdict(JudgeProtocol):
     name = "verdict"
 
     def request(self, parent, state, action):
-        return parent.make_request("verdict", prompts.verdict_prompt(parent.task, state, action),
-                                   prompts.verdict_schema(), lambda c: prompts.parse_verdict(c.text))
+        return parent.requests.make("verdict", prompts.verdict_prompt(parent.task, state, action),
+                                    prompts.verdict_schema(), lambda c: prompts.parse_verdict(c.text))
 
     def verdicts(self, parent, values, inverse, actions):
         return torch.tensor([INVALID if v is None else int(v) for v in values], dtype=torch.long)[inverse]
@@ -70,12 +71,12 @@ class Solve(JudgeProtocol):
     per_action = False
 
     def codes(self, parent, states, actions):
-        return parent.state_codes(states)
+        return parent.codes.states(states)
 
     def request(self, parent, state, action):
         A = parent.task.num_actions
-        return parent.make_request("solve", prompts.solve_prompt(parent.task, state), prompts.action_schema(A),
-                                   lambda c: prompts.parse_action(c.text, A))
+        return parent.requests.make("solve", prompts.solve_prompt(parent.task, state), prompts.action_schema(A),
+                                    lambda c: prompts.parse_action(c.text, A))
 
     def verdicts(self, parent, values, inverse, actions):
         answers = torch.tensor([INVALID if v is None else v for v in values], dtype=torch.long)[inverse]
@@ -90,8 +91,8 @@ class Score(JudgeProtocol):
 
     @staticmethod
     def _request(parent, text: str):
-        return parent.make_request("score", text, None, lambda c: prompts.parse_yes_no(c.top_logprobs),
-                                   max_tokens=1, top_logprobs=TOP_LOGPROBS)
+        return parent.requests.make("score", text, None, lambda c: prompts.parse_yes_no(c.top_logprobs),
+                                    max_tokens=1, top_logprobs=TOP_LOGPROBS)
 
     def threshold(self, parent: ParentLLM) -> float:
         """The log-odds above which a verdict is "right" (asked once per parent, then memoized)."""
@@ -106,10 +107,10 @@ class Score(JudgeProtocol):
             pick = torch.linspace(0, len(table) - 1, min(len(table), CALIBRATION_PROBLEMS)).round().long().unique()
             texts = [prompts.score_prompt(task, s, a) for s in task.initial_states(table[pick])
                      for a in range(task.num_actions)]
-        values = [o.value for o in parent.resolve([self._request(parent, t) for t in texts])]
+        values = [o.value for o in parent.answers.resolve([self._request(parent, t) for t in texts])]
         valid = [v for v in values if v is not None]
         if not valid:
-            raise LLMError(f"{parent.url}: no valid score among the {len(values)} calibration questions")
+            raise LLMError(f"{parent.endpoint.url}: no valid score among the {len(values)} calibration questions")
         return float(sum(valid) / len(valid))
 
     def verdicts(self, parent, values, inverse, actions):

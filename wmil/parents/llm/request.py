@@ -1,0 +1,74 @@
+"""One question to the LLM as a :class:`Request`: what is sent (a prompt of
+:mod:`~wmil.parents.llm.prompts`, its answer schema and the sampling settings), how the answer is
+validated, and the keys under which the response cache keeps its outcome. :class:`RequestBuilder`
+makes them for one task and ``parent.llm`` config; the judge's requests come from its protocol
+(:mod:`~wmil.parents.llm.protocols`), through :meth:`RequestBuilder.make`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from wmil.config import LLMConfig
+from wmil.parents.llm import prompts
+from wmil.parents.llm.cache import request_key
+from wmil.parents.llm.prompts import InvalidAnswer
+from wmil.parents.llm.transport import Ask, Completion
+from wmil.tasks.rules import Task
+
+
+@dataclass(frozen=True)
+class Request:
+    kind: str                       # "verdict" | "solve" | "score" | "transition" | "generate"
+    ask: Ask                        # what is sent
+    parse: Callable[[Completion], Any]  # the completion -> validated value (JSON-serializable), or InvalidAnswer
+    key: str                        # request_key of model, messages and sampling parameters
+    invalid_key: str | None         # where an invalid outcome is cached; None: it is not (on_invalid: error)
+
+    @property
+    def cache_keys(self) -> tuple[str, ...]:
+        """The keys whose first-stored row answers this request."""
+        return (self.key,) if self.invalid_key is None else (self.key, self.invalid_key)
+
+
+class RequestBuilder:
+    """The requests of ``task`` under ``config`` (states ``LongTensor (num_slots,)``)."""
+
+    def __init__(self, task: Task, config: LLMConfig):
+        self.task = task
+        self.config = config
+
+    def make(self, kind: str, prompt: str, schema: dict[str, Any] | None, parse: Callable[[Completion], Any],
+             max_tokens: int | None = None, top_logprobs: int = 0) -> Request:
+        """A request of ``kind`` for ``prompt`` (a user message), keyed by everything it sends."""
+        c = self.config
+        ask = Ask([{"role": "user", "content": prompt}], schema, max_tokens or c.max_tokens, top_logprobs)
+        params = {"temperature": c.temperature, "max_tokens": ask.max_tokens, "schema": schema,
+                  **({"top_logprobs": top_logprobs} if top_logprobs else {})}
+        # an invalid outcome is cached only for the fallback policies, and only for the same budget
+        invalid_key = None if c.on_invalid == "error" else request_key(
+            c.model, ask.messages, {**params, "on_invalid": c.on_invalid, "max_retries": c.max_retries})
+        return Request(kind, ask, parse, request_key(c.model, ask.messages, params), invalid_key)
+
+    def transition(self, state: torch.Tensor, action: int) -> Request:
+        """The problem slots of the step after ``action`` in ``state``."""
+        slots = self.task.problem_slots
+        return self.make("transition", prompts.transition_prompt(self.task, state, action),
+                         prompts.problem_schema(slots), lambda c: prompts.parse_problem(c.text, slots))
+
+    def generate(self, level: int, index: int) -> Request:
+        """Problem number ``index`` of ``level``; valid only if it is one of the level's problems."""
+        slots, table = self.task.problem_slots, self.task.problems(level)
+        allowed = [sorted(set(table[:, i].tolist())) for i in range(len(slots))]
+        members = set(map(tuple, table.tolist()))
+
+        def parse(completion: Completion) -> tuple[int, ...]:
+            problem = prompts.parse_problem(completion.text, slots)
+            if problem not in members:
+                raise InvalidAnswer(f"{dict(zip([s.name for s in slots], problem))} is not a problem of level {level}")
+            return problem
+
+        return self.make("generate", prompts.generate_prompt(self.task, level, index, allowed),
+                         prompts.problem_schema(slots, allowed), parse)
