@@ -60,13 +60,15 @@ def test_the_world_model_table_and_findings_state_each_variant_against_the_ablat
     TASKS = ["pattern_echo", "sequence_next", "conditional", "all_tasks"]
     summary = {"experiments": {"rl_only": experiment(32768, 0), "ppo": experiment(20864, 5),
                                "raw_then_embedding": experiment(32768, 0)},
-               "world_model": {"reference": "rl_only", "variants": {
-                   "ppo": {"target": "raw", "world_model_coef": 100.0, "embedding_after_steps": 0,
-                           "embedding_after_success": 0.0, "p_steps": poi(0.96, 0.8, 1.0), "p_success": poi(0.5, 0.5, 0.5)},
+               "world_model": {"reference": "rl_only", "variants": {  # as summary.json sorts them
                    "raw_then_embedding": {"target": "embedding", "world_model_coef": 100.0, "embedding_after_steps": 0,
                                           "embedding_after_success": 0.5, "p_steps": poi(0.5, 0.2, 0.8),
-                                          "p_success": poi(0.1, 0.0, 0.3)}}}}
+                                          "p_success": poi(0.1, 0.0, 0.3)},
+                   "ppo": {"target": "raw", "world_model_coef": 100.0, "embedding_after_steps": 0,
+                           "embedding_after_success": 0.0, "p_steps": poi(0.96, 0.8, 1.0), "p_success": poi(0.5, 0.5, 0.5)}}}}
     rows = world_model_table(params, summary).rows
+    # the reference first, then the variants in the order of evaluation.world_model
+    assert list(dict.fromkeys(r["experiment"] for r in rows)) == ["rl_only", "ppo", "raw_then_embedding"]
     assert [(r["experiment"], r["task"]) for r in rows[:4]] == [("rl_only", t) for t in TASKS]
     assert rows[0]["P(fewer steps than rl_only)"] == "-" and rows[0]["target"] == "none"
     ppo = next(r for r in rows if r["experiment"] == "ppo" and r["task"] == "sequence_next")
@@ -77,8 +79,8 @@ def test_the_world_model_table_and_findings_state_each_variant_against_the_ablat
     assert emb["target"] == "embedding (raw until success 0.5)" and emb["coef"] == "100"
     assert emb["env steps to 90% (reached)"] == "32,768 [32,268, 33,268] (0/15)"
     assert emb["P(higher success than rl_only)"] == "0.10 [0.00, 0.30] worse"
-    lines = world_model_findings(summary)
+    lines = world_model_findings(params, summary)
     assert lines[0] == ("World model on pattern_echo: beats rl_only: ppo (P(fewer steps) = 0.96 [0.80, 1.00], "
                         "P(higher success) = 0.50 [0.50, 0.50]).")
     summary["world_model"]["variants"].pop("ppo")
-    assert world_model_findings(summary)[1] == "World model on sequence_next: no variant beats rl_only (a null result)."
+    assert world_model_findings(params, summary)[1] == "World model on sequence_next: no variant beats rl_only (a null result)."

@@ -385,7 +385,7 @@ def world_model(ctx: Context):
     summary = ctx.json("metrics/summary.json")
     comparison = summary["world_model"]
     reference, variants = comparison["reference"], comparison["variants"]
-    names = [reference, *variants]
+    names = [reference, *(n for n in ctx.params.expand(ctx.params.evaluation.world_model) if n in variants)]
     colors = _palette(names)
     labels = [*ctx.tasks, "all_tasks"]
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))

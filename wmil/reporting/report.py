@@ -146,12 +146,19 @@ def _verdict(poi: dict[str, float]) -> str:
     return "better" if poi["lo"] > 0.5 else "worse" if poi["hi"] < 0.5 else "no clear difference"
 
 
+def world_model_variants(params: Params, summary: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    """The reference without a world model and the variants compared with it, in the order of
+    ``evaluation.world_model`` (sweeps expanded); ``(None, {})`` when the comparison is missing."""
+    comparison = summary.get("world_model") or {}
+    variants = comparison.get("variants", {})
+    return comparison.get("reference"), {n: variants[n] for n in params.expand(params.evaluation.world_model) if n in variants}
+
+
 def world_model_table(params: Params, summary: dict[str, Any]) -> Table:
     """The reference without a world model, then each variant, per task and over all tasks."""
-    comparison = summary.get("world_model") or {}
-    reference = comparison.get("reference")
+    reference, variants = world_model_variants(params, summary)
     rows = []
-    for name, v in ({reference: None, **comparison.get("variants", {})}.items() if reference else []):
+    for name, v in ({reference: None, **variants}.items() if reference else []):
         entry = summary["experiments"][name]
         tasks = list(params.experiments[name].tasks)
         if v is None:
@@ -182,12 +189,11 @@ def world_model_table(params: Params, summary: dict[str, Any]) -> Table:
                  "worse when the interval excludes 0.5.", rows)
 
 
-def world_model_findings(summary: dict[str, Any]) -> list[str]:
+def world_model_findings(params: Params, summary: dict[str, Any]) -> list[str]:
     """Per task: the world-model variants that beat the reference (on steps to 90% or on held-out
     success, the interval of P above 0.5), or that none does (a null result)."""
-    comparison = summary.get("world_model") or {}
-    variants, reference = comparison.get("variants", {}), comparison.get("reference")
-    tasks = [t for t in next(iter(variants.values()), {}).get("p_steps", {}) if t != "all_tasks"]
+    reference, variants = world_model_variants(params, summary)
+    tasks = list(params.experiments[reference].tasks) if variants else []
     lines = []
     for task in tasks:
         wins = [f"{name} (P(fewer steps) = {v['p_steps'][task]['p']:.2f} [{v['p_steps'][task]['lo']:.2f}, "
@@ -206,7 +212,7 @@ def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], 
              f"on {seeds_passed}/{len(criteria['seeds'])} seeds.",
              *(f"P({params.evaluation.method} > {name}) = {poi['p']:.2f} [{poi['lo']:.2f}, {poi['hi']:.2f}]"
                for name, poi in summary["probability_of_improvement"].items())]
-    lines += world_model_findings(summary)
+    lines += world_model_findings(params, summary)
     if audit is None:
         lines.append("LLM parent audit: missing (its job failed; see Missing results).")
     for name, by_task in summary["llm"].items():
