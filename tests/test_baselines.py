@@ -113,7 +113,7 @@ def test_random_baseline_never_learns_and_stays_at_chance(tmp_path):
     after = trainer.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     report = evaluate_run(tmp_path, PARAMS.evaluation)
-    A, T = config.env.num_actions, config.env.episode_length
+    A = config.env.num_actions
     assert report["by_level"]["2"]["sampled"]["step_success"] == pytest.approx(1 / A, abs=0.02)
     assert report["success_sampled"] <= 0.01 and metrics["final_rolling_success"] <= 0.01  # (1/A)^T
 

@@ -187,6 +187,20 @@ BAD_PARAMS = {
         _set("experiments.rl_only.seeds", [0, "one"]), ["experiments.rl_only.seeds[1]", "integer", "'one'"]),
     "sweep-seeds-bad": (
         _set("experiments.world_model_coef.seeds", [1.5]), ["experiments.world_model_coef-coef1.seeds[0]", "integer"]),
+    "task-override-unknown-task": (
+        _set("experiments.ppo.task_overrides.chess", {"training": {"max_steps": 1000}}),
+        ["experiments.ppo.task_overrides.chess", "not a task", "pattern_echo"]),
+    "task-override-sets-task": (
+        _set("experiments.ppo.task_overrides.conditional", {"env": {"task": "pattern_echo"}}),
+        ["experiments.ppo.task_overrides.conditional.env.task", "the key itself"]),
+    "task-override-not-a-mapping": (
+        _set("experiments.ppo.task_overrides", [1]), ["experiments.ppo.task_overrides", "mapping of task"]),
+    "task-override-bad-value": (
+        _set("experiments.ppo.task_overrides.conditional", {"training": {"max_steps": "long"}}),
+        ["experiments.ppo.task_overrides.conditional.training.max_steps", "integer", "'long'"]),
+    "task-override-inherited-bad-value": (
+        _set("experiments.rl_only.task_overrides", {"pattern_echo": {"model": {"hiden_dim": 3}}}),
+        ["experiments.rl_only.task_overrides.pattern_echo.model.hiden_dim", "unknown key"]),
     "mvp-criteria-unknown-experiment": (
         _set("mvp_criteria.experiment", "nope"),
         ["mvp_criteria.experiment", "'nope'", "mvp"],
@@ -645,3 +659,18 @@ def test_committed_schema_is_up_to_date(capsys):
     assert yaml.safe_load(SCHEMA_FILE.read_text()) == yaml.safe_load(_cli_schema_text(capsys)), (
         "workflow/schemas/params.schema.yaml is stale: regenerate it with `wmil schema --out ...`"
     )
+
+
+def test_task_overrides_set_one_tasks_runs_and_are_inherited_through_extends():
+    raw = yaml.safe_load(PARAMS_PATH.read_text())
+    raw["experiments"]["ppo"]["task_overrides"] = {"conditional": {"training": {"max_steps": 4096}},
+                                                   "sequence_next": {"algorithm": {"lr": 0.002}}}
+    raw["experiments"]["rl_only"]["task_overrides"] = {"conditional": {"algorithm": {"lr": 0.003}}}
+    params = parse_params(raw)
+    ppo = {t: params.run_config("ppo", t) for t in ("pattern_echo", "sequence_next", "conditional")}
+    assert ppo["conditional"].training.max_steps == 4096 and ppo["pattern_echo"].training.max_steps == 32768
+    assert ppo["sequence_next"].algorithm.lr == 0.002 and ppo["conditional"].algorithm.lr == 0.001
+    rl_only = params.run_config("rl_only", "conditional")  # ppo's budget for the task, its own lr on top
+    assert (rl_only.training.max_steps, rl_only.algorithm.lr) == (4096, 0.003)
+    assert params.run_config("ppo", "conditional", overrides={"training": {"max_steps": 100}}).training.max_steps == 100
+    assert params.run_config("ppo", "conditional").config_hash() != params.run_config("ppo", "pattern_echo").config_hash()

@@ -84,3 +84,15 @@ def test_trainer_climbs_levels_in_order_and_logs_them(tmp_path):
     assert before_top["rolling_success_top"].isna().all() and before_top["rolling_success"].gt(0.5).any()
     last_below_top = int(before_top["env_steps"].iloc[-1])  # level 2 began after this row
     assert metrics["steps_to_0.5"] is not None and metrics["steps_to_0.5"] > last_below_top
+
+
+def test_replay_sends_a_share_of_new_episodes_to_uniformly_chosen_easier_levels():
+    g = torch.Generator().manual_seed(0)
+    cur = CurriculumManager(max_level=2, mastery_threshold=0.9, window=10, replay=0.25)
+    assert cur.episode_levels(8, g) == 0  # nothing is easier than level 0
+    cur.level = 2
+    levels = cur.episode_levels(40_000, g)
+    assert levels.shape == (40_000,) and levels.dtype == torch.long
+    shares = torch.bincount(levels, minlength=3).double() / len(levels)
+    assert torch.allclose(shares, torch.tensor([0.125, 0.125, 0.75], dtype=torch.double), atol=0.01)
+    assert CurriculumManager(2, 0.9, 10, replay=0.0, initial_level=2).episode_levels(8, g) == 2

@@ -47,7 +47,7 @@ def test_event_files_hold_the_curve_and_timing_rows(tmp_path):
 
 
 def test_wandb_gets_every_row_of_a_finished_run_at_its_env_steps(tmp_path, monkeypatch):
-    wandb = pytest.importorskip("wandb")  # the optional `wandb` extra
+    pytest.importorskip("wandb")  # the optional `wandb` extra
     from wandb.sdk.wandb_run import Run
 
     from wmil.evaluation.wandb_export import log_to_wandb

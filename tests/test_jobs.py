@@ -67,7 +67,7 @@ def test_status_lists_failed_jobs_removes_their_records_and_fails(tmp_path, caps
     guard("train a", tmp_path / "a.log", [bad_a, bad_b], [sys.executable, "-c", "raise SystemExit(2)"])
     assert status([ok, bad_a], tmp_path / "status.json") == 1
     err = capsys.readouterr().err
-    assert f"1 job(s) failed" in err and f"train a: exit code 2; log: {tmp_path / 'a.log'}" in err
+    assert "1 job(s) failed" in err and f"train a: exit code 2; log: {tmp_path / 'a.log'}" in err
     assert not bad_a.exists() and not bad_b.exists() and ok.exists()  # every output of the job: a rerun redoes it
     assert not (tmp_path / "status.json").exists()
     assert status([ok], tmp_path / "status.json") == 0

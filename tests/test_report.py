@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from wmil.reporting.report import COUNT, Table, headline, interval, quality_table
 
 
@@ -43,6 +45,8 @@ def test_every_table_says_its_unit():
     assert table.rows == [{"experiment": "q", "task": "pattern_echo", "FPR": "0.30", "FNR": "0.00", "J": "0.70",
                            "noise-corrected": "yes", "held-out success": "0.92 [0.78, 1.00]"}]
     assert "rate" in table.note
+    with pytest.raises(ValueError, match="table 'T': rows with different columns"):
+        Table("T", "cells are rates", [{"a": "1"}, {"b": "2"}])
     empty = Table("T", "cells are rates", [])
     assert empty.markdown() == ["## T", "", "cells are rates (no rows)", ""]
 
@@ -84,3 +88,31 @@ def test_the_world_model_table_and_findings_state_each_variant_against_the_ablat
                         "P(higher success) = 0.50 [0.50, 0.50]).")
     summary["world_model"]["variants"].pop("ppo")
     assert world_model_findings(params, summary)[1] == "World model on sequence_next: no variant beats rl_only (a null result)."
+
+
+def test_the_curriculum_table_and_finding_say_whether_it_earns_its_place():
+    from wmil.reporting.report import curriculum_finding, curriculum_table
+
+    def measure(curriculum, method, p, lo, hi):
+        return {"curriculum": {"pattern_echo": curriculum, "all_tasks": curriculum},
+                "ppo": {"pattern_echo": method, "all_tasks": method},
+                "p": {"pattern_echo": {"p": p, "lo": lo, "hi": hi}, "all_tasks": {"p": p, "lo": lo, "hi": hi}}}
+
+    summary = {"curriculum": {
+        "method": "ppo", "curriculum": "curriculum", "budget": {"pattern_echo": 16384},
+        "success_level2": measure(estimate(0.5, 0.4, 0.6), estimate(1.0, 1.0, 1.0), 0.0, 0.0, 0.0),
+        "success_all_levels": measure(estimate(0.83, 0.8, 0.87), estimate(0.9, 0.85, 0.95), 0.3, 0.1, 0.55),
+        "steps_to_0.9": measure(estimate(16384.0, 16384.0, 16384.0), estimate(8000.0, 7000.0, 9000.0), 0.0, 0.0, 0.0)}}
+    table = curriculum_table(summary)
+    assert len(table.rows) == 6 and "pattern_echo 16,384" in table.note and "rate" in table.note
+    assert table.rows[0] == {"measure": "held-out success, level 2", "task": "pattern_echo", "curriculum": "0.50 [0.40, 0.60]",
+                             "ppo": "1.00 [1.00, 1.00]", "better": "higher", "P(curriculum better)": "0.00 [0.00, 0.00] worse"}
+    assert table.rows[3]["P(curriculum better)"] == "0.30 [0.10, 0.55] no clear difference"
+    assert table.rows[5]["curriculum"] == "16,384 [16,384, 16,384]" and table.rows[5]["better"] == "fewer"
+    assert "<td>fewer</td>" in table.html()
+    [line] = curriculum_finding(summary)
+    assert line.endswith("it does not earn its place.") and "(worse)" in line and "(no clear difference)" in line
+    summary["curriculum"]["success_level2"]["p"]["all_tasks"] = {"p": 0.9, "lo": 0.7, "hi": 1.0}
+    summary["curriculum"]["steps_to_0.9"]["p"]["all_tasks"] = {"p": 0.5, "lo": 0.3, "hi": 0.7}
+    assert curriculum_finding(summary)[0].endswith("it earns its place.")
+    assert curriculum_finding({"curriculum": {}}) == [] and curriculum_table({}).rows == []

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from wmil.evaluation.stats import (
-    cumulative_failures,
     ideal_trial_and_error_failures,
     interval_estimates,
     probability_of_improvement,
@@ -122,31 +121,7 @@ def test_bad_inputs_name_the_argument():
         sample_efficiency({"a": np.ones((2, 2))}, reps=REPS, seed=0)
 
 
-# ---- curve-derived numbers ------------------------------------------------------------------
-
-EPISODES = np.array([250.0, 500, 750, 1000, 1250])   # T = 1: one episode per step
-SUCCESS = np.array([0.0, 0.2, 0.6, 1.0, 1.0])        # per row
-ROLLING = np.array([np.nan, 0.1, 0.5, 0.99, 1.0])    # NaN: the window was still empty
-
-
-def test_cumulative_failures_until_mastery():
-    # rows 0..3 count (row 3 reaches 0.99): 250 * (1 + 0.8 + 0.4 + 0); row 4 does not count
-    assert cumulative_failures(EPISODES, SUCCESS, ROLLING) == (pytest.approx(550.0), True)
-    # mastery at 0.5 is reached in row 2: 250 * (1 + 0.8 + 0.4)
-    assert cumulative_failures(EPISODES, SUCCESS, ROLLING, until=0.5) == (pytest.approx(550.0), True)
-    assert cumulative_failures(EPISODES, SUCCESS, ROLLING, until=0.1) == (pytest.approx(450.0), True)
-
-
-def test_cumulative_failures_uneven_rows_and_never_reached():
-    episodes = np.array([100.0, 100, 300])  # the second row finished no episode: its rate is NaN
-    success = np.array([0.5, np.nan, 0.25])
-    rolling = np.array([0.5, 0.5, 0.3])
-    assert cumulative_failures(episodes, success, rolling) == (pytest.approx(50 + 150), False)
-    with pytest.raises(ValueError, match="episodes"):
-        cumulative_failures(np.array([100.0, 50]), np.array([0.5, 0.5]), np.array([0.5, 0.5]))
-    with pytest.raises(ValueError, match="success_rate"):
-        cumulative_failures(np.array([100.0, 200]), np.array([0.5, np.nan]), np.array([0.5, 0.5]))
-
+# ---- regret ----------------------------------------------------------------------------------
 
 def test_ideal_trial_and_error_failures():
     assert ideal_trial_and_error_failures(8, 8) == 28.0  # PatternEcho, 8 actions, 8 problems

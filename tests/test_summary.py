@@ -32,13 +32,17 @@ def small_params():
 
 
 def write_run(root: Path, params, experiment: str, seed: int, success: float, steps_to_90: int | None,
-              curve: dict[str, list[float]], switch: int | None = None) -> None:
+              run: tuple[dict[str, list[float]], dict[str, int | None]], switch: int | None = None,
+              by_level: tuple[float, float, float] | None = None) -> None:
+    """``run``: its curve and its regret as the trainer records it (MASTERED or NEVER); ``by_level``:
+    held-out success at levels 0-2 (default: ``success`` at each)."""
+    curve, regret = run
     config = params.run_config(experiment, "pattern_echo", seed)
     d = root / experiment / "pattern_echo" / f"seed{seed}"
     d.mkdir(parents=True)
     (d / "config.yaml").write_text(yaml.safe_dump(config.to_dict()))
-    (d / "metrics.json").write_text(json.dumps({"steps_to_0.9": steps_to_90, "embedding_switch_step": switch}))
-    levels = {str(lv): {"greedy": {"success": success}} for lv in range(3)}
+    (d / "metrics.json").write_text(json.dumps({"steps_to_0.9": steps_to_90, **regret, "embedding_switch_step": switch}))
+    levels = {str(lv): {"greedy": {"success": rate}} for lv, rate in enumerate(by_level or (success,) * 3)}
     (d / "eval.json").write_text(json.dumps({"success_greedy": success, "success_sampled": success, "entropy": 0.1,
                                              "world_model_mse": 0.01, "episodes_per_level": 1000, "by_level": levels}))
     frame = pd.DataFrame({c: [0.0] * len(curve["episodes"]) for c in CURVE_FIELDS})
@@ -47,9 +51,11 @@ def write_run(root: Path, params, experiment: str, seed: int, success: float, st
     frame.to_csv(d / "curve.csv", index=False)
 
 
-MASTERED = {"env_steps": [100, 200, 300], "episodes": [100, 200, 300], "success_rate": [0.5, 0.9, 1.0],
-            "rolling_success_top": [0.5, 0.995, 1.0]}
-NEVER = {"env_steps": [100, 200], "episodes": [100, 200], "success_rate": [0.2, 0.3], "rolling_success_top": [0.2, 0.25]}
+MASTERED = ({"env_steps": [100, 200, 300], "episodes": [100, 200, 300], "success_rate": [0.5, 0.9, 1.0],
+             "rolling_success_top": [0.5, 0.995, 1.0]},
+            {"steps_to_0.99": 200, "failures": 60, "failures_to_0.99": 60})  # 100*.5 + 100*.1 failed before 99%
+NEVER = ({"env_steps": [100, 200], "episodes": [100, 200], "success_rate": [0.2, 0.3], "rolling_success_top": [0.2, 0.25]},
+         {"steps_to_0.99": None, "failures": 150, "failures_to_0.99": None})  # 80 + 70 failed
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +70,8 @@ def summary(tmp_path_factory):
                 write_run(root, params, name, seed, 1.0 if seed < 4 else 0.5, 1000, MASTERED)
             elif name == "raw_then_embedding":  # faster than rl_only in every pairing, switched on seeds 0-3
                 write_run(root, params, name, seed, 1.0, 500 + seed, MASTERED, 200 if seed < 4 else None)
+            elif name == "curriculum":  # the easier levels learnt, the full task half, 90% never reached
+                write_run(root, params, name, seed, 0.5, None, NEVER, by_level=(1.0, 1.0, 0.5))
             elif name == "world_model_coef-coef1":  # as slow as the slowest rl_only seed, lower success
                 write_run(root, params, name, seed, 0.5, 1004, MASTERED)
             elif name == "llm_verdict":  # no signal: each of 8 problems' greedy pick is right with chance 1/8
@@ -93,6 +101,19 @@ def test_regret_counts_failed_episodes_until_mastery_or_all_of_them(summary):
     assert s["experiments"]["ppo"]["failures_to_0.99"]["pattern_echo"]["per_seed"] == [60.0] * 5  # 100*.5 + 100*.1
     assert s["experiments"]["random"]["failures_to_0.99"]["pattern_echo"]["per_seed"] == [150.0] * 5  # 80 + 70
     assert s["experiments"]["random"]["reached_0.99"] == {"pattern_echo": 0}
+
+
+def test_the_curriculum_is_compared_with_the_method_at_equal_steps_on_level_2_and_all_levels(summary):
+    params, s = summary
+    c = s["curriculum"]
+    assert (c["method"], c["curriculum"]) == ("ppo", "curriculum")
+    assert c["budget"] == {"pattern_echo": params.run_config("ppo", "pattern_echo").training.max_steps}
+    assert c["success_level2"]["curriculum"]["pattern_echo"]["value"] == pytest.approx(0.5)
+    assert c["success_all_levels"]["curriculum"]["all_tasks"]["value"] == pytest.approx(2.5 / 3)
+    assert c["success_all_levels"]["ppo"]["all_tasks"]["value"] == pytest.approx(1.0)
+    assert c["steps_to_0.9"]["curriculum"]["pattern_echo"]["value"] == c["budget"]["pattern_echo"]  # never: the budget
+    for measure in ("success_level2", "success_all_levels", "steps_to_0.9"):  # worse in every pairing
+        assert c[measure]["p"]["all_tasks"] == {"p": 0.0, "lo": 0.0, "hi": 0.0}, measure
 
 
 def test_probability_of_improvement_points_from_the_method_to_the_baseline(summary):

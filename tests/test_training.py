@@ -54,7 +54,7 @@ def test_run_directory_contract(tmp_path):
         "tensorboard"}
     curve = pd.read_csv(tmp_path / "curve.csv")
     assert tuple(curve.columns) == CURVE_COLUMNS
-    assert curve["env_steps"].tolist() == [250, 500, 750, 1000]
+    assert curve["env_steps"].tolist() == [200, 400, 600, 800, 1000]
     assert curve["level"].eq(2).all()
     assert curve[["reward_goal", "reward_pred", "reward_cons"]].notna().all().all()
     assert ((curve["reward_pred"] > 0) & (curve["reward_pred"] <= 0.1)).all()  # exp(-mse) * 0.1
@@ -91,15 +91,15 @@ def test_resume_extends_a_finished_run_bit_identically(tmp_path):
 
 
 def test_extending_a_run_that_ended_off_the_logging_cadence_is_exact(tmp_path):
-    Trainer(mvp(6, max_steps=1100), tmp_path / "resumed").train(progress=False)  # log_every is 250
-    assert pd.read_csv(tmp_path / "resumed/curve.csv")["env_steps"].iloc[-1] == 1100
+    Trainer(mvp(6, max_steps=1080), tmp_path / "resumed").train(progress=False)  # log_every is 200
+    assert pd.read_csv(tmp_path / "resumed/curve.csv")["env_steps"].iloc[-1] == 1080
     Trainer(mvp(6, max_steps=2000), tmp_path / "resumed").train(resume="must", progress=False)
     Trainer(mvp(6, max_steps=2000), tmp_path / "straight").train(progress=False)
     assert_same_run(tmp_path / "resumed", tmp_path / "straight")
 
 
 def test_a_checkpoint_of_other_training_code_is_not_resumed(tmp_path):
-    Trainer(mvp(0, max_steps=500), tmp_path).train(progress=False)
+    Trainer(mvp(0, max_steps=480), tmp_path).train(progress=False)
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     state["code"] = "0" * 16
     torch.save(state, tmp_path / "checkpoint.pt")
@@ -170,7 +170,7 @@ def test_the_embedding_target_switches_on_schedule_and_before_that_the_run_is_th
 
 
 def test_resume_refuses_a_checkpoint_of_another_config(tmp_path):
-    Trainer(mvp(0, max_steps=500), tmp_path).train(progress=False)
+    Trainer(mvp(0, max_steps=480), tmp_path).train(progress=False)
     other = PARAMS.run_config("mvp", "pattern_echo", 0, {"algorithm": {"lr": 0.001}})
     with pytest.raises(CheckpointError, match="different configuration"):
         Trainer(other, tmp_path).train(resume="must", progress=False)
@@ -185,7 +185,7 @@ def test_resume_must_needs_a_checkpoint(tmp_path):
 
 
 def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
-    Trainer(mvp(0, max_steps=500), tmp_path).train(progress=False)
+    Trainer(mvp(0, max_steps=480), tmp_path).train(progress=False)
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="corrupt"):
         Trainer(mvp(0, max_steps=1000), tmp_path).train(resume="must", progress=False)

@@ -75,6 +75,7 @@ def add_claims(root: Path, p: float, inside: list[bool], entropy_falls: int, dro
     summary = json.loads((metrics / "summary.json").read_text())
     summary["probability_of_improvement"] = {"random": {"p": p, "lo": p - 0.05, "hi": min(1.0, p + 0.05)}}
     summary["llm"] = {"llm": {"pattern_echo": {"prediction": {"mean": 1.0, "interval": [0.98, 1.0]}, "inside": inside}}}
+    summary["curriculum"] = {"success_level2": {"p": {"all_tasks": {"p": 1 - p, "lo": max(0.0, 0.95 - p), "hi": 1.05 - p}}}}
     (metrics / "summary.json").write_text(json.dumps(summary))
     seeds = {f"pattern_echo/seed{i}": {"checks": {"entropy_falls": i < entropy_falls, "beats_chance": True}}
              for i in range(5)}
@@ -90,7 +91,7 @@ def test_every_claim_of_the_report_is_checked_and_a_missing_one_fails(tmp_path):
     report, code = verify(same, str(committed))
     rows = {r["number"]: r["verdict"] for r in report["rows"]}
     assert code == 0 and set(rows.values()) == {"identical"}
-    assert {"P(method > random)", "llm pattern_echo predicted success", "llm pattern_echo seeds inside the prediction",
+    assert {"P(method > random)", "P(curriculum > method) all_tasks success_level2", "llm pattern_echo predicted success", "llm pattern_echo seeds inside the prediction",
             "MVP criterion entropy_falls: seeds passing", "MVP criterion beats_chance: seeds passing"} <= set(rows)
     one_seed_out = add_claims(write_results(tmp_path / "close", (0.9, 0.8, 1.0)), 0.95, [True] * 4 + [False], 4)
     rows = {r["number"]: r["verdict"] for r in verify(one_seed_out, str(committed))[0]["rows"]}
@@ -101,6 +102,7 @@ def test_every_claim_of_the_report_is_checked_and_a_missing_one_fails(tmp_path):
     report, code = verify(worse, str(committed))
     rows = {r["number"]: r["verdict"] for r in report["rows"]}
     assert code == 1 and rows["P(method > random)"] == "different"
+    assert rows["P(curriculum > method) all_tasks success_level2"] == "different"
     assert rows["llm pattern_echo seeds inside the prediction"] == "different"
     assert rows["MVP criterion entropy_falls: seeds passing"] == "different" and rows["MVP criteria passed"] == "different"
     assert rows["LLM audit solve pattern_echo level 2 J"] == "missing" and report["counts"]["missing"] == 1

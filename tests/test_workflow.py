@@ -82,6 +82,28 @@ def test_dry_run_takes_another_params_file_whole(tmp_path):
     assert refused.returncode != 0 and "the params come from one file" in refused.stdout + refused.stderr
 
 
+def test_an_experiments_own_seeds_get_their_own_train_and_evaluate_rules(tmp_path):
+    """Experiments that set `seeds:` (and those that extend them) train and evaluate exactly those
+    seeds, through rules of their own; the others keep the top-level seeds and rules."""
+    raw = tiny_params()  # top-level seeds 0 and 1
+    raw["experiments"]["rl_only"]["seeds"] = [3, 5, 7]
+    other = tmp_path / "seeds.yaml"
+    other.write_text(yaml.safe_dump(raw))
+    result = sh([str(BIN / "snakemake"), "-n", "--forceall", "-p", "all", "--configfile", str(other)], ROOT)
+    tasks = load_params(other).experiments["rl_only"].tasks  # ppo's, through `extends`
+    own_tasks = len(tasks)
+    counts = job_counts(result.stdout)
+    assert counts["train_seeds_3_5_7"] == counts["evaluate_seeds_3_5_7"] == own_tasks
+    assert counts["train"] == sum(len(e.tasks) for e in load_params(other).experiments.values()) - own_tasks
+    trains = [line for line in result.stdout.splitlines() if " wmil train " in line]
+    assert {" --seeds 3 5 7 " in c for c in trains if "--experiment rl_only " in c} == {True}
+    assert {" --seeds 0 1 " in c for c in trains if "--experiment rl_only " not in c} == {True}
+    evaluated = {f for rule, fields in dry_run_jobs(result.stdout) if rule == "evaluate_seeds_3_5_7"
+                 for f in fields["output"].split(", ")}
+    assert evaluated == {f"results/runs/rl_only/{t}/seed{s}/eval.json"
+                         for t in tasks for s in (3, 5, 7)}
+
+
 def test_slurm_profile_leaves_resources_to_the_rules():
     """Resources live in the rules alone: a profile that set them too would silently override them."""
     profile = yaml.safe_load((ROOT / "workflow/profiles/slurm/config.yaml").read_text())

@@ -1,5 +1,7 @@
-"""``wmil <command>``: train, evaluate, analyze, summarize, figure, report, sanity, mvp-criteria,
-llm-serve, llm-audit, bench, config, guard, status, schema."""
+"""``wmil <command>``: the pipeline's steps (sanity, train, evaluate, analyze, llm-audit, mvp-criteria,
+summarize, figure, report, status, verify) and the tools around them (config, bench, llm-serve,
+guard, wandb, schema). Each command is a ``cmd_*`` function registered with ``@command`` beside the
+function that adds its arguments."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +30,29 @@ PLAN_FLAGS = {
     "parent": ("parent.name", str),
     "max_steps": ("training.max_steps", int),
 }
+
+
+@dataclass(frozen=True)
+class Command:
+    """One ``wmil`` subcommand: its one-line help, what adds its arguments, what runs it, and
+    whether it computes with torch (then the CLI sets one torch thread first)."""
+
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+    computes: bool
+
+
+#: Every subcommand, in the order of ``wmil --help``; ``@command`` adds each one below.
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str, help: str, arguments: Callable[[argparse.ArgumentParser], None], computes: bool = False):
+    """Register the decorated ``cmd_*`` function as ``wmil <name>``."""
+    def register(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = Command(help, arguments, run, computes)
+        return run
+    return register
 
 
 def _add_params(p: argparse.ArgumentParser) -> None:
@@ -61,6 +88,20 @@ def _resolve(args: argparse.Namespace):
     return params, params.run_config(args.experiment, task, args.seed or 0, overrides)
 
 
+def _train_arguments(p: argparse.ArgumentParser) -> None:
+    _add_run_selection(p)
+    p.add_argument("--run-dir", "--run_dir", dest="run_dir", type=Path,
+                   help="default: <runs-root>/<experiment>/<task>/seed<k>")
+    p.add_argument("--seeds", type=int, nargs="+", help="train these seeds one after the other (one process)")
+    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
+    p.add_argument("--resume", nargs="?", const="must", default="never", choices=("never", "auto", "must"),
+                   help="continue from the run's checkpoint: bare --resume requires one; 'auto' uses a "
+                        "compatible one if present and otherwise starts afresh")
+    p.add_argument("--progress", dest="progress", action="store_true", default=None, help="force the progress bar")
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+
+
+@command("train", "train one run (writes a run directory)", _train_arguments, computes=True)
 def cmd_train(args: argparse.Namespace) -> int:
     from wmil.training.trainer import Trainer
 
@@ -77,12 +118,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("config", "print the resolved configuration of a run", _add_run_selection)
 def cmd_config(args: argparse.Namespace) -> int:
     _, config = _resolve(args)
     print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
     return 0
 
 
+def _sanity_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("--out", type=Path, help="write the full JSON report here")
+    p.add_argument("--timing", type=Path, help="also measure the env's speed and write it here (never judged)")
+
+
+@command("sanity", "the plan's 'If MVP fails' checks; exits 1 if any fails", _sanity_arguments, computes=True)
 def cmd_sanity(args: argparse.Namespace) -> int:
     from wmil import atomic
     from wmil.evaluation.sanity import env_speed, run_sanity
@@ -97,6 +146,15 @@ def cmd_sanity(args: argparse.Namespace) -> int:
     return 0 if report["passed"] else 1
 
 
+def _mvp_criteria_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
+    p.add_argument("--out", type=Path, default=layout.MVP_CRITERIA)
+    p.add_argument("--report-only", action="store_true",
+                   help="exit 0 when a criterion fails too (the pipeline: the report then says FAIL)")
+
+
+@command("mvp-criteria", "check the plan's four MVP criteria on every MVP seed", _mvp_criteria_arguments)
 def cmd_mvp_criteria(args: argparse.Namespace) -> int:
     from wmil import atomic
     from wmil.evaluation.criteria import mvp_criteria
@@ -108,6 +166,19 @@ def cmd_mvp_criteria(args: argparse.Namespace) -> int:
     return 0 if report["passed"] or args.report_only else 1
 
 
+def _summarize_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
+    p.add_argument("--out", type=Path, default=layout.SUMMARY)
+    p.add_argument("--plots", type=Path, default=layout.PLOTS,
+                   help="folder for the tidy tables: curves.csv, runs.csv, sample_efficiency.csv (DVC plots)")
+    p.add_argument("--analysis", type=Path, nargs="*", default=[],
+                   help="`wmil analyze` outputs to summarise too (adds representation.csv)")
+    p.add_argument("--audit", type=Path, help="`wmil llm-audit` output: the LLM runs' predicted success")
+    p.add_argument("--machine", type=Path, help="also record the machine and library versions here (JSON)")
+
+
+@command("summarize", "IQM and 95%% CIs over seeds of every experiment x task, and the plot tables", _summarize_arguments)
 def cmd_summarize(args: argparse.Namespace) -> int:
     from wmil import atomic
     from wmil.evaluation.summary import curves, failed_analyses, representation_summary, representation_table, summarize
@@ -136,6 +207,13 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("--run-dir", "--run_dir", dest="run_dir", type=Path, nargs="+", required=True)
+    p.add_argument("--out", type=Path, help="default: <run-dir>/eval.json")
+
+
+@command("evaluate", "held-out evaluation of finished runs (writes each one's eval.json)", _evaluate_arguments, computes=True)
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from wmil import atomic
     from wmil.evaluation.held_out import evaluate_run
@@ -154,6 +232,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _analyze_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("--task", required=True, choices=TASK_NAMES)
+    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
+    p.add_argument("--out", type=Path, required=True)
+
+
+@command("analyze", "representation analysis (probes, clusters, t-SNE) of one task's models", _analyze_arguments, computes=True)
 def cmd_analyze(args: argparse.Namespace) -> int:
     from wmil import atomic
     from wmil.evaluation.representation import analyze_task
@@ -167,6 +253,14 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figure_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("name", help="a figure of wmil/reporting/figures.py, e.g. learning_curves")
+    p.add_argument("--results", type=Path, default=layout.RESULTS)
+    p.add_argument("--out", type=Path, required=True)
+
+
+@command("figure", "draw one figure of the paper from the result files", _figure_arguments)
 def cmd_figure(args: argparse.Namespace) -> int:
     from wmil.reporting.figures import FIGURES, draw
 
@@ -179,6 +273,15 @@ def cmd_figure(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("--results", type=Path, default=layout.RESULTS)
+    p.add_argument("--html", type=Path, default=layout.REPORT_HTML)
+    p.add_argument("--markdown", type=Path, default=layout.REPORT_MD)
+    p.add_argument("--headline", type=Path, help="also write the flat headline metrics (JSON) here")
+
+
+@command("report", "the self-contained HTML report and the markdown headline table", _report_arguments)
 def cmd_report(args: argparse.Namespace) -> int:
     from wmil import atomic
     from wmil.reporting.report import build_report, headline_metrics
@@ -196,6 +299,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("--seeds", type=int, default=5, help="seeds per experiment x task")
+    p.add_argument("--llm", action="store_true",
+                   help="also measure the LLM parent: cold requests and seconds per protocol, warm-cache speed")
+    p.add_argument("--out", type=Path, help="write the JSON report here")
+
+
+@command("bench", "env steps and wall seconds to mastery, regret and steps/s (medians over seeds)", _bench_arguments, computes=True)
 def cmd_bench(args: argparse.Namespace) -> int:
     from wmil import atomic
     from wmil.bench.training import run_bench
@@ -206,12 +318,24 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _llm_serve_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", type=int, default=8080)
+
+
+@command("llm-serve", "run the bundled local LLM server (127.0.0.1 only) until Ctrl-C", _llm_serve_arguments)
 def cmd_llm_serve(args: argparse.Namespace) -> int:
     from wmil.parents.llm.server import serve_forever
 
     return serve_forever(args.port)
 
 
+def _llm_audit_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("--out", type=Path, default=layout.LLM_AUDIT)
+    p.add_argument("--timing", type=Path, help="also write the seconds the requests took here (not reproducible)")
+
+
+@command("llm-audit", "the LLM parent's verdicts against the rules, per task and level", _llm_audit_arguments, computes=True)
 def cmd_llm_audit(args: argparse.Namespace) -> int:
     from wmil import atomic
     from wmil.evaluation.llm_audit import run_llm_audit
@@ -225,6 +349,15 @@ def cmd_llm_audit(args: argparse.Namespace) -> int:
     return 0
 
 
+def _guard_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--job", required=True, help="the job's name in messages")
+    p.add_argument("--log", type=Path, required=True, help="the job's log (the command's output goes here)")
+    p.add_argument("--outputs", type=Path, nargs="+", required=True, help="the job's declared outputs")
+    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
+
+
+@command("guard", "run a pipeline job; if it fails, write failure records in place of its "
+                          "outputs so that the rest of the paper is still built (wmil/jobs.py)", _guard_arguments)
 def cmd_guard(args: argparse.Namespace) -> int:
     from wmil.jobs import guard
 
@@ -232,12 +365,27 @@ def cmd_guard(args: argparse.Namespace) -> int:
     return guard(args.job.strip(), args.log, args.outputs, command)
 
 
+def _status_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("roots", type=Path, nargs="*", help="result files or folders to search for failure records")
+
+
+@command("status", "the pipeline's last step: list failed jobs and their logs, remove their "
+                          "failure records (a rerun redoes them); exit 1 if any failed", _status_arguments)
 def cmd_status(args: argparse.Namespace) -> int:
     from wmil.jobs import status
 
     return status(args.roots, args.out)
 
 
+def _verify_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results", type=Path, default=layout.RESULTS)
+    p.add_argument("--against", default="HEAD", help="a git revision (default HEAD) or a folder of committed results")
+    p.add_argument("--out", type=Path, help="write the JSON report here")
+
+
+@command("verify", "compare fresh results with the committed ones: identical, statistically "
+                          "equivalent, or different (exit 1)", _verify_arguments)
 def cmd_verify(args: argparse.Namespace) -> int:
     from wmil import atomic
     from wmil.evaluation.verify import verify
@@ -254,6 +402,13 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return code
 
 
+def _wandb_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dirs", type=Path, nargs="+", help="finished run directories")
+    p.add_argument("--project", default="wmil")
+    p.add_argument("--mode", choices=["online", "offline"], help="W&B's mode (default: its own, e.g. WANDB_MODE)")
+
+
+@command("wandb", "log finished runs' curves to Weights & Biases (optional: the wandb extra)", _wandb_arguments)
 def cmd_wandb(args: argparse.Namespace) -> int:
     from wmil.evaluation.wandb_export import log_to_wandb
 
@@ -262,6 +417,11 @@ def cmd_wandb(args: argparse.Namespace) -> int:
     return 0
 
 
+def _schema_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path)
+
+
+@command("schema", "print the JSON schema of params.yaml", _schema_arguments)
 def cmd_schema(args: argparse.Namespace) -> int:
     text = "# Generated by `wmil schema`; edit wmil/config.py instead.\n" + yaml.safe_dump(json_schema(), sort_keys=False)
     if args.out:
@@ -273,141 +433,26 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wmil", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("train", help="train one run (writes a run directory)")
-    _add_run_selection(p)
-    p.add_argument("--run-dir", "--run_dir", dest="run_dir", type=Path,
-                   help="default: <runs-root>/<experiment>/<task>/seed<k>")
-    p.add_argument("--seeds", type=int, nargs="+", help="train these seeds one after the other (one process)")
-    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
-    p.add_argument("--resume", nargs="?", const="must", default="never", choices=("never", "auto", "must"),
-                   help="continue from the run's checkpoint: bare --resume requires one; 'auto' uses a "
-                        "compatible one if present and otherwise starts afresh")
-    p.add_argument("--progress", dest="progress", action="store_true", default=None, help="force the progress bar")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
-    p.set_defaults(func=cmd_train)
-
-    p = sub.add_parser("config", help="print the resolved configuration of a run")
-    _add_run_selection(p)
-    p.set_defaults(func=cmd_config)
-
-    p = sub.add_parser("sanity", help="the plan's 'If MVP fails' checks; exits 1 if any fails")
-    _add_params(p)
-    p.add_argument("--out", type=Path, help="write the full JSON report here")
-    p.add_argument("--timing", type=Path, help="also measure the env's speed and write it here (never judged)")
-    p.set_defaults(func=cmd_sanity)
-
-    p = sub.add_parser("mvp-criteria", help="check the plan's four MVP criteria on every MVP seed")
-    _add_params(p)
-    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
-    p.add_argument("--out", type=Path, default=layout.MVP_CRITERIA)
-    p.add_argument("--report-only", action="store_true",
-                   help="exit 0 when a criterion fails too (the pipeline: the report then says FAIL)")
-    p.set_defaults(func=cmd_mvp_criteria)
-
-    p = sub.add_parser("summarize", help="IQM and 95%% CIs over seeds of every experiment x task, and the plot tables")
-    _add_params(p)
-    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
-    p.add_argument("--out", type=Path, default=layout.SUMMARY)
-    p.add_argument("--plots", type=Path, default=layout.PLOTS,
-                   help="folder for the tidy tables: curves.csv, runs.csv, sample_efficiency.csv (DVC plots)")
-    p.add_argument("--analysis", type=Path, nargs="*", default=[],
-                   help="`wmil analyze` outputs to summarise too (adds representation.csv)")
-    p.add_argument("--audit", type=Path, help="`wmil llm-audit` output: the LLM runs' predicted success")
-    p.add_argument("--machine", type=Path, help="also record the machine and library versions here (JSON)")
-    p.set_defaults(func=cmd_summarize)
-
-    p = sub.add_parser("evaluate", help="held-out evaluation of finished runs (writes each one's eval.json)")
-    _add_params(p)
-    p.add_argument("--run-dir", "--run_dir", dest="run_dir", type=Path, nargs="+", required=True)
-    p.add_argument("--out", type=Path, help="default: <run-dir>/eval.json")
-    p.set_defaults(func=cmd_evaluate)
-
-    p = sub.add_parser("analyze", help="representation analysis (probes, clusters, t-SNE) of one task's models")
-    _add_params(p)
-    p.add_argument("--task", required=True, choices=TASK_NAMES)
-    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
-    p.add_argument("--out", type=Path, required=True)
-    p.set_defaults(func=cmd_analyze)
-
-    p = sub.add_parser("figure", help="draw one figure of the paper from the result files")
-    _add_params(p)
-    p.add_argument("name", help="a figure of wmil/reporting/figures.py, e.g. learning_curves")
-    p.add_argument("--results", type=Path, default=layout.RESULTS)
-    p.add_argument("--out", type=Path, required=True)
-    p.set_defaults(func=cmd_figure)
-
-    p = sub.add_parser("report", help="the self-contained HTML report and the markdown headline table")
-    _add_params(p)
-    p.add_argument("--results", type=Path, default=layout.RESULTS)
-    p.add_argument("--html", type=Path, default=layout.REPORT_HTML)
-    p.add_argument("--markdown", type=Path, default=layout.REPORT_MD)
-    p.add_argument("--headline", type=Path, help="also write the flat headline metrics (JSON) here")
-    p.set_defaults(func=cmd_report)
-
-    p = sub.add_parser("bench", help="env steps and wall seconds to mastery, regret and steps/s (medians over seeds)")
-    _add_params(p)
-    p.add_argument("--seeds", type=int, default=5, help="seeds per experiment x task")
-    p.add_argument("--llm", action="store_true",
-                   help="also measure the LLM parent: cold requests and seconds per protocol, warm-cache speed")
-    p.add_argument("--out", type=Path, help="write the JSON report here")
-    p.set_defaults(func=cmd_bench)
-
-    p = sub.add_parser("llm-serve", help="run the bundled local LLM server (127.0.0.1 only) until Ctrl-C")
-    p.add_argument("--port", type=int, default=8080)
-    p.set_defaults(func=cmd_llm_serve)
-
-    p = sub.add_parser("llm-audit", help="the LLM parent's verdicts against the rules, per task and level")
-    _add_params(p)
-    p.add_argument("--out", type=Path, default=layout.LLM_AUDIT)
-    p.add_argument("--timing", type=Path, help="also write the seconds the requests took here (not reproducible)")
-    p.set_defaults(func=cmd_llm_audit)
-
-    p = sub.add_parser("guard", help="run a pipeline job; if it fails, write failure records in place of its "
-                                     "outputs so that the rest of the paper is still built (wmil/jobs.py)")
-    p.add_argument("--job", required=True, help="the job's name in messages")
-    p.add_argument("--log", type=Path, required=True, help="the job's log (the command's output goes here)")
-    p.add_argument("--outputs", type=Path, nargs="+", required=True, help="the job's declared outputs")
-    p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command")
-    p.set_defaults(func=cmd_guard)
-
-    p = sub.add_parser("status", help="the pipeline's last step: list failed jobs and their logs, remove their "
-                                      "failure records (a rerun redoes them); exit 1 if any failed")
-    p.add_argument("--out", type=Path, required=True)
-    p.add_argument("roots", type=Path, nargs="*", help="result files or folders to search for failure records")
-    p.set_defaults(func=cmd_status)
-
-    p = sub.add_parser("verify", help="compare fresh results with the committed ones: identical, statistically "
-                                      "equivalent, or different (exit 1)")
-    p.add_argument("--results", type=Path, default=layout.RESULTS)
-    p.add_argument("--against", default="HEAD", help="a git revision (default HEAD) or a folder of committed results")
-    p.add_argument("--out", type=Path, help="write the JSON report here")
-    p.set_defaults(func=cmd_verify)
-
-    p = sub.add_parser("wandb", help="log finished runs' curves to Weights & Biases (optional: the wandb extra)")
-    p.add_argument("run_dirs", type=Path, nargs="+", help="finished run directories")
-    p.add_argument("--project", default="wmil")
-    p.add_argument("--mode", choices=["online", "offline"], help="W&B's mode (default: its own, e.g. WANDB_MODE)")
-    p.set_defaults(func=cmd_wandb)
-
-    p = sub.add_parser("schema", help="print the JSON schema of params.yaml")
-    p.add_argument("--out", type=Path)
-    p.set_defaults(func=cmd_schema)
+    sub = parser.add_subparsers(dest="subcommand", required=True)  # "command" is guard's argument
+    for name, spec in COMMANDS.items():
+        spec.arguments(sub.add_parser(name, help=spec.help))
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     args = build_parser().parse_args(argv)
-    if args.func in (cmd_train, cmd_sanity, cmd_evaluate, cmd_analyze, cmd_bench, cmd_llm_audit):  # they compute with torch
+    spec = COMMANDS[args.subcommand]
+    if spec.computes:
         import torch
 
         torch.set_num_threads(1)  # one torch thread per process: parallelism comes from Snakemake's jobs
     try:
-        return args.func(args)
+        return spec.run(args)
     except WmilError as exc:
-        print(f"wmil {args.command}: error: {exc}", file=sys.stderr)
+        print(f"wmil {args.subcommand}: error: {exc}", file=sys.stderr)
         return 2

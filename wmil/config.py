@@ -283,7 +283,8 @@ class EvaluationConfig:
 @dataclass(frozen=True)
 class Experiment:
     """``overrides`` are already merged with those of the experiment it ``extends`` (if any), and
-    ``seeds`` (its own list, else its base's) inherited from it. A point of a sweep names its
+    ``seeds`` (its own list, else its base's) inherited from it; so are ``task_overrides`` (task ->
+    overrides for that task's runs alone, applied after ``overrides``). A point of a sweep names its
     ``sweep`` and its ``point`` (axis -> value), and runs the sweep's seeds."""
 
     name: str
@@ -294,6 +295,7 @@ class Experiment:
     sweep: str | None = None
     point: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] | None = None  # None: the top-level seeds (Params.seeds_of resolves it)
+    task_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -326,7 +328,8 @@ class Params:
         seed: int = 0,
         overrides: dict[str, Any] | None = None,
     ) -> RunConfig:
-        """Defaults, then the experiment's overrides, then ``task``, then CLI ``overrides``."""
+        """Defaults, then the experiment's overrides, then ``task`` and the experiment's overrides for
+        it (``task_overrides``), then CLI ``overrides``."""
         tree = copy.deepcopy(self.defaults)
         name = "adhoc"
         where = "run"
@@ -345,6 +348,10 @@ class Params:
             where = f"experiments.{experiment}.overrides"  # the defaults were validated alone
         if task is not None:
             tree.setdefault("env", {})["task"] = task
+            if experiment is not None and task in self.experiments[experiment].task_overrides:
+                parse_run_config({"experiment": name, "seed": seed, **tree}, where)  # the shared overrides alone
+                where = f"experiments.{experiment}.task_overrides.{task}"
+                tree = deep_merge(tree, self.experiments[experiment].task_overrides[task], where)
         if overrides:
             tree = deep_merge(tree, overrides, "override")
             where = "run"
@@ -617,7 +624,7 @@ def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: 
     body = raw[name]
     if not isinstance(body, dict):
         raise ConfigError(f"{where}: expected a mapping")
-    keys = ["description", "extends", "overrides", "seeds", "tasks"]
+    keys = ["description", "extends", "overrides", "seeds", "task_overrides", "tasks"]
     unknown = sorted(set(body) - set(keys) - {"_sweep"})
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}: unknown key; allowed: {keys}")
@@ -642,11 +649,22 @@ def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: 
         raise ConfigError(f"{where}.overrides: expected a mapping")
     if "env" in overrides and isinstance(overrides["env"], dict) and "task" in overrides["env"]:
         raise ConfigError(f"{where}.overrides.env.task: set the tasks in {where}.tasks instead")
+    task_overrides = body.get("task_overrides") or {}
+    if not isinstance(task_overrides, dict):
+        raise ConfigError(f"{where}.task_overrides: expected a mapping of task -> overrides")
+    for t, body_t in task_overrides.items():
+        if t not in TASK_NAMES:
+            raise ConfigError(f"{where}.task_overrides.{t}: not a task; allowed: {list(TASK_NAMES)}")
+        if not isinstance(body_t, dict):
+            raise ConfigError(f"{where}.task_overrides.{t}: expected a mapping")
+        if isinstance(body_t.get("env"), dict) and "task" in body_t["env"]:
+            raise ConfigError(f"{where}.task_overrides.{t}.env.task: the task is the key itself")
     if base is not None:  # an ablation shares every setting of its base but what it overrides
         overrides = deep_merge(base.overrides, overrides, f"{where}.overrides")
+        task_overrides = deep_merge(base.task_overrides, task_overrides, f"{where}.task_overrides")
     sweep, point = body.get("_sweep", (None, {}))
     done[name] = Experiment(name, tuple(tasks), overrides, str(body.get("description", "")), base_name, sweep, point,
-                            seeds)
+                            seeds, task_overrides)
     return done[name]
 
 
@@ -726,6 +744,8 @@ def json_schema() -> dict[str, Any]:
                         "tasks": {"type": "array", "items": {"enum": list(TASK_NAMES)}, "minItems": 1},
                         "overrides": section_tree(required=False),
                         "seeds": seeds(),
+                        "task_overrides": {"type": "object", "additionalProperties": False,
+                                           "properties": {t: section_tree(required=False) for t in TASK_NAMES}},
                         "sweep": {
                             "type": "object", "additionalProperties": False, "required": ["axes"],
                             "properties": {

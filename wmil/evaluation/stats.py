@@ -157,40 +157,6 @@ def sample_efficiency(curves: dict[str, np.ndarray], reps: int, seed: int) -> di
     return out
 
 
-def _check_columns(**columns: np.ndarray) -> list[np.ndarray]:
-    arrays = [np.asarray(v, dtype=float) for v in columns.values()]
-    lengths = {name: a.shape for name, a in zip(columns, arrays)}
-    if any(a.ndim != 1 for a in arrays) or len({a.shape for a in arrays}) != 1:
-        raise ValueError(f"{', '.join(columns)}: expected 1-D curve columns of equal length, got shapes {lengths}")
-    return arrays
-
-
-def cumulative_failures(episodes: np.ndarray, success_rate: np.ndarray, rolling_success: np.ndarray,
-                        until: float = 0.99) -> tuple[float, bool]:
-    """Failed episodes summed over the curve until mastery: ``(failures, reached)``.
-
-    Curve row ``i`` covers the ``episodes[i] - episodes[i-1]`` episodes finished since the previous
-    row (all of ``episodes[0]`` for the first), ``success_rate[i]`` of which succeeded. Rows count up
-    to and including the first whose ``rolling_success >= until``; if none does, all rows count and
-    ``reached`` is False. The resolution is one curve row: the failures of the row in which mastery
-    is reached count in full, also those after the moment it was reached.
-    """
-    if not 0.0 <= until <= 1.0:
-        raise ValueError(f"until={until!r}: expected a success rate in [0, 1]")
-    finished, rate, rolling = _check_columns(
-        episodes=episodes, success_rate=success_rate, rolling_success=rolling_success)
-    per_row = np.diff(finished, prepend=0.0)
-    if (per_row < 0).any():
-        raise ValueError("episodes: must be a non-decreasing running count of finished episodes")
-    hits = np.flatnonzero(rolling >= until)
-    reached = len(hits) > 0
-    end = hits[0] + 1 if reached else len(rolling)
-    counted = per_row[:end] > 0  # a row without finished episodes has no rate and no failures
-    if np.isnan(rate[:end][counted]).any():
-        raise ValueError("success_rate: NaN in a row that finished episodes")
-    return float(np.sum(per_row[:end][counted] * (1.0 - rate[:end][counted]))), reached
-
-
 def ideal_trial_and_error_failures(num_problems: int, num_actions: int) -> float:
     """Expected total failures of an ideal trial-and-error learner that, per problem, tries
     untried actions uniformly at random and never repeats a wrong one: the right action's position

@@ -115,6 +115,11 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, 
             for task in sorted(set(a.get(key, {})) | set(b.get(key, {}))):
                 rows.append(_estimate(f"P({variant} > no world model) {task} {key}", a.get(key, {}).get(task),
                                       b.get(key, {}).get(task), value="p"))
+    comparisons = [x.get("curriculum") or {} for x in (old, new)]
+    for measure in ("success_level2", "success_all_levels", "steps_to_0.9"):
+        a, b = ((c.get(measure) or {}).get("p", {}) for c in comparisons)
+        for task in sorted(set(a) | set(b)):
+            rows.append(_estimate(f"P(curriculum > method) {task} {measure}", a.get(task), b.get(task), value="p"))
     for experiment in sorted(set(old.get("llm", {})) | set(new.get("llm", {}))):
         a, b = old.get("llm", {}).get(experiment, {}), new.get("llm", {}).get(experiment, {})
         for task in sorted(set(a) | set(b)):

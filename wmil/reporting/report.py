@@ -41,6 +41,10 @@ class Table:
     note: str                      # what a cell is, with its unit
     rows: list[dict[str, str]]
 
+    def __post_init__(self) -> None:
+        if len({tuple(row) for row in self.rows}) > 1:  # one header line for every row
+            raise ValueError(f"table {self.title!r}: rows with different columns: {sorted({tuple(r) for r in self.rows})}")
+
     def markdown(self) -> list[str]:
         if not self.rows:
             return [f"## {self.title}", "", f"{self.note} (no rows)", ""]
@@ -205,6 +209,47 @@ def world_model_findings(params: Params, summary: dict[str, Any]) -> list[str]:
     return lines
 
 
+#: The curriculum comparison's measures (summary.json "curriculum"), as the report names them.
+CURRICULUM_MEASURES = {"success_level2": ("held-out success, level 2", RATE, "higher"),
+                       "success_all_levels": ("held-out success, mean of levels 0-2", RATE, "higher"),
+                       "steps_to_0.9": ("env steps to 90%, level 2", COUNT, "fewer")}
+
+
+def curriculum_table(summary: dict[str, Any]) -> Table:
+    """Per measure and task (and over all tasks): the curriculum, the method, and P(curriculum better)."""
+    c = summary.get("curriculum") or {}
+    rows = []
+    for measure, (label, fmt, better) in CURRICULUM_MEASURES.items() if c else ():
+        entry = c[measure]
+        for task, poi in entry["p"].items():
+            rows.append({"measure": label, "task": task,
+                         c["curriculum"]: interval(entry[c["curriculum"]][task], fmt),
+                         c["method"]: interval(entry[c["method"]][task], fmt),
+                         "better": better,
+                         "P(curriculum better)": f"{interval({'value': poi['p'], **poi})} {_verdict(poi)}"})
+    budget = ", ".join(f"{task} {steps:,}" for task, steps in c.get("budget", {}).items())
+    return Table("Does the curriculum help?",
+                 f"{c.get('method')} with the mastery curriculum (levels 0 -> 2, replaying easier levels) against "
+                 f"{c.get('method')} itself: the same settings and env-step budget ({budget}). Held-out greedy success "
+                 "(rate) on the full task and averaged over the levels; env steps until 90% rolling success on the full "
+                 "task, a run that never got there counted as its budget; IQM [95% CI] over seeds. P: the probability "
+                 "that a curriculum run beats a run without (higher success, fewer steps; rliable; ties count half) "
+                 "[95% CI].", rows)
+
+
+def curriculum_finding(summary: dict[str, Any]) -> list[str]:
+    """Whether the curriculum earns its place: better on some measure over all tasks and worse on none."""
+    c = summary.get("curriculum") or {}
+    if not c:
+        return []
+    verdicts = {measure: _verdict(c[measure]["p"]["all_tasks"]) for measure in CURRICULUM_MEASURES}
+    earns = "better" in verdicts.values() and "worse" not in verdicts.values()
+    parts = [f"{CURRICULUM_MEASURES[m][0]} P = {c[m]['p']['all_tasks']['p']:.2f} [{c[m]['p']['all_tasks']['lo']:.2f}, "
+             f"{c[m]['p']['all_tasks']['hi']:.2f}] ({v})" for m, v in verdicts.items()]
+    return [f"Curriculum against {c['method']} at equal env steps, all tasks: " + "; ".join(parts)
+            + (": it earns its place." if earns else ": it does not earn its place.")]
+
+
 def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None) -> list[str]:
     """The MVP verdict, the probabilities of improvement and the LLM parent, one line each."""
     seeds_passed = sum(s["passed"] for s in criteria["seeds"].values())
@@ -213,6 +258,7 @@ def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], 
              *(f"P({params.evaluation.method} > {name}) = {poi['p']:.2f} [{poi['lo']:.2f}, {poi['hi']:.2f}]"
                for name, poi in summary["probability_of_improvement"].items())]
     lines += world_model_findings(params, summary)
+    lines += curriculum_finding(summary)
     if audit is None:
         lines.append("LLM parent audit: missing (its job failed; see Missing results).")
     for name, by_task in summary["llm"].items():
@@ -238,7 +284,7 @@ def params_hash(params: Params) -> str:
 
 
 def tables(params: Params, summary: dict[str, Any], audit: dict[str, Any] | None) -> list[Table]:
-    return [headline(params, summary), world_model_table(params, summary),
+    return [headline(params, summary), world_model_table(params, summary), curriculum_table(summary),
             *([audit_table(audit)] if audit is not None else []), llm_table(summary), quality_table(summary)]
 
 
@@ -320,6 +366,8 @@ def headline_metrics(params: Params, summary: dict[str, Any], criteria: dict[str
         out[f"p_improvement.{method}_over_{name}"] = round(poi["p"], 4)
     for name, v in (summary.get("world_model") or {}).get("variants", {}).items():
         out[f"p_fewer_steps_than_no_world_model.{name}"] = round(v["p_steps"]["all_tasks"]["p"], 4)
+    for measure, entry in {k: v for k, v in (summary.get("curriculum") or {}).items() if k in CURRICULUM_MEASURES}.items():
+        out[f"p_curriculum_over_method.{measure}"] = round(entry["p"]["all_tasks"]["p"], 4)
     for name, by_task in summary["llm"].items():
         for task, e in by_task.items():
             out[f"llm_seeds_inside_prediction.{name}.{task}"] = sum(e["inside"]) if e.get("prediction") else None

@@ -41,13 +41,24 @@ class SuccessWindow:
 class CurriculumManager:
     """Tracks the success of the last ``window`` episodes played at the current level; when that
     window is full and its success rate reaches ``mastery_threshold``, moves to the next level
-    (up to ``max_level``) and starts a fresh window. It sees only success flags."""
+    (up to ``max_level``) and starts a fresh window. It sees only success flags. A ``replay``
+    share of each batch of new episodes goes back to a uniformly chosen easier level."""
 
-    def __init__(self, max_level: int, mastery_threshold: float, window: int, initial_level: int = 0):
+    def __init__(self, max_level: int, mastery_threshold: float, window: int, replay: float = 0.0,
+                 initial_level: int = 0):
         self.level = initial_level
         self.max_level = max_level
         self.mastery_threshold = mastery_threshold
+        self.replay = replay
         self.recent = SuccessWindow(window)
+
+    def episode_levels(self, n: int, generator: torch.Generator) -> int | torch.Tensor:
+        """The level of each of ``n`` new episodes: the current one (an int), or ``LongTensor (n,)``
+        with the replayed share at easier levels (drawn from ``generator``)."""
+        if self.level == 0 or self.replay == 0:
+            return self.level
+        back = torch.rand(n, generator=generator) < self.replay
+        return torch.where(back, torch.randint(self.level, (n,), generator=generator), torch.full((n,), self.level))
 
     def update(self, successes: torch.Tensor) -> bool:
         """Record episode successes ``BoolTensor (n,)`` played at the current level; returns

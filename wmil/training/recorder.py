@@ -42,19 +42,24 @@ CURVE_COLUMNS = (
 )
 #: Wall-clock scalars per curve row, kept in timing.json (never in the curve, which is compared).
 TIMING_COLUMNS = ("env_steps", "steps_per_s")
-SUCCESS_THRESHOLDS = (0.5, 0.9)
+MASTERY = 0.99  # the rolling full-task success that ends the regret count
+SUCCESS_THRESHOLDS = (0.5, 0.9, MASTERY)
 
 
 class RunRecorder:
     """Success over the last ``success_window`` episodes (all levels, and the full task alone: a
     curriculum's easier levels must not count as mastery), the env steps at which the full task's
     rolling success first reached each of :data:`SUCCESS_THRESHOLDS` (over a full window), the
-    per-update scalars since the last curve row, and the rows so far."""
+    failed episodes (at any level) so far and until that first reached :data:`MASTERY` (the
+    regret), the per-update scalars since the last curve row, and the rows so far. Thresholds and
+    regret are checked after every update, not only at curve rows."""
 
     def __init__(self, success_window: int):
         self.window = SuccessWindow(success_window)
         self.top_window = SuccessWindow(success_window)
         self.episodes = 0
+        self.failures = 0  # failed episodes so far, at any level
+        self.failures_to_mastery: int | None = None  # ... when the full task's rolling success first reached MASTERY
         self.steps_to: dict[str, int | None] = {f"steps_to_{t:g}": None for t in SUCCESS_THRESHOLDS}
         self.pending: list[dict[str, float]] = []  # per-update scalars since the last curve row
         self.curve: list[dict[str, float]] = []
@@ -67,12 +72,15 @@ class RunRecorder:
         Returns the episodes' successes ``BoolTensor (N,)``."""
         successes = buffer.episode_successes()
         self.episodes += len(successes)
+        self.failures += int((~successes).sum())
         self.window.push(successes)
         self.top_window.push(successes[levels == NUM_LEVELS - 1])
         if self.top_window.full:
             for key, threshold in zip(self.steps_to, SUCCESS_THRESHOLDS):
                 if self.steps_to[key] is None and self.top_window.rate() >= threshold:
                     self.steps_to[key] = env_steps
+                    if threshold == MASTERY:
+                        self.failures_to_mastery = self.failures
         self.pending.append({
             **stats,
             "level": level,
@@ -121,15 +129,19 @@ class RunRecorder:
         write_events(run_dir, self.curve, self.rates)
 
     def state_dict(self) -> dict[str, Any]:
+        """A copy: recording on after it changes neither the state nor a recorder loaded from it."""
         return {"window": self.window.state_dict(), "top_window": self.top_window.state_dict(),
-                "episodes": self.episodes, "steps_to": self.steps_to, "pending": self.pending,
-                "curve": self.curve, "rates": self.rates}
+                "episodes": self.episodes, "failures": self.failures,
+                "failures_to_mastery": self.failures_to_mastery, "steps_to": dict(self.steps_to),
+                "pending": list(self.pending), "curve": list(self.curve), "rates": list(self.rates)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.window.load_state_dict(state["window"])
         self.top_window.load_state_dict(state["top_window"])
-        self.episodes, self.steps_to, self.pending = state["episodes"], state["steps_to"], state["pending"]
-        self.curve, self.rates = state["curve"], state["rates"]
+        self.episodes, self.failures, self.failures_to_mastery = (
+            state["episodes"], state["failures"], state["failures_to_mastery"])
+        self.steps_to, self.pending = dict(state["steps_to"]), list(state["pending"])
+        self.curve, self.rates = list(state["curve"]), list(state["rates"])
 
 
 def curve_to_csv(rows: list[dict[str, float]]) -> str:

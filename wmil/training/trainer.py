@@ -43,7 +43,7 @@ from wmil.training.buffer import RolloutBuffer
 from wmil.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from wmil.training.curriculum import CurriculumManager
 from wmil.training.event_log import write_events
-from wmil.training.recorder import CURVE_COLUMNS, TIMING_COLUMNS, RunRecorder, curve_to_csv
+from wmil.training.recorder import CURVE_COLUMNS, MASTERY, TIMING_COLUMNS, RunRecorder, curve_to_csv
 from wmil.training.rewards import RewardComputer
 from wmil.training.rollout import RolloutCollector
 
@@ -52,6 +52,7 @@ __all__ = ["CURVE_COLUMNS", "FINISHED_FILES", "TIMING_COLUMNS", "Trainer"]
 log = logging.getLogger("wmil.train")
 
 FINISHED_FILES = ("metrics.json", "model.pt", "timing.json", "parent_stats.json", "eval.json")
+COUNTERS = ("env_steps", "updates", "elapsed", "embedding_switch_step")  # the trainer's own state, checkpointed
 
 
 class Trainer:
@@ -79,7 +80,7 @@ class Trainer:
         self.collector = RolloutCollector(self.env, self.model, rewards, self.parent, self.buffer,
                                           torch.Generator().manual_seed(seeds.policy))
         cur = config.curriculum
-        self.curriculum = (CurriculumManager(NUM_LEVELS - 1, cur.mastery_threshold, cur.window)
+        self.curriculum = (CurriculumManager(NUM_LEVELS - 1, cur.mastery_threshold, cur.window, cur.replay)
                            if cur.enabled else None)
         self.recorder = RunRecorder(config.training.success_window)
         self.env_steps = 0
@@ -92,14 +93,10 @@ class Trainer:
         return self.curriculum.level if self.curriculum is not None else self.config.env.level
 
     def episode_levels(self) -> int | torch.Tensor:
-        """The level of each new episode: the current one, except a ``replay`` share of the
-        batch that goes back to a uniformly chosen easier level."""
-        level, replay = self.level, self.config.curriculum.replay
-        if self.curriculum is None or level == 0 or replay == 0:
-            return level
-        n, g = self.env.num_envs, self.env.generator
-        back = torch.rand(n, generator=g) < replay
-        return torch.where(back, torch.randint(level, (n,), generator=g), torch.full((n,), level))
+        """The level of each new episode (the curriculum's, with its replays; else ``env.level``)."""
+        if self.curriculum is None:
+            return self.config.env.level
+        return self.curriculum.episode_levels(self.env.num_envs, self.env.generator)
 
     def maybe_switch_target(self) -> None:
         """Switch the world model to the embedding target once ``model.embedding_after_steps`` env
@@ -212,28 +209,23 @@ class Trainer:
                 raise CheckpointError(message)
             log.warning("%s; starting afresh", message)
             return
-        self.model.load_state_dict(state["model"])
-        self.algorithm.load_state_dict(state["algorithm"])
-        self.env.load_state_dict(state["env"])
-        self.parent.load_state_dict(state["parent"])
-        self.collector.load_state_dict(state["collector"])
-        self.recorder.load_state_dict(state["recorder"])
-        if self.curriculum is not None:
-            self.curriculum.load_state_dict(state["curriculum"])
-        for key in ("env_steps", "updates", "elapsed", "embedding_switch_step"):
+        for key, part in self._stateful_parts().items():
+            part.load_state_dict(state[key])
+        for key in COUNTERS:
             setattr(self, key, state[key])
         log.info("resumed %s at env step %d", path, self.env_steps)
+
+    def _stateful_parts(self) -> dict[str, Any]:
+        """Every part whose state a checkpoint keeps (under these keys) for a bit-identical resume."""
+        parts = {"model": self.model, "algorithm": self.algorithm, "env": self.env, "parent": self.parent,
+                 "collector": self.collector, "recorder": self.recorder, "curriculum": self.curriculum}
+        return {key: part for key, part in parts.items() if part is not None}
 
     def save(self) -> None:
         save_checkpoint(self.run_dir / "checkpoint.pt", {
             "fingerprint": self.config.fingerprint(), "code": code_hash(self.config.parent.name == "llm"),
-            "config": self.config.to_dict(), "model": self.model.state_dict(), "algorithm": self.algorithm.state_dict(),
-            "env": self.env.state_dict(), "parent": self.parent.state_dict(), "collector": self.collector.state_dict(),
-            "recorder": self.recorder.state_dict(),
-            "curriculum": self.curriculum.state_dict() if self.curriculum is not None else None,
-            "env_steps": self.env_steps, "updates": self.updates, "elapsed": self.elapsed,
-            "embedding_switch_step": self.embedding_switch_step,
-        })
+            "config": self.config.to_dict(), **{key: part.state_dict() for key, part in self._stateful_parts().items()},
+            **{key: getattr(self, key) for key in COUNTERS}})
         self.recorder.write_progress(self.run_dir)
 
     def finish(self, curve: list[dict[str, float]], rates: list[dict[str, float]]) -> dict[str, Any]:
@@ -249,6 +241,8 @@ class Trainer:
             "final_entropy": last["entropy"],
             "final_world_model_mse": None if np.isnan(last["world_model_mse"]) else last["world_model_mse"],
             **self.recorder.steps_to,
+            "failures": self.recorder.failures,  # failed episodes, at any level
+            f"failures_to_{MASTERY:g}": self.recorder.failures_to_mastery,  # the regret; None: never mastered
             "embedding_switch_step": self.embedding_switch_step,
         }
         atomic.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))

@@ -48,14 +48,29 @@ if PARAMS_FILE != DEFAULT_PARAMS_FILE:
     config.update(load_configfile(PARAMS_FILE))
 validate(config, "../schemas/params.schema.yaml")  # generated from wmil/config.py (`wmil schema`)
 PARAMS = parse_params(config, PARAMS_FILE)
-# One train (evaluate) job covers every seed of an experiment x task, so the seeds are part of the
-# rules' outputs, which cannot differ between experiments: the DAG runs the top-level seeds only.
+# One train (evaluate) job covers every seed of an experiment x task, and a rule's outputs are one
+# pattern for all its jobs, so the experiments are grouped by their seeds (`seeds:` at the top, or
+# an experiment's own): one train and one evaluate rule per group, named by seed_rule_name.
+SEED_GROUPS = {}  # seeds -> the experiments that run them, the top-level seeds' first
 for _name in PARAMS.experiments:
-    if PARAMS.seeds_of(_name) != PARAMS.seeds:
-        raise WorkflowError(
-            f"{PARAMS_FILE}: experiments.{_name}.seeds {list(PARAMS.seeds_of(_name))}: the pipeline runs every "
-            f"experiment on the top-level seeds {list(PARAMS.seeds)}; train other seeds with `wmil train "
-            f"--experiment {_name} --seeds ...`")
+    SEED_GROUPS.setdefault(PARAMS.seeds_of(_name), []).append(_name)
+SEED_GROUPS = dict(sorted(SEED_GROUPS.items(), key=lambda group: group[0] != PARAMS.seeds))
+
+
+def seed_rule_name(step, seeds):
+    """The name of the ``step`` (train, evaluate) rule of the experiments that run ``seeds``
+    (``step`` itself for the top-level seeds, e.g. ``train_seeds_0_1_2`` for others)."""
+    return step if seeds == PARAMS.seeds else f"{step}_seeds_{'_'.join(map(str, seeds))}"
+
+
+def seed_rule(step, experiment):
+    """The rule object of ``step`` that runs ``experiment`` (rules.train for the top-level seeds)."""
+    return getattr(rules, seed_rule_name(step, PARAMS.seeds_of(experiment)))
+
+
+def one_of(names):
+    """A wildcard constraint that matches exactly these names."""
+    return "|".join(re.escape(name) for name in names)
 
 
 # ---- results layout (wmil/layout.py) ---------------------------------------------------------
@@ -103,7 +118,7 @@ def guarded(command):
 
 
 wildcard_constraints:
-    experiment="|".join(re.escape(name) for name in PARAMS.experiments),
+    experiment=one_of(PARAMS.experiments),
     task="|".join(TASK_NAMES),
 
 
@@ -123,7 +138,7 @@ LLM_AUDIT_SOURCES = [str(p) for p in training_sources() if {"tasks", "envs", "pa
 def runs(experiments=None):
     """(experiment, task, seed) for every run that the params define."""
     names = experiments or PARAMS.experiments
-    return [(e, t, s) for e in names for t in PARAMS.experiments[e].tasks for s in PARAMS.seeds]
+    return [(e, t, s) for e in names for t in PARAMS.experiments[e].tasks for s in PARAMS.seeds_of(e)]
 
 
 def jobs(experiments=None):
@@ -131,20 +146,22 @@ def jobs(experiments=None):
     return list(dict.fromkeys((e, t) for e, t, _ in runs(experiments)))
 
 
-def seed_outputs(name):
-    """``name`` in the run directory of every seed of the job's experiment x task."""
-    return expand(RUN_FILE, seed=PARAMS.seeds, name=name, allow_missing=True)
+def seed_outputs(name, seeds):
+    """``name`` in the run directory of each of ``seeds`` for the job's experiment x task."""
+    return expand(RUN_FILE, seed=seeds, name=name, allow_missing=True)
 
 
-def per_job(patterns, experiments=None):
-    """``patterns`` (a rule's output over the seeds, e.g. rules.train.output.metrics) for every
-    experiment x task: every run's file, in the order experiment, task, seed."""
-    return [f for e, t in jobs(experiments) for f in expand(patterns, experiment=e, task=t)]
+def per_job(step, output, experiments=None):
+    """The ``output`` of the ``step`` rule of each experiment's seeds (e.g. "train" and "metrics"
+    give rules.train.output.metrics) for every experiment x task: every run's file, in the order
+    experiment, task, seed."""
+    return [f for e, t in jobs(experiments) for f in expand(getattr(seed_rule(step, e).output, output), experiment=e, task=t)]
 
 
 def run_config_hash(wildcards):
     """Hashes of the job's runs' whole resolved configs: only jobs whose runs' configs changed rerun."""
-    return [PARAMS.run_config(wildcards.experiment, wildcards.task, s).config_hash() for s in PARAMS.seeds]
+    return [PARAMS.run_config(wildcards.experiment, wildcards.task, s).config_hash()
+            for s in PARAMS.seeds_of(wildcards.experiment)]
 
 
 def sources(*modules):
@@ -182,7 +199,7 @@ def representation_tasks():
 def representation_models(task):
     """The models of every run the representation analysis of ``task`` compares (rule train's)."""
     experiments = [e for e in PARAMS.evaluation.representation if task in PARAMS.experiments[e].tasks]
-    return [f for e in experiments for f in expand(rules.train.output.model, experiment=e, task=task)]
+    return [f for e in experiments for f in expand(seed_rule("train", e).output.model, experiment=e, task=task)]
 
 
 def figure_inputs(name):

@@ -1,30 +1,37 @@
-rule evaluate:
-    """Held-out evaluation of every seed of one experiment x task: greedy and sampled success,
-    entropy, world-model MSE per level (one process, start-up paid once)."""
-    input:
-        models=rules.train.output.model,
-        code=sources("evaluation/held_out.py", "evaluation/evaluate.py"),
-    output:
-        evals=seed_outputs("eval.json"),
-    params:
-        job=job_label("evaluate"),
-        params_file=PARAMS_FILE,
-        run_dirs=lambda wildcards, input: " ".join(os.path.dirname(m) for m in input.models),
-        settings=evaluation_settings("episodes", "seed"),
-    log:
-        log_file("evaluate/{experiment}/{task}"),
-    benchmark:
-        benchmark_file("evaluate/{experiment}/{task}")
-    threads: 1
-    conda:
-        "../../environment.yml"
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    shell:
-        guarded(
-            "wmil evaluate --params {params.params_file} --run-dir {params.run_dirs}"
-        )
+# One evaluate rule per group of experiments that share their seeds, as for train.
+for _seeds, _experiments in SEED_GROUPS.items():
+
+    rule:
+        """Held-out evaluation of every seed of one experiment x task: greedy and sampled success,
+        entropy, world-model MSE per level (one process, start-up paid once)."""
+        name:
+            seed_rule_name("evaluate", _seeds)
+        input:
+            models=seed_rule("train", _experiments[0]).output.model,
+            code=sources("evaluation/held_out.py", "evaluation/evaluate.py"),
+        output:
+            evals=seed_outputs("eval.json", _seeds),
+        wildcard_constraints:
+            experiment=one_of(_experiments),
+        params:
+            job=job_label("evaluate"),
+            params_file=PARAMS_FILE,
+            run_dirs=lambda wildcards, input: " ".join(os.path.dirname(m) for m in input.models),
+            settings=evaluation_settings("episodes", "seed"),
+        log:
+            log_file("evaluate/{experiment}/{task}"),
+        benchmark:
+            benchmark_file("evaluate/{experiment}/{task}")
+        threads: 1
+        conda:
+            "../../environment.yml"
+        resources:
+            mem_mb=1000,
+            runtime=10,
+        shell:
+            guarded(
+                "wmil evaluate --params {params.params_file} --run-dir {params.run_dirs}"
+            )
 
 
 rule analyze:

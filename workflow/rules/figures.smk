@@ -71,8 +71,8 @@ rule status:
     that the next invocation redoes exactly them. Fails the invocation if any job failed."""
     input:
         sanity=rules.sanity.output.report,
-        runs=per_job(rules.train.output.metrics),
-        evals=per_job(rules.evaluate.output.evals),
+        runs=per_job("train", "metrics"),
+        evals=per_job("evaluate", "evals"),
         analysis=ANALYSIS_OUTPUTS,
         audit=rules.llm_audit.output.audit,
         criteria=rules.mvp_criteria.output.criteria,

@@ -1,8 +1,8 @@
 rule summarize:
     """IQM and 95% bootstrap CIs over seeds (rliable) of every experiment x task, and the plot tables."""
     input:
-        evals=per_job(rules.evaluate.output.evals),
-        metrics=per_job(rules.train.output.metrics),
+        evals=per_job("evaluate", "evals"),
+        metrics=per_job("train", "metrics"),
         analysis=ANALYSIS_OUTPUTS,
         audit=rules.llm_audit.output.audit,
         code=sources("evaluation/summary.py", "evaluation/stats.py"),
