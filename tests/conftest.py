@@ -39,6 +39,7 @@ def tiny_params() -> dict:
     raw["seeds"] = [0, 1]
     for name, exp in raw["experiments"].items():
         exp["overrides"] = dict(exp.get("overrides") or {})  # YAML anchors share mappings: copy before editing
+        exp.pop("task_overrides", None)  # one smoke budget for every task
         exp["overrides"]["training"] = ({"max_steps": 3000, "save_every": 1000} if name == "mvp"
                                         else {"max_steps": 2048, "log_every": 1024, "save_every": 1024})
         if "sweep" in exp:  # two points per sweep
