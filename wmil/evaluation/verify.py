@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from wmil.errors import ConfigError
+from wmil.evaluation.summary import CURRICULUM_MEASURES
 
 FILES = ("metrics/summary.json", "metrics/mvp_criteria.json", "metrics/llm_audit.json", "metrics/machine.json")
 SCORES = ("success_greedy", "steps_to_0.9_censored", "failures_to_0.99")
@@ -116,7 +117,7 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, 
                 rows.append(_estimate(f"P({variant} > no world model) {task} {key}", a.get(key, {}).get(task),
                                       b.get(key, {}).get(task), value="p"))
     comparisons = [x.get("curriculum") or {} for x in (old, new)]
-    for measure in ("success_level2", "success_all_levels", "steps_to_0.9"):
+    for measure in CURRICULUM_MEASURES:
         a, b = ((c.get(measure) or {}).get("p", {}) for c in comparisons)
         for task in sorted(set(a) | set(b)):
             rows.append(_estimate(f"P(curriculum > method) {task} {measure}", a.get(task), b.get(task), value="p"))
