@@ -14,12 +14,15 @@ pipeline: setup
 	@scripts/unlock-if-idle.sh $(BIN)/snakemake
 	$(BIN)/dvc repro
 
+# Two pytest workers, one per core; the Slurm tests share one worker (and its cluster).
+PYTEST_WORKERS := -n 2 --dist loadgroup
+
 test: setup
 	@scripts/install-chromium.sh
-	WMIL_VENV=$(VENV) scripts/run-tests.sh
+	WMIL_VENV=$(VENV) scripts/run-tests.sh $(PYTEST_WORKERS)
 
 test-fast: setup
-	WMIL_VENV=$(VENV) scripts/run-tests.sh -m "not integration"
+	WMIL_VENV=$(VENV) scripts/run-tests.sh $(PYTEST_WORKERS) -m "not integration"
 
 bench: setup
 	$(BIN)/wmil bench

@@ -13,6 +13,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_PATH = REPO_ROOT / "params.yaml"
 
 
+def pytest_collection_modifyitems(items):
+    """Integration tests first: under `make test` (two workers, pytest -n 2) the minutes-long ones
+    start at once on both and the quick unit tests fill in at the end, instead of a long one
+    starting last while the other worker idles."""
+    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+
+
 @pytest.fixture(scope="session")
 def params():
     """``params.yaml`` of the repository, loaded and validated once."""

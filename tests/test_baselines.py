@@ -165,6 +165,11 @@ def test_evaluate_writes_held_out_eval_json_deterministically(tmp_path):
     assert report["success_greedy"] == report["by_level"]["2"]["greedy"]["success"] > 0.9
     assert 0 <= report["success_sampled"] <= 1 and report["world_model_mse"] > 0
     assert evaluate_run(tmp_path, PARAMS.evaluation) == report
+    # the pipeline's train jobs evaluate each run in the same process: the same eval.json
+    again = tmp_path / "again"
+    assert main(["train", "--params", str(PARAMS_PATH), "--experiment", "mvp", "--seed", "1", "--run-dir", str(again),
+                 "--set", "training.max_steps=3000", "--no-progress", "--evaluate"]) == 0
+    assert json.loads((again / "eval.json").read_text()) == report
 
 
 def test_evaluate_without_a_finished_run_is_a_clear_error(tmp_path, capsys):

@@ -49,7 +49,7 @@ def make_project(path: Path, params: dict) -> Path:
 
 
 def count_jobs(params: dict) -> int:
-    """Training (or evaluation) jobs: one per experiment x task."""
+    """Training jobs (each evaluates its runs too): one per experiment x task."""
     from wmil.config import parse_params
 
     return sum(len(e.tasks) for e in parse_params(params).experiments.values())
@@ -138,6 +138,7 @@ def slurm_job_ids() -> set[str]:
     return set(out.stdout.split())
 
 
+@pytest.mark.xdist_group("slurm")  # one worker starts the one cluster
 def test_a_failing_slurm_job_fails_snakemake(slurm_cluster, tmp_path):
     params = lean_params()
     params["sanity"]["random_tolerance"] = 1e-9  # a random policy is never exactly at 1/A: sanity fails
@@ -150,6 +151,7 @@ def test_a_failing_slurm_job_fails_snakemake(slurm_cluster, tmp_path):
     assert not (project / "results/runs").exists()
 
 
+@pytest.mark.xdist_group("slurm")
 def test_whole_dag_runs_through_sbatch_under_dvc_and_leaves_dvc_lock_unchanged(slurm_cluster, tmp_path):
     params = lean_params()
     project = make_project(tmp_path / "project", params)
@@ -160,7 +162,7 @@ def test_whole_dag_runs_through_sbatch_under_dvc_and_leaves_dvc_lock_unchanged(s
                               capture_output=True, text=True, timeout=660)
     assert on_slurm.returncode == 0, on_slurm.stdout[-3000:] + on_slurm.stderr[-3000:]
     assert f"Using profiles {ROOT / 'workflow/profiles/slurm'}" in on_slurm.stderr
-    assert len(slurm_job_ids() - before) >= 2 * count_jobs(params) + 1  # training, evaluation, sanity
+    assert len(slurm_job_ids() - before) >= count_jobs(params) + 1  # training (and evaluation), sanity
     summary = json.loads((project / "results/metrics/summary.json").read_text())
     assert summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]
     assert (project / "results/report/report.html").exists()

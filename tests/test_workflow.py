@@ -51,16 +51,18 @@ def test_dry_run_expands_experiments_tasks_seeds():
 
     experiments = load_params(ROOT / "params.yaml").experiments
     assert "quality_t1-fpr0.3-fnr0.3" in experiments and "quality_t1" not in experiments  # sweeps expanded
-    jobs = sum(len(e.tasks) for e in experiments.values())  # one job trains (evaluates) every seed of an experiment x task
+    jobs = sum(len(e.tasks) for e in experiments.values())  # one job trains and evaluates every seed of an experiment x task
     assert job_counts(result.stdout) == {
-        "sanity": 1, "train": jobs, "evaluate": jobs, "analyze": 3, "llm_audit": 1, "mvp_criteria": 1,
-        "summarize": 1, "figure": len(FIGURES), "report": 1, "status": 1, "all": 1}
+        "sanity": 1, "train": jobs, "analyze": 3, "llm_audit": 1, "mvp_criteria": 1,
+        "summarize": 1, "figures": 1, "report": 1, "status": 1, "all": 1}
+    figures = [fields for rule, fields in dry_run_jobs(result.stdout) if rule == "figures"]
+    assert sorted(figures[0]["output"].split(", ")) == sorted(f"results/figures/{name}.png" for name in FIGURES)
     printed = dry_run_jobs(result.stdout)
     assert len(printed) == sum(job_counts(result.stdout).values())
     from wmil import layout
 
     for rule, fields in printed:  # every heavy job is benchmarked; every job but `all` says what it needs
-        if rule in ("sanity", "train", "evaluate", "analyze", "llm_audit", "summarize", "figure", "report"):
+        if rule in ("sanity", "train", "analyze", "llm_audit", "summarize", "figures", "report"):
             assert fields["benchmark"].startswith(f"{layout.BENCHMARKS}/"), rule
         if rule != "all":
             assert re.search(r"\bmem_mb=\d+", fields["resources"]) and re.search(r"\bruntime=\d+", fields["resources"]), rule
@@ -82,7 +84,7 @@ def test_dry_run_takes_another_params_file_whole(tmp_path):
     assert refused.returncode != 0 and "the params come from one file" in refused.stdout + refused.stderr
 
 
-def test_an_experiments_own_seeds_get_their_own_train_and_evaluate_rules(tmp_path):
+def test_an_experiments_own_seeds_get_their_own_train_rule(tmp_path):
     """Experiments that set `seeds:` (and those that extend them) train and evaluate exactly those
     seeds, through rules of their own; the others keep the top-level seeds and rules."""
     raw = tiny_params()  # top-level seeds 0 and 1
@@ -93,13 +95,13 @@ def test_an_experiments_own_seeds_get_their_own_train_and_evaluate_rules(tmp_pat
     tasks = load_params(other).experiments["rl_only"].tasks  # ppo's, through `extends`
     own_tasks = len(tasks)
     counts = job_counts(result.stdout)
-    assert counts["train_seeds_3_5_7"] == counts["evaluate_seeds_3_5_7"] == own_tasks
+    assert counts["train_seeds_3_5_7"] == own_tasks
     assert counts["train"] == sum(len(e.tasks) for e in load_params(other).experiments.values()) - own_tasks
     trains = [line for line in result.stdout.splitlines() if " wmil train " in line]
     assert {" --seeds 3 5 7 " in c for c in trains if "--experiment rl_only " in c} == {True}
     assert {" --seeds 0 1 " in c for c in trains if "--experiment rl_only " not in c} == {True}
-    evaluated = {f for rule, fields in dry_run_jobs(result.stdout) if rule == "evaluate_seeds_3_5_7"
-                 for f in fields["output"].split(", ")}
+    evaluated = {f for rule, fields in dry_run_jobs(result.stdout) if rule == "train_seeds_3_5_7"
+                 for f in fields["output"].split(", ") if f.endswith("eval.json")}
     assert evaluated == {f"results/runs/rl_only/{t}/seed{s}/eval.json"
                          for t in tasks for s in (3, 5, 7)}
 
@@ -151,8 +153,7 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     # the records are gone, so the same command redoes exactly the failed jobs and what reads them
     assert all(failure_of(results / run / "metrics.json") is None for run in llm_runs)
     redo = job_counts(sh([*snakemake, "-n", "all"], tmp_path).stdout)
-    assert {k: v for k, v in redo.items() if k not in ("figure",)} == {
-        "train": 1, "evaluate": 1, "llm_audit": 1, "summarize": 1, "report": 1, "status": 1, "all": 1}
+    assert redo == {"train": 1, "llm_audit": 1, "summarize": 1, "figures": 1, "report": 1, "status": 1, "all": 1}
 
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     sh([*snakemake, "all"], tmp_path)
@@ -170,7 +171,7 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
         assert json.loads((run_dir / "eval.json").read_text())["seed"] == seed
     assert (results / "logs/train/mvp/pattern_echo.log").exists()  # one job trains every seed
     assert (results / "benchmarks/train/mvp/pattern_echo.tsv").exists()
-    assert (results / "benchmarks/evaluate/mvp/pattern_echo.tsv").exists() and (results / "benchmarks/summarize.tsv").exists()
+    assert (results / "benchmarks/figures.tsv").exists() and (results / "benchmarks/summarize.tsv").exists()
     page = (results / "report/report.html").read_text()
     for name in FIGURES:  # every figure exists, is a real PNG and is embedded in the report
         png = (results / f"figures/{name}.png").read_bytes()
@@ -180,9 +181,11 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     seen = probe(results / "report/report.html", tmp_path)  # in a real browser, with no network
     assert seen["images"] == len(FIGURES) and seen["broken"] == [] and seen["figures"] == list(FIGURES)
     assert seen["resources"] == [] and {"Headline numbers", "LLM runs against their audit", "Figures"} <= set(seen["sections"])
-    redrawn = tmp_path / "regret-again.png"  # figures are byte-identical when redrawn (jitter is seeded)
-    sh([str(BIN / "wmil"), "figure", "regret", "--params", "params.yaml", "--out", str(redrawn)], tmp_path)
-    assert redrawn.read_bytes() == (results / "figures/regret.png").read_bytes()
+    redrawn = tmp_path / "again"  # figures are byte-identical when redrawn (jitter is seeded)
+    sh([str(BIN / "wmil"), "figure", "regret", "tsne", "--params", "params.yaml", "--out-dir", str(redrawn)], tmp_path)
+    assert sorted(p.name for p in redrawn.iterdir()) == ["regret.png", "tsne.png"]
+    for name in ("regret", "tsne"):
+        assert (redrawn / f"{name}.png").read_bytes() == (results / f"figures/{name}.png").read_bytes()
     again = sh([*snakemake, "-n", "all"], tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -192,19 +195,22 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
         edit(changed)
         (tmp_path / "params.yaml").write_text(yaml.safe_dump(changed))
         counts = job_counts(sh([*snakemake, "-n", "all"], tmp_path).stdout)
-        return {k: v for k, v in counts.items() if k not in ("figure", "report", "status", "all")}
+        return {k: v for k, v in counts.items() if k not in ("figures", "report", "status", "all")}
 
     jobs = sum(len(e.tasks) for e in load_params(tmp_path / "params.yaml").experiments.values())  # experiment x task
     assert plan_after(lambda p: p.update(seeds=[0, 1, 2])) == {
-        "train": jobs, "evaluate": jobs, "analyze": 3, "mvp_criteria": 1, "summarize": 1}
+        "train": jobs, "analyze": 3, "mvp_criteria": 1, "summarize": 1}
     assert plan_after(lambda p: p["experiments"]["mvp"]["overrides"]["training"].update(max_steps=4000)) == {
-        "train": 1, "evaluate": 1, "mvp_criteria": 1, "summarize": 1}
-    assert plan_after(lambda p: p["evaluation"].update(episodes=300)) == {"evaluate": jobs, "summarize": 1}
+        "train": 1, "mvp_criteria": 1, "summarize": 1}
+    # the train jobs evaluate too: with finished runs they only re-finalise (the same bytes) and
+    # re-evaluate them, and what reads their models and curves follows
+    assert plan_after(lambda p: p["evaluation"].update(episodes=300)) == {
+        "train": jobs, "analyze": 3, "mvp_criteria": 1, "summarize": 1}
     assert plan_after(lambda p: p["mvp_criteria"].update(by_step=2000)) == {"mvp_criteria": 1}
     # how the LLM is reached changes nothing it computes; what it is asked reruns only its runs
     assert plan_after(lambda p: p["defaults"]["parent"]["llm"].update(concurrency=8, timeout_s=5.0)) == {}
     assert plan_after(lambda p: p["defaults"]["parent"]["llm"].update(max_tokens=16)) == {
-        "train": 1, "evaluate": 1, "llm_audit": 1, "summarize": 1}
+        "train": 1, "llm_audit": 1, "summarize": 1}
 
 
 def test_every_committed_result_is_an_output_of_the_dag():

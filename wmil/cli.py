@@ -17,7 +17,15 @@ from typing import Any
 import yaml
 
 from wmil import layout
-from wmil.config import DEFAULT_PARAMS, TASK_NAMES, deep_merge, json_schema, load_params, parse_override
+from wmil.config import (
+    DEFAULT_PARAMS,
+    TASK_NAMES,
+    EvaluationConfig,
+    deep_merge,
+    json_schema,
+    load_params,
+    parse_override,
+)
 from wmil.errors import ConfigError, WmilError
 
 #: The plan's flags and the params key each one sets; kebab-case spellings work too.
@@ -99,6 +107,8 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
                         "compatible one if present and otherwise starts afresh")
     p.add_argument("--progress", dest="progress", action="store_true", default=None, help="force the progress bar")
     p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--evaluate", action="store_true",
+                   help="then evaluate each run on held-out episodes (eval.json, as `wmil evaluate`) in this process")
 
 
 @command("train", "train one run (writes a run directory)", _train_arguments, computes=True)
@@ -109,12 +119,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise ConfigError("--seeds trains several runs into --runs-root; it takes neither --seed nor --run-dir")
     for seed in args.seeds or [args.seed or 0]:
         args.seed = seed
-        _, config = _resolve(args)
+        params, config = _resolve(args)
         run_dir = args.run_dir or layout.run_dir(config.experiment, config.env.task, config.seed, args.runs_root)
         if run_dir.exists() and not run_dir.is_dir():
             raise ConfigError(f"--run-dir {run_dir}: exists and is not a directory")
         metrics = Trainer(config, run_dir).train(resume=args.resume, progress=args.progress)
         print(json.dumps(metrics, indent=2))
+        if args.evaluate:
+            _evaluate(run_dir, params.evaluation)
     return 0
 
 
@@ -215,9 +227,6 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("evaluate", "held-out evaluation of finished runs (writes each one's eval.json)", _evaluate_arguments, computes=True)
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from wmil import atomic
-    from wmil.evaluation.held_out import evaluate_run
-
     params = load_params(args.params)
     if args.out and len(args.run_dir) > 1:
         raise ConfigError("--out names one file: give one --run-dir with it")
@@ -225,11 +234,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not (run_dir / "model.pt").exists():
             raise ConfigError(f"{run_dir / 'model.pt'}: no finished run to evaluate")
     for run_dir in args.run_dir:
-        report = evaluate_run(run_dir, params.evaluation)
-        atomic.write_json(args.out or run_dir / "eval.json", report)
-        print(json.dumps({"run_dir": str(run_dir), **{k: report[k] for k in ("success_greedy", "success_sampled",
-                                                                              "entropy", "world_model_mse")}}))
+        _evaluate(run_dir, params.evaluation, args.out)
     return 0
+
+
+def _evaluate(run_dir: Path, settings: EvaluationConfig, out: Path | None = None) -> None:
+    """Held-out evaluation of the finished run in ``run_dir`` -> ``out`` (default its eval.json)."""
+    from wmil import atomic
+    from wmil.evaluation.held_out import evaluate_run
+
+    report = evaluate_run(run_dir, settings)
+    atomic.write_json(out or run_dir / "eval.json", report)
+    print(json.dumps({"run_dir": str(run_dir), **{k: report[k] for k in ("success_greedy", "success_sampled",
+                                                                          "entropy", "world_model_mse")}}))
 
 
 def _analyze_arguments(p: argparse.ArgumentParser) -> None:
@@ -255,21 +272,26 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 
 def _figure_arguments(p: argparse.ArgumentParser) -> None:
     _add_params(p)
-    p.add_argument("name", help="a figure of wmil/reporting/figures.py, e.g. learning_curves")
+    p.add_argument("names", nargs="*", metavar="name",
+                   help="figures of wmil/reporting/figures.py, e.g. learning_curves (default: every one)")
     p.add_argument("--results", type=Path, default=layout.RESULTS)
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out-dir", type=Path, default=layout.FIGURES, help="writes <name>.png here")
 
 
-@command("figure", "draw one figure of the paper from the result files", _figure_arguments)
+@command("figure", "draw figures of the paper from the result files (one process for all)", _figure_arguments)
 def cmd_figure(args: argparse.Namespace) -> int:
     from wmil.reporting.figures import FIGURES, draw
 
-    if args.name not in FIGURES:
-        raise ConfigError(f"figure {args.name!r}: unknown; allowed: {sorted(FIGURES)}")
-    try:
-        draw(args.name, load_params(args.params), args.results, args.out)
-    except FileNotFoundError as exc:
-        raise ConfigError(f"{exc.filename}: missing; run the pipeline first (snakemake {args.out})") from None
+    unknown = [name for name in args.names if name not in FIGURES]
+    if unknown:
+        raise ConfigError(f"figure {unknown[0]!r}: unknown; allowed: {sorted(FIGURES)}")
+    params = load_params(args.params)
+    for name in args.names or FIGURES:
+        out = layout.figure_file(name, args.out_dir)
+        try:
+            draw(name, params, args.results, out)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{exc.filename}: missing; run the pipeline first (snakemake {out})") from None
     return 0
 
 

@@ -57,7 +57,9 @@ def gradient_step(model: BabyModel, optimizer: torch.optim.Optimizer, loss: torc
     towards the new weights. Returns the gradient norm before clipping."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), max_grad_norm)
+    # the optimizer's own list: walking the module tree for it on every step costs ~4% of a PPO update
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    grad_norm = torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm, foreach=True)
     optimizer.step()
     model.update_target(target_ema)
     return grad_norm

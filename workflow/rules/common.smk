@@ -48,24 +48,24 @@ if PARAMS_FILE != DEFAULT_PARAMS_FILE:
     config.update(load_configfile(PARAMS_FILE))
 validate(config, "../schemas/params.schema.yaml")  # generated from wmil/config.py (`wmil schema`)
 PARAMS = parse_params(config, PARAMS_FILE)
-# One train (evaluate) job covers every seed of an experiment x task, and a rule's outputs are one
-# pattern for all its jobs, so the experiments are grouped by their seeds (`seeds:` at the top, or
-# an experiment's own): one train and one evaluate rule per group, named by seed_rule_name.
+# One train job covers every seed of an experiment x task, and a rule's outputs are one pattern for
+# all its jobs, so the experiments are grouped by their seeds (`seeds:` at the top, or an
+# experiment's own): one train rule per group, named by train_rule_name.
 SEED_GROUPS = {}  # seeds -> the experiments that run them, the top-level seeds' first
 for _name in PARAMS.experiments:
     SEED_GROUPS.setdefault(PARAMS.seeds_of(_name), []).append(_name)
 SEED_GROUPS = dict(sorted(SEED_GROUPS.items(), key=lambda group: group[0] != PARAMS.seeds))
 
 
-def seed_rule_name(step, seeds):
-    """The name of the ``step`` (train, evaluate) rule of the experiments that run ``seeds``
-    (``step`` itself for the top-level seeds, e.g. ``train_seeds_0_1_2`` for others)."""
-    return step if seeds == PARAMS.seeds else f"{step}_seeds_{'_'.join(map(str, seeds))}"
+def train_rule_name(seeds):
+    """The name of the train rule of the experiments that run ``seeds`` (``train`` for the
+    top-level seeds, e.g. ``train_seeds_0_1_2`` for others)."""
+    return "train" if seeds == PARAMS.seeds else f"train_seeds_{'_'.join(map(str, seeds))}"
 
 
-def seed_rule(step, experiment):
-    """The rule object of ``step`` that runs ``experiment`` (rules.train for the top-level seeds)."""
-    return getattr(rules, seed_rule_name(step, PARAMS.seeds_of(experiment)))
+def train_rule(experiment):
+    """The train rule that runs ``experiment`` (rules.train for the top-level seeds)."""
+    return getattr(rules, train_rule_name(PARAMS.seeds_of(experiment)))
 
 
 def one_of(names):
@@ -95,7 +95,6 @@ STATUS = str(layout.STATUS)
 VERIFY = str(layout.LOGS / "verify.json")
 RUN_FILE = str(layout.run_dir("{experiment}", "{task}", "{seed}") / "{name}")  # a file of one run
 ANALYSIS_FILE = str(layout.analysis_file("{task}"))
-FIGURE_FILE = str(layout.figure_file("{name}"))
 FIGURE_NAMES = list(FIGURE_SPECS)
 
 
@@ -151,11 +150,11 @@ def seed_outputs(name, seeds):
     return expand(RUN_FILE, seed=seeds, name=name, allow_missing=True)
 
 
-def per_job(step, output, experiments=None):
-    """The ``output`` of the ``step`` rule of each experiment's seeds (e.g. "train" and "metrics"
-    give rules.train.output.metrics) for every experiment x task: every run's file, in the order
+def per_run(output, experiments=None):
+    """The train rule's ``output`` (e.g. "metrics": rules.train.output.metrics, or the rule of an
+    experiment's own seeds) for every experiment x task: every run's file, in the order
     experiment, task, seed."""
-    return [f for e, t in jobs(experiments) for f in expand(getattr(seed_rule(step, e).output, output), experiment=e, task=t)]
+    return [f for e, t in jobs(experiments) for f in expand(getattr(train_rule(e).output, output), experiment=e, task=t)]
 
 
 def run_config_hash(wildcards):
@@ -199,10 +198,11 @@ def representation_tasks():
 def representation_models(task):
     """The models of every run the representation analysis of ``task`` compares (rule train's)."""
     experiments = [e for e in PARAMS.evaluation.representation if task in PARAMS.experiments[e].tasks]
-    return [f for e in experiments for f in expand(seed_rule("train", e).output.model, experiment=e, task=task)]
+    return [f for e in experiments for f in expand(train_rule(e).output.model, experiment=e, task=task)]
 
 
-def figure_inputs(name):
-    """The result files figure ``name`` reads (declared in wmil/reporting/figures.py, relative to results/)."""
-    return [str(layout.RESULTS / path.format(task=task)) for path in FIGURE_SPECS[name].inputs
-            for task in (representation_tasks() if "{task}" in path else [None])]
+def figure_inputs():
+    """The result files the figures read (declared in wmil/reporting/figures.py, relative to results/), each once."""
+    paths = [str(layout.RESULTS / path.format(task=task)) for spec in FIGURE_SPECS.values() for path in spec.inputs
+             for task in (representation_tasks() if "{task}" in path else [None])]
+    return list(dict.fromkeys(paths))

@@ -1,25 +1,29 @@
-rule figure:
-    """One figure of the paper (`snakemake results/figures/<name>.png`); see wmil/reporting/figures.py."""
+rule figures:
+    """Every figure of the paper in one process (drawing one takes a fraction of a second, starting
+    Python with matplotlib and torch about three); see wmil/reporting/figures.py. `wmil figure NAME`
+    redraws one from the results in place."""
     input:
-        data=lambda wildcards: figure_inputs(wildcards.name),
+        data=figure_inputs(),
         code=sources("reporting/figures.py"),
     output:
-        png=report(
-            FIGURE_FILE,
-            caption="../report/figure.rst",
-            category="Figures",
-            labels={"figure": "{name}"},
-        ),
+        pngs=[
+            report(
+                str(layout.figure_file(name)),
+                caption="../report/figure.rst",
+                category="Figures",
+                labels={"figure": name},
+            )
+            for name in FIGURE_NAMES
+        ],
     params:
-        job=job_label("figure"),
+        job=job_label("figures"),
         params_file=PARAMS_FILE,
         results=layout.RESULTS,
+        out_dir=layout.FIGURES,
     log:
-        log_file("figures/{name}"),
+        log_file("figures"),
     benchmark:
-        benchmark_file("figures/{name}")
-    wildcard_constraints:
-        name="|".join(FIGURE_NAMES),
+        benchmark_file("figures")
     threads: 1
     conda:
         "../../environment.yml"
@@ -28,12 +32,12 @@ rule figure:
         runtime=5,
     shell:
         guarded(
-            "wmil figure {wildcards.name} --params {params.params_file} --results {params.results} --out {output}"
+            "wmil figure --params {params.params_file} --results {params.results} --out-dir {params.out_dir}"
         )
 
 
 # Every figure (rule report embeds them)
-FIGURE_OUTPUTS = expand(rules.figure.output.png, name=FIGURE_NAMES)
+FIGURE_OUTPUTS = rules.figures.output.pngs
 
 
 rule report:
@@ -71,8 +75,8 @@ rule status:
     that the next invocation redoes exactly them. Fails the invocation if any job failed."""
     input:
         sanity=rules.sanity.output.report,
-        runs=per_job("train", "metrics"),
-        evals=per_job("evaluate", "evals"),
+        runs=per_run("metrics"),
+        evals=per_run("evals"),
         analysis=ANALYSIS_OUTPUTS,
         audit=rules.llm_audit.output.audit,
         criteria=rules.mvp_criteria.output.criteria,

@@ -2,7 +2,7 @@ rule mvp_criteria:
     """The plan's four LOCKED MVP criteria on every MVP seed; a failure is a result the report shows
     (and `wmil mvp-criteria` without --report-only exits 1 on it)."""
     input:
-        curves=per_job("train", "curve", [PARAMS.mvp_criteria.experiment]),
+        curves=per_run("curve", [PARAMS.mvp_criteria.experiment]),
         code=sources("evaluation/criteria.py"),
     output:
         criteria=MVP_CRITERIA,

@@ -1,8 +1,8 @@
 rule summarize:
     """IQM and 95% bootstrap CIs over seeds (rliable) of every experiment x task, and the plot tables."""
     input:
-        evals=per_job("evaluate", "evals"),
-        metrics=per_job("train", "metrics"),
+        evals=per_run("evals"),
+        metrics=per_run("metrics"),
         analysis=ANALYSIS_OUTPUTS,
         audit=rules.llm_audit.output.audit,
         code=sources("evaluation/summary.py", "evaluation/stats.py"),

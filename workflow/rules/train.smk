@@ -1,20 +1,26 @@
 # One train rule per group of experiments that share their seeds (SEED_GROUPS, rules/common.smk):
 # `train` for the top-level seeds, e.g. `train_seeds_0_1_2` for an experiment with its own.
+# Held-out evaluation runs in the same job: a job of its own would pay Python and torch start-up
+# again for a second or two of work (61 such jobs in the pipeline).
 for _seeds, _experiments in SEED_GROUPS.items():
 
     rule:
         """Every seed of one experiment x task, one after the other in one process (start-up is paid
-        once per job); a killed job resumes each run from its last checkpoint on the next invocation,
-        and a finished run is only re-finalised."""
+        once per job), each then evaluated on held-out episodes (greedy and sampled success,
+        entropy, world-model MSE per level: eval.json). A killed job resumes each run from its last
+        checkpoint on the next invocation, and a finished run is only re-finalised and re-evaluated
+        (what a change of the evaluation settings costs)."""
         name:
-            seed_rule_name("train", _seeds)
+            train_rule_name(_seeds)
         input:
             sanity=rules.sanity.output.report,  # runs wait for the sanity checks (which rerun only when what they check changes)
             code=run_sources,
+            evaluation_code=sources("evaluation/held_out.py", "evaluation/evaluate.py"),
         output:
             metrics=seed_outputs("metrics.json", _seeds),
             curve=seed_outputs("curve.csv", _seeds),
             model=seed_outputs("model.pt", _seeds),
+            evals=seed_outputs("eval.json", _seeds),
         wildcard_constraints:
             experiment=one_of(_experiments),
         params:
@@ -23,6 +29,7 @@ for _seeds, _experiments in SEED_GROUPS.items():
             runs_root=layout.RUNS,
             seeds=" ".join(map(str, _seeds)),
             config_hash=run_config_hash,
+            evaluation=evaluation_settings("episodes", "seed"),
         log:
             log_file("train/{experiment}/{task}"),
         benchmark:
@@ -37,5 +44,5 @@ for _seeds, _experiments in SEED_GROUPS.items():
             guarded(
                 "wmil train --params {params.params_file} --experiment {wildcards.experiment}"
                 " --task {wildcards.task} --seeds {params.seeds} --runs-root {params.runs_root}"
-                " --resume auto --no-progress"
+                " --resume auto --no-progress --evaluate"
             )
