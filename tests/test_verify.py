@@ -120,3 +120,18 @@ def test_a_number_neither_side_has_is_no_row(tmp_path):
         sides.append(root)
     report, code = verify(sides[1], str(sides[0]))
     assert code == 0 and not any(r["number"].startswith("llm pattern_echo") for r in report["rows"])
+
+
+def test_machine_tells_cpu_generations_and_blas_kernels_apart():
+    """Two machines both called "AMD EPYC" made different k-means clusters: machine.json must tell
+    them apart (family and model numbers), and name the BLAS kernels the analysis computed with."""
+    import platform
+
+    from wmil.provenance import machine
+
+    info = machine()
+    assert info["blas"].startswith("openblas ") and info["blas"] != "openblas None"
+    if Path("/proc/cpuinfo").exists() and platform.machine() == "x86_64":
+        assert " (family " in info["cpu"] and ", model " in info["cpu"]
+    assert {"torch_cpu_capability", "python", "torch", "numpy", "scikit-learn"} <= info.keys()
+

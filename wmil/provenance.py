@@ -39,20 +39,29 @@ def code_hash(llm: bool = True) -> str:
 
 
 def machine() -> dict[str, str]:
-    """Where results were made: CPU model, the vector instructions torch's kernels use, Python and
-    the versions of the libraries that compute them (float kernels differ between CPUs, so RL
+    """Where results were made: the CPU (model name, and family and model numbers: "AMD EPYC" alone
+    names several generations), the vector instructions torch's kernels use, the BLAS kernels
+    NumPy's OpenBLAS picked for this CPU (what k-means, the probes and t-SNE compute with), Python
+    and the versions of the libraries that compute them (float kernels differ between CPUs, so RL
     trajectories diverge between machines: ``wmil verify`` then checks statistical equivalence)."""
     import importlib.metadata
     import platform
 
+    import numpy  # noqa: F401  (loads the OpenBLAS that threadpoolctl describes)
+    import threadpoolctl
     import torch
 
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
+        fields: dict[str, str] = {}
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+        cpu = f"{fields['model name']} (family {fields['cpu family']}, model {fields['model']})"
+    except (OSError, KeyError):
         pass
+    blas = next((f"{lib['internal_api']} {lib.get('architecture')}" for lib in threadpoolctl.threadpool_info()
+                 if lib["user_api"] == "blas"), "unknown")
     versions = {}
     for name in ("torch", "numpy", "scipy", "scikit-learn", "rliable", "llama_cpp_python", "openai"):
         try:
@@ -60,4 +69,4 @@ def machine() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return {"cpu": cpu, "architecture": platform.machine(), "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-            "python": platform.python_version(), **versions}
+            "blas": blas, "python": platform.python_version(), **versions}

@@ -5,7 +5,7 @@ rule summarize:
         metrics=per_run("metrics"),
         analysis=ANALYSIS_OUTPUTS,
         audit=rules.llm_audit.output.audit,
-        code=sources("evaluation/summary.py", "evaluation/stats.py"),
+        code=sources("evaluation/summary.py", "evaluation/stats.py", "provenance.py"),  # machine.json
     output:
         summary=SUMMARY,
         tables=PLOT_TABLES,
