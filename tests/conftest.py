@@ -13,11 +13,16 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_PATH = REPO_ROOT / "params.yaml"
 
 
+#: Modules whose integration tests run whole pipelines (minutes each)
+WHOLE_PIPELINE_MODULES = ("test_reproduction.py", "test_workflow.py")
+
+
 def pytest_collection_modifyitems(items):
-    """Integration tests first: under `make test` (two workers, pytest -n 2) the minutes-long ones
-    start at once on both and the quick unit tests fill in at the end, instead of a long one
-    starting last while the other worker idles."""
-    items.sort(key=lambda item: item.get_closest_marker("integration") is None)
+    """Whole-pipeline tests first, then the other integration tests, then the unit tests: under
+    `make test` (two workers, pytest -n 2) the minutes-long ones start at once and the quick ones
+    fill in at the end, instead of a long one starting last while the other worker idles."""
+    items.sort(key=lambda item: (item.get_closest_marker("integration") is None,
+                                 item.path.name not in WHOLE_PIPELINE_MODULES))
 
 
 @pytest.fixture(scope="session")
