@@ -15,7 +15,7 @@ for _seeds, _experiments in SEED_GROUPS.items():
         input:
             sanity=rules.sanity.output.report,  # runs wait for the sanity checks (which rerun only when what they check changes)
             code=run_sources,
-            evaluation_code=sources("evaluation/held_out.py", "evaluation/evaluate.py"),
+            evaluation_code=[str(package_source(m)) for m in ("evaluation/held_out.py", "evaluation/evaluate.py")],
         output:
             metrics=seed_outputs("metrics.json", _seeds),
             curve=seed_outputs("curve.csv", _seeds),
