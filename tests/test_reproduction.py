@@ -159,7 +159,8 @@ def test_whole_dag_runs_through_sbatch_under_dvc_and_leaves_dvc_lock_unchanged(s
     # every process imports the project's own copy of wmil, as in a real checkout: a Slurm job's
     # Snakemake finds it in its working directory, and had the submitting one imported this
     # checkout's, the code inputs' paths would differ and each job would redo the sanity checks
-    slurm = {**ENV, "SNAKEMAKE_PROFILE": str(ROOT / "workflow/profiles/slurm"), "PYTHONPATH": str(project)}
+    local = {**ENV, "PYTHONPATH": str(project)}
+    slurm = {**local, "SNAKEMAKE_PROFILE": str(ROOT / "workflow/profiles/slurm")}
     before = slurm_job_ids()
     on_slurm = subprocess.run(["timeout", "-k", "10", "600", dvc, "repro"], cwd=project, env=slurm,
                               capture_output=True, text=True, timeout=660)
@@ -170,9 +171,8 @@ def test_whole_dag_runs_through_sbatch_under_dvc_and_leaves_dvc_lock_unchanged(s
     assert summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]
     assert (project / "results/report/report.html").exists()
     lock = (project / "dvc.lock").read_text()
-    local = subprocess.run([dvc, "repro"], cwd=project, env={**slurm, "SNAKEMAKE_PROFILE": ""}, capture_output=True,
-                           text=True, timeout=300)
-    assert "didn't change, skipping" in local.stdout  # local run: nothing to redo
+    here = subprocess.run([dvc, "repro"], cwd=project, env=local, capture_output=True, text=True, timeout=300)
+    assert "didn't change, skipping" in here.stdout  # local run: nothing to redo
     again = subprocess.run([dvc, "repro"], cwd=project, env=slurm, capture_output=True, text=True, timeout=300)
     assert "didn't change, skipping" in again.stdout
     assert (project / "dvc.lock").read_text() == lock

@@ -134,4 +134,3 @@ def test_machine_tells_cpu_generations_and_blas_kernels_apart():
     if Path("/proc/cpuinfo").exists() and platform.machine() == "x86_64":
         assert " (family " in info["cpu"] and ", model " in info["cpu"]
     assert {"torch_cpu_capability", "python", "torch", "numpy", "scikit-learn"} <= info.keys()
-
