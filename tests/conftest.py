@@ -33,10 +33,14 @@ def params():
     return load_params(PARAMS_PATH)
 
 
-def assert_same_run(a: Path, b: Path, ignore: set[str] = frozenset()) -> None:
+def assert_same_run(a: Path, b: Path, ignore: set[str] = frozenset(), same_config: bool = True) -> None:
     """Two run directories hold the same learning curve (byte for byte: it has no wall-clock
-    column), metrics (but the keys in ``ignore``) and weights."""
+    column), metrics (but the keys in ``ignore``) and weights; with ``same_config`` the checkpoint
+    and the weights file are the same bytes too (they hold the config; DVC hashes them)."""
     assert (a / "curve.csv").read_bytes() == (b / "curve.csv").read_bytes()
+    if same_config:
+        for name in ("checkpoint.pt", "model.pt"):
+            assert (a / name).read_bytes() == (b / name).read_bytes(), name
     metrics = [{k: v for k, v in json.loads((d / "metrics.json").read_text()).items() if k not in ignore} for d in (a, b)]
     assert metrics[0] == metrics[1]
     wa, wb = (torch.load(d / "model.pt", weights_only=True)["model"] for d in (a, b))

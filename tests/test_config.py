@@ -3,6 +3,7 @@ JSON schema."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import re
 import subprocess
@@ -469,11 +470,10 @@ def _leaf_paths(cls=RunConfig, prefix=()):
             yield prefix + (f.name,)
 
 
-#: Left out of the fingerprint on purpose (RunConfig.fingerprint's docstring): a longer run
-#: extends a shorter one exactly, and checkpoint frequency does not change the run.
-FINGERPRINT_EXEMPT = [("training", "max_steps"), ("training", "save_every")]
-LLM_PATHS = [p for p in _leaf_paths() if p[:2] == ("parent", "llm")]
-LEAF_PATHS = [p for p in _leaf_paths() if p not in FINGERPRINT_EXEMPT and p not in LLM_PATHS]
+LEAF_PATHS = list(_leaf_paths())
+#: One run of each kind the pipeline trains: every algorithm, the curriculum, the embedding target,
+#: the LLM parent; each key of a run is read by at least one of them.
+KINDS = ("mvp", "ppo", "random", "curriculum", "embedding_target", "llm")
 
 
 def _changed(value):
@@ -500,11 +500,47 @@ def _get(cfg, path):
     return cfg
 
 
-def test_leaf_paths_cover_every_section():
-    sections = {p[0] for p in LEAF_PATHS}
-    assert sections == set(SECTIONS) | {"seed"}
-    assert len(LEAF_PATHS) >= 25
-    assert set(FINGERPRINT_EXEMPT) <= set(_leaf_paths())
+def _kind(params, experiment):
+    return params.run_config(experiment, params.experiments[experiment].tasks[0])
+
+
+def test_read_when_lists_exactly_the_keys_of_a_run():
+    from wmil.config import READ_WHEN
+
+    assert set(READ_WHEN) == {".".join(p) for p in LEAF_PATHS} | {"experiment"}
+    assert {p[0] for p in LEAF_PATHS} == set(SECTIONS) | {"seed"} and len(LEAF_PATHS) >= 25
+
+
+@pytest.mark.parametrize("path", LEAF_PATHS, ids=[".".join(p) for p in LEAF_PATHS])
+def test_a_key_changes_a_runs_identity_exactly_where_the_run_reads_it(params, path):
+    """config_hash (Snakemake's rerun trigger) changes with a key iff READ_WHEN says the run reads
+    it; the fingerprint (checkpoint compatibility) likewise, but for the budget of a constant schedule."""
+    from wmil.config import LLM_OPERATIONAL, READ_WHEN
+
+    key = ".".join(path)
+    read_somewhere = False
+    for experiment in KINDS:
+        base = _kind(params, experiment)
+        changed = _replace(base, path, _changed(_get(base, path)))
+        reads = READ_WHEN[key](base)
+        read_somewhere |= reads
+        assert (changed.config_hash() != base.config_hash()) == reads, experiment
+        budget_only = key == "training.max_steps" and base.algorithm.name == "random" or (
+            key == "training.max_steps" and "linear" not in (base.algorithm.lr_schedule, base.algorithm.entropy_schedule))
+        assert (changed.fingerprint() != base.fingerprint()) == (reads and not budget_only), experiment
+    never = key == "training.save_every" or (path[:2] == ("parent", "llm") and path[-1] in LLM_OPERATIONAL)
+    assert read_somewhere != never, f"{key}: read by none of {KINDS}" if not never else key
+
+
+def test_a_ppo_only_key_changes_no_reinforce_or_random_run(raw):
+    """The issue's case: defaults.algorithm.clip_eps reruns the PPO family and nothing else."""
+    base = parse_params(copy.deepcopy(raw))
+    raw["defaults"]["algorithm"]["clip_eps"] = 0.3
+    changed = parse_params(raw)
+    for experiment, spec in base.experiments.items():
+        for task in spec.tasks:
+            a, b = base.run_config(experiment, task), changed.run_config(experiment, task)
+            assert (a.config_hash() != b.config_hash()) == (a.algorithm.name == "ppo"), (experiment, task)
 
 
 def test_fingerprint_equal_for_equal_configs(params, raw):
@@ -516,23 +552,25 @@ def test_fingerprint_equal_for_equal_configs(params, raw):
     assert fp == b.fingerprint() == c.fingerprint()
 
 
-@pytest.mark.parametrize("path", LEAF_PATHS, ids=[".".join(p) for p in LEAF_PATHS])
-def test_fingerprint_changes_with_every_param(params, path):
-    base = params.run_config("mvp", "pattern_echo")
-    changed = _replace(base, path, _changed(_get(base, path)))
-    assert _get(changed, path) != _get(base, path)
-    assert changed.fingerprint() != base.fingerprint()
+@pytest.mark.parametrize("experiment", ["mvp", "ppo", "random"])
+def test_keys_a_run_does_not_read_do_not_change_what_it_computes(params, experiment, tmp_path):
+    """READ_WHEN is true to the code: every key a run is said not to read, changed at once, leaves
+    its curve, metrics and weights byte-identical (a short run of each algorithm)."""
+    from conftest import assert_same_run
+    from wmil.config import READ_WHEN
+    from wmil.training.trainer import Trainer
 
-
-@pytest.mark.parametrize("path", LLM_PATHS, ids=[".".join(p) for p in LLM_PATHS])
-def test_llm_settings_shape_only_llm_runs_and_not_how_the_endpoint_is_reached(params, path):
-    from wmil.config import LLM_OPERATIONAL
-
-    for experiment, task, shapes in (("mvp", "pattern_echo", False), ("llm", "pattern_echo", path[-1] not in LLM_OPERATIONAL)):
-        base = params.run_config(experiment, task)
-        changed = _replace(base, path, _changed(_get(base, path)))
-        assert (changed.fingerprint() != base.fingerprint()) == shapes, experiment
-        assert (changed.config_hash() != base.config_hash()) == shapes, experiment
+    base = params.run_config(experiment, "pattern_echo", overrides={
+        "training": {"max_steps": 512, "log_every": 128, "save_every": 256}, "env": {"num_envs": 32}})
+    unread = [p for p in LEAF_PATHS if not READ_WHEN[".".join(p)](base)]
+    assert len(unread) >= 8
+    changed = base
+    for path in unread:
+        changed = _replace(changed, path, _changed(_get(changed, path)))
+    assert changed.config_hash() == base.config_hash() and changed.to_dict() != base.to_dict()
+    for config, folder in ((base, "base"), (changed, "changed")):
+        Trainer(config, tmp_path / folder).train(progress=False)
+    assert_same_run(tmp_path / "base", tmp_path / "changed", ignore={"experiment"}, same_config=False)
 
 
 @pytest.mark.parametrize(
@@ -551,7 +589,7 @@ def test_fingerprint_changes_with_validated_overrides(params, overrides):
     assert params.run_config("mvp", "pattern_echo", overrides=overrides).fingerprint() != base.fingerprint()
 
 
-@pytest.mark.parametrize("path", FINGERPRINT_EXEMPT, ids=[".".join(p) for p in FINGERPRINT_EXEMPT])
+@pytest.mark.parametrize("path", [("training", "max_steps"), ("training", "save_every")], ids=str)
 def test_fingerprint_ignores_run_length_and_checkpoint_frequency(params, path):
     base = params.run_config("mvp", "pattern_echo")
     changed = _replace(base, path, _get(base, path) * 2)

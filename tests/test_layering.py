@@ -7,10 +7,12 @@ entry point (it may call the CLI), not a dependency."""
 
 from __future__ import annotations
 
-import ast
 from pathlib import Path
 
 import pytest
+
+from wmil import provenance
+from wmil.provenance import module_file
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wmil"
 #: Each stage's modules (paths inside the package; a folder holds all of its modules), in order.
@@ -36,37 +38,9 @@ def stage_of(module_path: str) -> int:
     raise AssertionError(f"wmil/{module_path}: in no stage of STAGES; add it where it belongs")
 
 
-def module_file(name: str) -> str:
-    """``wmil.a.b`` -> the path of its module inside the package (``a/b.py`` or ``a/b/__init__.py``)."""
-    parts = name.split(".")[1:]
-    if not parts:
-        return "__init__.py"
-    path = "/".join(parts)
-    return f"{path}/__init__.py" if (PACKAGE / path).is_dir() else f"{path}.py"
-
-
-def is_main_block(node: ast.AST) -> bool:
-    return (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)
-            and isinstance(node.test.left, ast.Name) and node.test.left.id == "__name__")
-
-
 def wmil_imports(path: Path) -> list[tuple[int, str]]:
-    """``(line, module)`` of every import of a wmil module in ``path``, ``__main__`` blocks left out."""
-    tree = ast.parse(path.read_text())
-    skipped = {id(n) for block in tree.body if is_main_block(block) for n in ast.walk(block)}
-    found = []
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
-        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and node.module.split(".")[0] == "wmil":
-            names = [f"{node.module}.{a.name}" if (PACKAGE / module_file(node.module).removesuffix("__init__.py")
-                                                    / a.name).with_suffix(".py").exists()
-                     or (PACKAGE / module_file(node.module).removesuffix("__init__.py") / a.name).is_dir()
-                     else node.module for a in node.names]
-            found += [(node.lineno, n) for n in names]
-        elif isinstance(node, ast.Import):
-            found += [(node.lineno, a.name) for a in node.names if a.name.split(".")[0] == "wmil"]
-    return found
+    """Every import of a wmil module, those that only type checkers read included."""
+    return provenance.wmil_imports(path, type_checking=True)
 
 
 MODULES = sorted(p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*.py"))

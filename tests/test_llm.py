@@ -137,11 +137,44 @@ def test_cache_put_returns_the_row_kept_to_every_writer(tmp_path):
     kept = CachedResponse('{"correct": true}', True, 0.25)
     assert first.put("k", "m", '{"correct": true}', True, 0.25) == kept
     assert second.put("k", "m", '{"correct": false}', False, 0.5) == kept  # lost the race: gets the winner's
-    # a request that several keys answer: the row stored first among them
-    assert second.put("k-invalid", "m", "Hmm.", None, 0.1, ("k",)) == kept
-    assert first.get("k-invalid", "k") == kept and first.get("k-invalid").value is None
+    # a request that several keys answer: nothing is stored beside the row one of them has
+    assert second.put("k-invalid", "m", "Hmm.", None, 0.1, ("k-invalid", "k")) == kept
+    assert first.get("k-invalid") is None and first.get("k-invalid", "k") == kept
+    # stored first, a request's own invalid outcome answers it before a valid row stored later
+    invalid = second.put("j-invalid", "m", "Hmm.", None, 0.1, ("j-invalid", "j"))
+    assert first.put("j", "m", '{"correct": true}', True, 0.2, ("j",)).value is True
+    assert first.get("j-invalid", "j") == invalid and invalid.value is None
     first.close()
     second.close()
+
+
+def test_the_export_is_sorted_rows_without_wall_clock_and_rebuilds_the_database(tmp_path):
+    """Two caches filled in opposite orders, with other latencies, export the same bytes; a fresh
+    clone's empty database is rebuilt from the export alone and answers as the original did."""
+    rows = [(f"k{i}", f'{{"correct": {str(i % 2 == 0).lower()}}}', i % 2 == 0) for i in range(5)]
+    exports = []
+    for name, order, latency in (("a", rows, 0.1), ("b", rows[::-1], 7.0)):
+        cache = ResponseCache(tmp_path / name / "cache.sqlite")
+        for key, raw, value in order:
+            cache.put(key, "m", raw, value, latency, tokens=(11, 3))
+        cache.close()
+        exports.append((tmp_path / name / "cache.jsonl").read_bytes())
+    assert exports[0] == exports[1]
+    lines = [json.loads(line) for line in exports[0].decode().splitlines()]
+    assert [line["key"] for line in lines] == sorted(k for k, _, _ in rows)
+    assert set(lines[0]) == {"key", "model", "raw", "value", "prompt_tokens", "completion_tokens"}
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    (clone / "cache.jsonl").write_bytes(exports[0])
+    rebuilt = ResponseCache(clone / "cache.sqlite")
+    assert len(rebuilt) == 5
+    assert rebuilt.get("k2") == CachedResponse('{"correct": true}', True, 0.0, 11, 3)
+    rebuilt.close()  # gained no row: the export is left as it was
+    assert (clone / "cache.jsonl").read_bytes() == exports[0]
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "cache.jsonl").write_text("not json\n")
+    with pytest.raises(LLMError, match="bad/cache.jsonl: not a response-cache export"):
+        ResponseCache(tmp_path / "bad" / "cache.sqlite")
 
 
 def _rows(path) -> int:

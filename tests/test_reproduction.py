@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -68,17 +69,18 @@ def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     sh(["git", "commit", "-qm", "results on main"], project)
     assert "didn't change, skipping" in sh([dvc, "repro"], project).stdout
 
-    # a branch that changes one parameter reruns only the runs that depend on it: ppo and the
-    # experiments that extend it (the baselines and the curriculum), not mvp
+    # a branch that changes one parameter reruns only the runs that read it: ppo and the
+    # experiments that extend it (the baselines and the curriculum), not mvp, nor the random
+    # policy, which reads no learning rate
     sh(["git", "checkout", "-qb", "faster-ppo"], project)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["experiments"]["ppo"]["overrides"]["algorithm"]["lr"] = 0.002
     (project / "params.yaml").write_text(yaml.safe_dump(params))
-    untouched = mtimes(project, "mvp")
-    rerun = ("ppo", "rl_only", "kl_distill", "random", "curriculum")
+    untouched = {e: mtimes(project, e) for e in ("mvp", "random")}
+    rerun = ("ppo", "rl_only", "kl_distill", "curriculum")
     before = {e: mtimes(project, e) for e in rerun}
     sh([dvc, "repro"], project)
-    assert mtimes(project, "mvp") == untouched
+    assert {e: mtimes(project, e) for e in untouched} == untouched
     for e in rerun:
         after = mtimes(project, e)
         assert after.keys() == before[e].keys() and all(after[k] > before[e][k] for k in after), e
@@ -116,6 +118,68 @@ def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     assert "experiments.mvp.overrides.algorithm.lr" in table and "mvp_steps_to_0.9" in table
     diff = json.loads(sh([dvc, "exp", "diff", "faster-ppo", "mvp-lr", "--json"], project).stdout)
     assert "mvp_steps_to_0.9" in diff["metrics"]["results/metrics/headline.json"]
+
+
+def run_files(project: Path) -> dict[Path, bytes]:
+    """Every file of every run but its TensorBoard events, by path inside the project."""
+    return {p.relative_to(project): p.read_bytes() for p in (project / "results/runs").rglob("*")
+            if p.is_file() and "tensorboard" not in p.parts}
+
+
+def trained_jobs(output: str) -> int:
+    """The train jobs in Snakemake's job table, as `dvc exp run` prints it."""
+    found = re.search(r"^train\s+(\d+)$", output, re.M)
+    return int(found[1]) if found else 0
+
+
+def experiment_keeps_untouched_runs(project: Path, key: str, value: float) -> None:
+    """`dvc exp run -S` on an MVP key retrains exactly the runs whose identity the key changes
+    (counted from the params) and leaves every other run's files as they were, byte for byte."""
+    from wmil.config import parse_params
+
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    base = parse_params(yaml.safe_load((project / "params.yaml").read_text()))
+    params["experiments"]["mvp"]["overrides"]["algorithm"] = {key: value}
+    changed = parse_params(params)
+    reached = [(e, t) for e, spec in base.experiments.items() for t in spec.tasks
+               if base.run_config(e, t).config_hash() != changed.run_config(e, t).config_hash()]
+    assert reached and len(reached) < count_jobs(yaml.safe_load((project / "params.yaml").read_text()))
+    before = run_files(project)
+    result = sh([str(BIN / "dvc"), "exp", "run", "-S", f"+experiments.mvp.overrides.algorithm.{key}={value}"], project)
+    said = result.stdout + result.stderr
+    assert trained_jobs(said) == len(reached), said[-3000:]
+    after = run_files(project)
+    touched = {p for p in before if tuple(p.parts[2:4]) in reached}
+    assert touched and all(after[p] == data for p, data in before.items() if p not in touched)
+
+
+def test_dvc_lock_is_reproduced_and_no_dvc_command_deletes_a_finished_run(tmp_path):
+    """The run directories, the analysis and the LLM cache's export are the same bytes on a rerun
+    (wall-clock values are kept out of DVC's hashes), so a fresh clone's pipeline leaves dvc.lock
+    as committed. `dvc exp run` checks out dvc.lock's outputs forcibly first; where dvc.lock names
+    a version the cache lacks, it deletes results/runs, and the run store brings every untouched
+    run back before Snakemake looks: only the runs the change reaches are trained."""
+    dvc = str(BIN / "dvc")
+    project = make_project(tmp_path / "project", lean_params())
+    sh([dvc, "repro"], project)
+    sh(["git", "add", "-A"], project)
+    sh(["git", "commit", "-qm", "results"], project)
+
+    clone = tmp_path / "clone"  # no outputs, no DVC cache
+    sh(["git", "clone", "-q", str(project), str(clone)], tmp_path)
+    sh([dvc, "repro"], clone)
+    assert sh(["git", "status", "--porcelain", "dvc.lock"], clone).stdout == ""  # every output hash reproduced
+    assert run_files(clone).keys() == run_files(project).keys()
+    sh(["git", "stash", "--include-untracked"], clone)  # a user cleans the tree before an experiment
+    experiment_keeps_untouched_runs(clone, "lr", 0.01)
+
+    # a committed dvc.lock whose runs are foreign (made elsewhere; not in this cache)
+    lock = (project / "dvc.lock").read_text()
+    foreign = re.sub(r"(path: results/runs\n\s+hash: md5\n\s+md5: )[0-9a-f]+", r"\g<1>" + "0" * 32, lock)
+    assert foreign != lock
+    (project / "dvc.lock").write_text(foreign)
+    sh(["git", "commit", "-qam", "dvc.lock from another machine"], project)
+    experiment_keeps_untouched_runs(project, "lr", 0.02)
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import assert_same_run
+from conftest import assert_same_run, train_interrupted
 
 from wmil.config import load_params
 from wmil.evaluation.criteria import seed_criteria
@@ -189,6 +189,21 @@ def test_corrupt_checkpoint_is_a_clear_error(tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint at all")
     with pytest.raises(CheckpointError, match="corrupt"):
         Trainer(mvp(0, max_steps=1000), tmp_path).train(resume="must", progress=False)
+
+
+def test_no_wall_clock_value_is_in_the_checkpoint_and_resume_keeps_the_timing_rows(tmp_path):
+    """DVC hashes the checkpoint: it holds no wall time or steps/s (two runs write the same
+    bytes, see test_same_seed_gives_identical_run); timing.json, written beside each checkpoint,
+    carries them across a resume."""
+    train_interrupted(mvp(2, max_steps=1000, save_every=400), tmp_path, checkpoints=1)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert "elapsed" not in state and "rates" not in state["recorder"]
+    at_kill = json.loads((tmp_path / "timing.json").read_text())
+    assert [row["env_steps"] for row in at_kill["curve"]] == [200, 400] and at_kill["wall_seconds"] > 0
+    Trainer(mvp(2, max_steps=1000, save_every=400), tmp_path).train(resume="must", progress=False)
+    timing = json.loads((tmp_path / "timing.json").read_text())
+    assert [row["env_steps"] for row in timing["curve"]] == [200, 400, 600, 800, 1000]
+    assert timing["curve"][:2] == at_kill["curve"] and timing["wall_seconds"] > at_kill["wall_seconds"]
 
 
 def test_resuming_a_finished_run_rewrites_every_output(tmp_path):

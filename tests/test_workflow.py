@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -211,18 +212,55 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     assert plan_after(lambda p: p["defaults"]["parent"]["llm"].update(concurrency=8, timeout_s=5.0)) == {}
     assert plan_after(lambda p: p["defaults"]["parent"]["llm"].update(max_tokens=16)) == {
         "train": 1, "llm_audit": 1, "summarize": 1}
+    # a key only PPO reads reruns the PPO family's runs, never the REINFORCE ones (mvp, t1, sweeps)
+    params = load_params(tmp_path / "params.yaml")
+    ppo_jobs = sum(params.run_config(e, spec.tasks[0]).algorithm.name == "ppo" for e, spec in params.experiments.items()
+                   for _ in spec.tasks)
+    assert 0 < ppo_jobs < jobs
+    assert plan_after(lambda p: p["defaults"]["algorithm"].update(clip_eps=0.3)) == {
+        "train": ppo_jobs, "analyze": 3, "summarize": 1}
+
+    # the code a job runs, by its syntax: a docstring or comment reruns nothing, PPO's arithmetic
+    # only the PPO family (dry runs against an edited copy of the package)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
+    code = tmp_path / "code"
+    shutil.copytree(ROOT / "wmil", code / "wmil", ignore=shutil.ignore_patterns("__pycache__"))
+
+    def plan_after_edit(module: str, old: str, new: str) -> dict[str, int]:
+        source = code / "wmil" / module
+        text = source.read_text()
+        assert old in text, (module, old)
+        source.write_text(text.replace(old, new, 1))
+        try:
+            result = subprocess.run([*snakemake, "-n", "all"], cwd=tmp_path, env={**ENV, "PYTHONPATH": str(code)},
+                                    capture_output=True, text=True, timeout=300)
+        finally:
+            source.write_text(text)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        counts = job_counts(result.stdout)
+        return {k: v for k, v in counts.items() if k not in ("figures", "report", "status", "all")}
+
+    assert plan_after_edit("config.py", '"""Typed configuration', '"""Typed, validated configuration') == {}
+    assert plan_after_edit("config.py", "import copy\n", "import copy  # deep copies of the defaults\n") == {}
+    assert plan_after_edit("training/ppo.py", "value_loss = 0.5 *", "value_loss = 0.25 *") == {
+        "train": ppo_jobs, "analyze": 3, "summarize": 1}
 
 
 def test_every_committed_result_is_an_output_of_the_dag():
+    """... but the LLM response cache's export, which every job that asks the LLM rewrites (one
+    per cache file of the params)."""
+    from wmil.parents.llm.cache import export_path
+
+    params = load_params(ROOT / "params.yaml")
+    exports = {str(export_path(params.run_config(e).parent.llm.cache_path)) for e in params.experiments}
     tracked = sh(["git", "ls-files", "results"], ROOT).stdout.split()
     summary = sh([str(BIN / "snakemake"), "--summary"], ROOT).stdout.splitlines()
     outputs = {line.split("\t")[0] for line in summary[1:] if line.strip()}
-    stray = [f for f in tracked if f not in outputs and not f.endswith(".gitignore")]
+    stray = [f for f in tracked if f not in outputs | exports and not f.endswith(".gitignore")]
     assert not stray, f"committed under results/ but produced by no rule: {stray}"
 
 
 def test_a_stale_lock_of_a_killed_snakemake_is_removed_but_a_live_one_kept(tmp_path):
-    import shutil
     import signal
     import time
 

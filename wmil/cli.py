@@ -109,14 +109,20 @@ def _train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", dest="progress", action="store_false")
     p.add_argument("--evaluate", action="store_true",
                    help="then evaluate each run on held-out episodes (eval.json, as `wmil evaluate`) in this process")
+    p.add_argument("--keep", action="store_true",
+                   help="with --evaluate: then link each run into the run store beside --runs-root, where no DVC "
+                        "command reaches it (`wmil restore-runs` brings it back)")
 
 
 @command("train", "train one run (writes a run directory)", _train_arguments, computes=True)
 def cmd_train(args: argparse.Namespace) -> int:
+    from wmil.training.run_store import keep
     from wmil.training.trainer import Trainer
 
     if args.seeds and (args.run_dir or args.seed is not None):
         raise ConfigError("--seeds trains several runs into --runs-root; it takes neither --seed nor --run-dir")
+    if args.keep and (args.run_dir or not args.evaluate):
+        raise ConfigError("--keep stores evaluated runs of --runs-root: it needs --evaluate, and no --run-dir")
     for seed in args.seeds or [args.seed or 0]:
         args.seed = seed
         params, config = _resolve(args)
@@ -127,6 +133,24 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(json.dumps(metrics, indent=2))
         if args.evaluate:
             _evaluate(run_dir, params.evaluation)
+        if args.keep:
+            keep(run_dir, config, params.evaluation, layout.run_store(args.runs_root))
+    return 0
+
+
+def _restore_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("--runs-root", type=Path, default=layout.RUNS)
+
+
+@command("restore-runs", "link back every run of the params whose files a DVC checkout deleted (from the run store)",
+         _restore_arguments)
+def cmd_restore_runs(args: argparse.Namespace) -> int:
+    from wmil.training.run_store import restore_runs
+
+    restored = restore_runs(load_params(args.params), args.runs_root)
+    print(f"restored {len(restored)} runs from {layout.run_store(args.runs_root)}"
+          + "".join(f"\n  {run_dir}" for run_dir in restored))
     return 0
 
 

@@ -205,32 +205,99 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def _identity(self) -> dict[str, Any]:
-        """What the run computes from: the resolved config less its name, the LLM settings of a
-        run whose parent is not the LLM, and the LLM settings that only say how to reach it."""
-        body = self.to_dict()
-        del body["experiment"]
-        if self.parent.name != "llm":
-            del body["parent"]["llm"]
-        else:
-            for key in LLM_OPERATIONAL:
-                del body["parent"]["llm"][key]
-        return body
+    def identity(self) -> dict[str, Any]:
+        """What the run computes from: every setting it reads (:data:`READ_WHEN`), by dotted key."""
+        return {key: value for key, value in flatten(self.to_dict()).items() if READ_WHEN[key](self)}
 
     def config_hash(self) -> str:
-        """Hash of :meth:`_identity`: any change to what a run computes from reruns it."""
-        return hashlib.sha256(json.dumps(self._identity(), sort_keys=True).encode()).hexdigest()[:16]
+        """Hash of :meth:`identity`: a change to what a run reads reruns it, and nothing else does."""
+        return hashlib.sha256(json.dumps(self.identity(), sort_keys=True).encode()).hexdigest()[:16]
 
     def fingerprint(self) -> str:
-        """Hash of everything that shapes the trajectory up to any step: :meth:`_identity` less
+        """Hash of everything that shapes the trajectory up to any step: :meth:`identity` less
         ``max_steps`` (a longer run extends a shorter one exactly, so it may resume from it; not so
-        under a linear schedule) and ``save_every`` (checkpoints do not change the run)."""
-        body = self._identity()
-        annealed = "linear" in (self.algorithm.lr_schedule, self.algorithm.entropy_schedule)
+        under a linear schedule)."""
+        body = self.identity()
+        annealed = "linear" in (body.get("algorithm.lr_schedule"), body.get("algorithm.entropy_schedule"))
         if not annealed:  # an annealed schedule runs to max_steps: there the budget shapes every step
-            del body["training"]["max_steps"]
-        del body["training"]["save_every"]
+            del body["training.max_steps"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as ``{"a.b.c": leaf}``."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _always(config: RunConfig) -> bool:
+    return True
+
+
+def _never(config: RunConfig) -> bool:
+    return False
+
+
+def _learns(config: RunConfig) -> bool:
+    """REINFORCE and PPO take gradient steps; the random policy reads none of their settings."""
+    return config.algorithm.name != "random"
+
+
+def _reinforce(config: RunConfig) -> bool:
+    return config.algorithm.name == "reinforce"
+
+
+def _ppo(config: RunConfig) -> bool:
+    return config.algorithm.name == "ppo"
+
+
+def _embedding_target(config: RunConfig) -> bool:
+    """The EMA target copy exists (and is switched on and updated) only with this target."""
+    return config.model.world_model_target == "embedding"
+
+
+def _curriculum(config: RunConfig) -> bool:
+    return config.curriculum.enabled
+
+
+def _llm(config: RunConfig) -> bool:
+    return config.parent.name == "llm"
+
+
+#: Every setting of a run by dotted key, and when the run reads it: one source of truth that a new
+#: key must join (a test checks that it lists exactly the keys of :class:`RunConfig`). What a run
+#: does not read is no part of its identity, so changing it reruns nothing: a PPO-only key never
+#: reruns a REINFORCE run. The experiment's name, how an LLM is reached (:data:`LLM_OPERATIONAL`)
+#: and how often checkpoints are written never change what a run computes.
+READ_WHEN: dict[str, typing.Callable[[RunConfig], bool]] = {
+    "experiment": _never,
+    "seed": _always,
+    **{f"env.{f.name}": _always for f in dataclasses.fields(EnvConfig)},
+    "parent.name": _always, "parent.false_positive_rate": _always, "parent.false_negative_rate": _always,
+    **{f"parent.llm.{f.name}": _never if f.name in LLM_OPERATIONAL else _llm for f in dataclasses.fields(LLMConfig)},
+    "model.hidden_dim": _always, "model.num_layers": _always, "model.num_heads": _always, "model.ff_dim": _always,
+    "model.world_model": _always, "model.world_model_target": _always,
+    "model.embedding_after_steps": _embedding_target, "model.embedding_after_success": _embedding_target,
+    "model.target_ema": _embedding_target,
+    "algorithm.name": _always,
+    # the trainer collects the parent's answer distribution when distill_coef > 0, whatever learns from it
+    "algorithm.distill_coef": _always,
+    **{f"algorithm.{key}": _learns for key in ("lr", "lr_schedule", "entropy_coef", "entropy_schedule",
+                                                "world_model_coef", "gamma", "max_grad_norm")},
+    "algorithm.baseline_decay": _reinforce,
+    **{f"algorithm.{key}": _ppo for key in ("gae_lambda", "clip_eps", "value_coef", "epochs", "minibatches",
+                                             "normalize_advantages")},
+    **{f"rewards.{f.name}": _always for f in dataclasses.fields(RewardConfig)},
+    "curriculum.enabled": _always,
+    **{f"curriculum.{key}": _curriculum for key in ("mastery_threshold", "window", "replay")},
+    "training.max_steps": _always, "training.log_every": _always, "training.success_window": _always,
+    "training.save_every": _never,
+}
 
 
 SECTIONS = ("env", "parent", "model", "algorithm", "rewards", "curriculum", "training")

@@ -45,6 +45,12 @@ def run_dir(experiment: str, task: str, seed: int, runs_root: str | Path = RUNS)
     return Path(runs_root) / run_name(experiment, task, seed)
 
 
+def run_store(runs_root: str | Path = RUNS) -> Path:
+    """The run store beside a runs root (``results/runs`` -> ``results/run-store``): every finished
+    pipeline run, hard-linked, out of DVC's reach (``wmil.training.run_store``)."""
+    return Path(runs_root).parent / "run-store"
+
+
 def analysis_file(task: str, root: str | Path = ANALYSIS) -> Path:
     return Path(root) / f"{task}.json"
 

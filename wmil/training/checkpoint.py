@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,25 @@ from wmil.errors import CheckpointError
 FORMAT_VERSION = 1
 
 
+def canonical(obj: Any) -> Any:
+    """``obj`` with every dict, list and tuple rebuilt and every string interned. Pickle writes a
+    back-reference where it meets an object a second time, so the bytes of a checkpoint depend on
+    which equal objects are one object: a resumed run's (whose strings came from unpickling) would
+    differ from an uninterrupted run's, and DVC hashes the file. Rebuilt, equal states pickle alike."""
+    if isinstance(obj, dict):
+        return {canonical(k): canonical(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [canonical(v) for v in obj]
+    if isinstance(obj, tuple):
+        return tuple(canonical(v) for v in obj)
+    if isinstance(obj, str):
+        return sys.intern(obj)
+    return obj
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    atomic.save_torch(path, {"format_version": FORMAT_VERSION, **state})
+    """Write ``state`` atomically, as the same bytes whenever the state is equal (:func:`canonical`)."""
+    atomic.save_torch(path, canonical({"format_version": FORMAT_VERSION, **state}))
 
 
 def load_checkpoint(path: Path, fingerprint: str | None = None, code: str | None = None) -> dict[str, Any]:

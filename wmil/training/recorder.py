@@ -129,11 +129,13 @@ class RunRecorder:
         write_events(run_dir, self.curve, self.rates)
 
     def state_dict(self) -> dict[str, Any]:
-        """A copy: recording on after it changes neither the state nor a recorder loaded from it."""
+        """A copy: recording on after it changes neither the state nor a recorder loaded from it.
+        The timing rows are not in it: a checkpoint holds no wall-clock value (it is hashed by DVC);
+        the trainer keeps them in ``timing.json`` beside it."""
         return {"window": self.window.state_dict(), "top_window": self.top_window.state_dict(),
                 "episodes": self.episodes, "failures": self.failures,
                 "failures_to_mastery": self.failures_to_mastery, "steps_to": dict(self.steps_to),
-                "pending": list(self.pending), "curve": list(self.curve), "rates": list(self.rates)}
+                "pending": list(self.pending), "curve": list(self.curve)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.window.load_state_dict(state["window"])
@@ -141,7 +143,7 @@ class RunRecorder:
         self.episodes, self.failures, self.failures_to_mastery = (
             state["episodes"], state["failures"], state["failures_to_mastery"])
         self.steps_to, self.pending = dict(state["steps_to"]), list(state["pending"])
-        self.curve, self.rates = list(state["curve"]), list(state["rates"])
+        self.curve, self.rates = list(state["curve"]), []
 
 
 def curve_to_csv(rows: list[dict[str, float]]) -> str:

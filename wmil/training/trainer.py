@@ -11,13 +11,16 @@ knows which parent or algorithm it drives. One run writes one run directory:
                    and world-model MSE); written last, its presence marks a finished run (held-out
                    evaluation is ``wmil evaluate``, which writes ``eval.json``);
 * ``tensorboard/`` the curve and timing rows as TensorBoard scalars (``wmil.training.event_log``);
-* ``timing.json``  wall-clock numbers (also env steps/s per curve row), and ``parent_stats.json``
-                   the parent's counters (an LLM's requests, cache hits, latencies; a noisy
-                   parent's flips): both kept apart so that metrics and curve are deterministic.
+* ``timing.json``  wall-clock numbers (also env steps/s per curve row; written with every
+                   checkpoint too, and read back on resume), and ``parent_stats.json`` the parent's
+                   counters (an LLM's requests, cache hits, latencies; a noisy parent's flips):
+                   both kept apart, and out of DVC's hashes (``.dvcignore``), so that everything
+                   else, the checkpoint included, is the same bytes on every rerun.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 import time
@@ -35,7 +38,7 @@ from wmil.config import RunConfig
 from wmil.envs.env import VectorEnv
 from wmil.models.baby import BabyModel
 from wmil.parents import make_parent
-from wmil.provenance import code_hash
+from wmil.provenance import training_code_hash
 from wmil.seeding import training_seeds
 from wmil.tasks.rules import NUM_LEVELS, make_task
 from wmil.training.algorithms import ALGORITHMS
@@ -51,8 +54,9 @@ __all__ = ["CURVE_COLUMNS", "FINISHED_FILES", "TIMING_COLUMNS", "Trainer"]
 
 log = logging.getLogger("wmil.train")
 
-FINISHED_FILES = ("metrics.json", "model.pt", "timing.json", "parent_stats.json", "eval.json")
-COUNTERS = ("env_steps", "updates", "elapsed", "embedding_switch_step")  # the trainer's own state, checkpointed
+FINISHED_FILES = ("metrics.json", "model.pt", "parent_stats.json", "eval.json")
+COUNTERS = ("env_steps", "updates", "embedding_switch_step")  # the trainer's own state, checkpointed
+TIMING = "timing.json"  # wall-clock numbers: never in the checkpoint, which must be the same bytes on a rerun
 
 
 class Trainer:
@@ -196,7 +200,7 @@ class Trainer:
         if resume == "never" or (resume == "auto" and not path.exists()):
             return
         try:
-            state = load_checkpoint(path, self.config.fingerprint(), code_hash(self.config.parent.name == "llm"))
+            state = load_checkpoint(path, self.config.fingerprint(), self.code())
         except CheckpointError as exc:
             if resume == "auto":
                 log.warning("%s; starting afresh", exc)
@@ -213,7 +217,18 @@ class Trainer:
             part.load_state_dict(state[key])
         for key in COUNTERS:
             setattr(self, key, state[key])
+        self._resume_timing()
         log.info("resumed %s at env step %d", path, self.env_steps)
+
+    def _resume_timing(self) -> None:
+        """Wall time and timing rows up to the checkpoint, from ``timing.json`` when it is there
+        (a run restored without it restarts its clock: the numbers are never compared)."""
+        try:
+            timing = json.loads((self.run_dir / TIMING).read_text())
+            self.elapsed = float(timing["wall_seconds"])
+            self.recorder.rates = [row for row in timing["curve"] if row["env_steps"] <= self.env_steps]
+        except (OSError, ValueError, KeyError, TypeError):
+            log.warning("%s: no readable wall-clock record; its clock restarts", self.run_dir / TIMING)
 
     def _stateful_parts(self) -> dict[str, Any]:
         """Every part whose state a checkpoint keeps (under these keys) for a bit-identical resume."""
@@ -221,12 +236,21 @@ class Trainer:
                  "collector": self.collector, "recorder": self.recorder, "curriculum": self.curriculum}
         return {key: part for key, part in parts.items() if part is not None}
 
+    def code(self) -> str:
+        """The hash of the code this run runs (its algorithm's and parent's, no other's)."""
+        return training_code_hash(self.config.algorithm.name, self.config.parent.name)
+
     def save(self) -> None:
         save_checkpoint(self.run_dir / "checkpoint.pt", {
-            "fingerprint": self.config.fingerprint(), "code": code_hash(self.config.parent.name == "llm"),
+            "fingerprint": self.config.fingerprint(), "code": self.code(),
             "config": self.config.to_dict(), **{key: part.state_dict() for key, part in self._stateful_parts().items()},
             **{key: getattr(self, key) for key in COUNTERS}})
+        self._write_timing(self.recorder.rates)
         self.recorder.write_progress(self.run_dir)
+
+    def _write_timing(self, rates: list[dict[str, float]]) -> None:
+        atomic.write_json(self.run_dir / TIMING, {
+            "wall_seconds": self.elapsed, "env_steps_per_s": self.env_steps / max(self.elapsed, 1e-9), "curve": rates})
 
     def finish(self, curve: list[dict[str, float]], rates: list[dict[str, float]]) -> dict[str, Any]:
         """Write the run's outputs, ``metrics.json`` last; returns the metrics."""
@@ -248,9 +272,7 @@ class Trainer:
         atomic.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))
         write_events(self.run_dir, curve, rates)
         atomic.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})
-        atomic.write_json(self.run_dir / "timing.json", {
-            "wall_seconds": self.elapsed, "env_steps_per_s": self.env_steps / max(self.elapsed, 1e-9),
-            "curve": rates})
+        self._write_timing(rates)
         atomic.write_json(self.run_dir / "parent_stats.json", self.parent.stats())
         atomic.write_json(self.run_dir / "metrics.json", metrics)
         return metrics

@@ -2,10 +2,10 @@ rule analyze:
     """Representation analysis of one task: probes, k-means and t-SNE of every compared run's embeddings."""
     input:
         models=lambda wildcards: representation_models(wildcards.task),
-        code=sources("evaluation/representation.py", "evaluation/held_out.py", "evaluation/evaluate.py"),
     output:
         analysis=ANALYSIS_FILE,
     params:
+        code=code("evaluation/representation.py", parent="deterministic"),
         job=job_label("analyze"),
         params_file=PARAMS_FILE,
         runs_root=RUNS,  # a str, recorded as it always was (a Path would not be: the record would change)

@@ -10,9 +10,9 @@ from snakemake.common.configfile import load_configfile
 from snakemake.exceptions import WorkflowError
 
 from wmil import layout
-from wmil.config import TASK_NAMES, parse_params
+from wmil.config import LLM_OPERATIONAL, TASK_NAMES, parse_params
 from wmil.reporting.figures import FIGURES as FIGURE_SPECS
-from wmil.provenance import package_source, training_sources
+from wmil.provenance import code_hash, evaluation_code_hash, results_code_hash, training_code_hash, unused_components
 
 
 # ---- params ----------------------------------------------------------------------------------
@@ -125,13 +125,20 @@ def job_label(rule_name):
     """A guarded job's name in messages: its rule and wildcards (params.job of each guarded rule)."""
     return lambda wildcards: " ".join([rule_name, *(f"{k}={v}" for k, v in wildcards.items())])
 
-# The code that shapes a run: a change to it reruns the runs (results follow the code).
-TRAINING_SOURCES = [str(p) for p in training_sources()]
-RULE_SOURCES = [str(p) for p in training_sources(llm=False)]  # without the LLM parent's modules
-# The audit runs the parents on the tasks, nothing of the learner
-LLM_AUDIT_SOURCES = [str(p) for p in training_sources() if {"tasks", "envs", "parents"} & set(p.parts)] + [
-    str(package_source(m)) for m in ("config.py", "atomic.py", "evaluation/llm_audit.py")]
+# ---- code ------------------------------------------------------------------------------------
+# A rule's code is a param (Snakemake's `params` rerun trigger), not its source files as inputs
+# (mtime): the hash of the syntax trees of the modules its command runs (wmil/provenance.py), so an
+# edit to a comment or docstring reruns nothing and a change to ppo.py reruns only PPO runs.
+def code(*entries, **choices):
+    """Hash of the code that the modules ``entries`` (paths inside the package) run, with the
+    component ``choices`` made (e.g. parent="deterministic": never the LLM parent's modules)."""
+    return code_hash(entries, unused_components(**choices))
 
+
+def run_code(wildcards):
+    """The code a job's training runs execute: their algorithm's and parent's, no other's."""
+    config = PARAMS.run_config(wildcards.experiment, wildcards.task)
+    return training_code_hash(config.algorithm.name, config.parent.name)
 
 
 def runs(experiments=None):
@@ -163,25 +170,25 @@ def run_config_hash(wildcards):
             for s in PARAMS.seeds_of(wildcards.experiment)]
 
 
-def sources(*modules):
-    """The training code (less the LLM parent's) plus the package modules a rule runs, e.g.
-    sources("evaluation/sanity.py")."""
-    return RULE_SOURCES + [str(package_source(m)) for m in modules]
-
-
-def run_sources(wildcards):
-    """The code a training run executes: the LLM parent's modules only where it is the parent."""
-    config = PARAMS.run_config(wildcards.experiment, wildcards.task)
-    return TRAINING_SOURCES if config.parent.name == "llm" else RULE_SOURCES
-
-
 def sanity_fingerprint():
-    """Hash of what the sanity checks read: their settings, the defaults but the parent's (they
-    check the rules themselves) and the action-space sizes in use (not every override: rerunning
-    sanity would rerun every training run)."""
+    """Hash of what the sanity checks read: their settings, the defaults as the REINFORCE update
+    they check reads them (not the parent's: they check the rules themselves) and the action-space
+    sizes in use. Rerunning sanity reruns every training job (each only re-finalises a finished
+    run, but still), so nothing else may rerun it."""
     sizes = sorted({PARAMS.run_config(e, t).env.num_actions for e, t, _ in runs()})
-    defaults = {k: v for k, v in PARAMS.defaults.items() if k != "parent"}
-    body = [dataclasses.asdict(PARAMS.sanity), defaults, sizes]
+    defaults = PARAMS.run_config()
+    checked = dataclasses.replace(defaults, algorithm=dataclasses.replace(defaults.algorithm, name="reinforce"))
+    reads = {k: v for k, v in checked.identity().items() if not k.startswith(("parent.", "env.task", "env.num_actions"))}
+    body = [dataclasses.asdict(PARAMS.sanity), reads, sizes]
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def audit_fingerprint():
+    """Hash of what the LLM audit reads of its experiment: the LLM's settings (less how it is
+    reached), the action space and the episode length; nothing of the learner."""
+    config = PARAMS.run_config(PARAMS.llm_audit.experiment)
+    llm = {k: v for k, v in dataclasses.asdict(config.parent.llm).items() if k not in LLM_OPERATIONAL}
+    body = [llm, config.env.num_actions, config.env.episode_length]
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -4,7 +4,6 @@ rule figures:
     redraws one from the results in place."""
     input:
         data=figure_inputs(),
-        code=sources("reporting/figures.py"),
     output:
         pngs=[
             report(
@@ -16,6 +15,7 @@ rule figures:
             for name in FIGURE_NAMES
         ],
     params:
+        code=code("reporting/figures.py"),
         job=job_label("figures"),
         params_file=PARAMS_FILE,
         results=layout.RESULTS,
@@ -47,12 +47,12 @@ rule report:
         summary=rules.summarize.output.summary,
         criteria=rules.mvp_criteria.output.criteria,
         audit=rules.llm_audit.output.audit,
-        code=sources("reporting/report.py", "reporting/figures.py"),
     output:
         html=REPORT_HTML,
         markdown=REPORT_MD,
         headline=HEADLINE,
     params:
+        code=results_code_hash(),  # the code of every result: the report names it
         params_file=PARAMS_FILE,
         results=layout.RESULTS,
     log:

@@ -1,15 +1,14 @@
 rule llm_audit:
     """The LLM parent's verdicts against the rules on a stratified sample of every task x level."""
-    input:
-        code=LLM_AUDIT_SOURCES,
     output:
         audit=LLM_AUDIT,
         timing=LLM_AUDIT_TIMING,
     params:
+        code=code("evaluation/llm_audit.py"),
         job=job_label("llm_audit"),
         params_file=PARAMS_FILE,
         settings=lambda wildcards: dataclasses.asdict(PARAMS.llm_audit),
-        audited=lambda wildcards: PARAMS.run_config(PARAMS.llm_audit.experiment).config_hash(),
+        audited=audit_fingerprint(),
     log:
         log_file("llm_audit"),
     benchmark:

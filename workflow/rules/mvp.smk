@@ -3,10 +3,10 @@ rule mvp_criteria:
     (and `wmil mvp-criteria` without --report-only exits 1 on it)."""
     input:
         curves=per_run("curve", [PARAMS.mvp_criteria.experiment]),
-        code=sources("evaluation/criteria.py"),
     output:
         criteria=MVP_CRITERIA,
     params:
+        code=code("evaluation/criteria.py"),
         params_file=PARAMS_FILE,
         settings=dataclasses.asdict(PARAMS.mvp_criteria),  # a change of the criteria reruns the check
         runs_root=layout.RUNS,

@@ -1,12 +1,11 @@
 rule sanity:
     """The plan's 'If MVP fails' checks: random ~1/A, oracle 1.0, gradients, probe; the env's speed
     apart (measured, never judged)."""
-    input:
-        code=sources("evaluation/sanity.py"),
     output:
         report=SANITY,
         timing=SANITY_SPEED,
     params:
+        code=code("evaluation/sanity.py", parent="deterministic"),
         params_file=PARAMS_FILE,
         fingerprint=sanity_fingerprint(),
     log:

@@ -5,12 +5,12 @@ rule summarize:
         metrics=per_run("metrics"),
         analysis=ANALYSIS_OUTPUTS,
         audit=rules.llm_audit.output.audit,
-        code=sources("evaluation/summary.py", "evaluation/stats.py", "provenance.py"),  # machine.json
     output:
         summary=SUMMARY,
         tables=PLOT_TABLES,
         machine=MACHINE,
     params:
+        code=code("evaluation/summary.py", "provenance.py"),  # provenance: machine.json
         params_file=PARAMS_FILE,
         runs_root=layout.RUNS,
         plots=layout.PLOTS,

@@ -14,8 +14,6 @@ for _seeds, _experiments in SEED_GROUPS.items():
             train_rule_name(_seeds)
         input:
             sanity=rules.sanity.output.report,  # runs wait for the sanity checks (which rerun only when what they check changes)
-            code=run_sources,
-            evaluation_code=[str(package_source(m)) for m in ("evaluation/held_out.py", "evaluation/evaluate.py")],
         output:
             metrics=seed_outputs("metrics.json", _seeds),
             curve=seed_outputs("curve.csv", _seeds),
@@ -29,6 +27,8 @@ for _seeds, _experiments in SEED_GROUPS.items():
             runs_root=layout.RUNS,
             seeds=" ".join(map(str, _seeds)),
             config_hash=run_config_hash,
+            code=run_code,
+            evaluation_code=evaluation_code_hash(),
             evaluation=evaluation_settings("episodes", "seed"),
         log:
             log_file("train/{experiment}/{task}"),
@@ -44,5 +44,5 @@ for _seeds, _experiments in SEED_GROUPS.items():
             guarded(
                 "wmil train --params {params.params_file} --experiment {wildcards.experiment}"
                 " --task {wildcards.task} --seeds {params.seeds} --runs-root {params.runs_root}"
-                " --resume auto --no-progress --evaluate"
+                " --resume auto --no-progress --evaluate --keep"
             )

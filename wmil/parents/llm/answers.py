@@ -26,7 +26,7 @@ import torch
 
 from wmil.config import LLMConfig
 from wmil.errors import LLMError
-from wmil.parents.llm.cache import CachedResponse, ResponseCache
+from wmil.parents.llm.cache import CachedResponse, ResponseCache, export_path
 from wmil.parents.llm.protocols import INVALID
 from wmil.parents.llm.request import Request
 from wmil.parents.llm.transport import Completion, Endpoint
@@ -141,8 +141,9 @@ class Answers:
         bad = [o for o in outcomes if o.value is None]
         if bad and self.config.on_invalid == "error":
             # only a cache written before invalid outcomes got keys of their own holds one here
-            where = (f" (replayed from the response cache {self.config.cache_path}: delete it, or set another "
-                     "parent.llm.cache_path, to ask again)" if bad[0].cached else " (not cached: a rerun asks again)")
+            where = (f" (replayed from the response cache {self.config.cache_path}: delete it and its export "
+                     f"{export_path(self.config.cache_path)}, or set another parent.llm.cache_path, to ask again)"
+                     if bad[0].cached else " (not cached: a rerun asks again)")
             raise LLMError(f"{self.endpoint.url}: {kind} answer still invalid after {1 + self.config.max_retries} "
                            f"attempts (on_invalid: error){where}; last response: {bad[0].raw!r}")
         return len(bad)

@@ -29,8 +29,10 @@ class Request:
 
     @property
     def cache_keys(self) -> tuple[str, ...]:
-        """The keys whose first-stored row answers this request."""
-        return (self.key,) if self.invalid_key is None else (self.key, self.invalid_key)
+        """The keys whose rows answer this request, in order of precedence. Its own invalid
+        outcome first: stored, it was stored before any valid answer (a valid row would have
+        answered the request, and a row is never stored beside one of its alternatives)."""
+        return (self.key,) if self.invalid_key is None else (self.invalid_key, self.key)
 
 
 class RequestBuilder:
