@@ -10,7 +10,7 @@ import torch
 from conftest import PARAMS_PATH, assert_same_run, train_interrupted
 from torch import nn
 
-from wmil.config import load_params
+from wmil.config import flatten, load_params
 from wmil.evaluation.evaluate import Evaluator
 from wmil.evaluation.held_out import evaluate_run
 from wmil.models.baby import BabyModel
@@ -21,15 +21,6 @@ from wmil.training.trainer import Trainer
 
 PARAMS = load_params(PARAMS_PATH)
 
-
-def _flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 @pytest.mark.parametrize("baseline, ablated", [
@@ -43,8 +34,8 @@ def test_baselines_differ_from_the_method_only_in_their_ablated_part(baseline, a
     assert PARAMS.experiments[baseline].tasks == PARAMS.experiments[method].tasks
     for task in PARAMS.experiments[method].tasks:
         for seed in PARAMS.seeds:
-            a = _flatten(PARAMS.run_config(method, task, seed).to_dict())
-            b = _flatten(PARAMS.run_config(baseline, task, seed).to_dict())
+            a = flatten(PARAMS.run_config(method, task, seed).to_dict())
+            b = flatten(PARAMS.run_config(baseline, task, seed).to_dict())
             assert {k for k in a if a[k] != b[k]} == ablated | {"experiment"}
 
 
@@ -59,8 +50,8 @@ def test_each_parent_quality_point_differs_from_its_base_only_in_the_error_rates
         exp = PARAMS.experiments[name]
         assert exp.sweep == sweep and exp.tasks == PARAMS.experiments[base].tasks
         for task in exp.tasks:
-            a = _flatten(PARAMS.run_config(base, task).to_dict())
-            b = _flatten(PARAMS.run_config(name, task).to_dict())
+            a = flatten(PARAMS.run_config(base, task).to_dict())
+            b = flatten(PARAMS.run_config(name, task).to_dict())
             assert {k for k in a if a[k] != b[k]} <= {"experiment", "parent.false_positive_rate",
                                                       "parent.false_negative_rate"} | extra
             assert (b["parent.false_positive_rate"], b["parent.false_negative_rate"]) == (exp.point["fpr"], exp.point["fnr"])

@@ -46,8 +46,9 @@ def _stored(config: RunConfig, evaluation: EvaluationConfig, store: Path) -> Pat
 def _link_tree(source: Path, target: Path) -> None:
     """Hard-link every file under ``source`` to the same place under ``target`` (replacing it)."""
     for path in source.rglob("*"):
-        if path.is_file() and not path.name.startswith("."):  # no temporary file of a writer
-            dest = target / path.relative_to(source)
+        inside = path.relative_to(source)
+        if path.is_file() and not any(part.startswith(".") for part in inside.parts):  # no writer's temporary
+            dest = target / inside
             dest.parent.mkdir(parents=True, exist_ok=True)
             tmp = dest.with_name(f".{dest.name}.link")
             tmp.unlink(missing_ok=True)
