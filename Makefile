@@ -14,8 +14,8 @@ pipeline: setup
 	@scripts/unlock-if-idle.sh $(BIN)/snakemake
 	$(BIN)/dvc repro
 
-# Two pytest workers, one per core; the Slurm tests share one worker (and its cluster).
-PYTEST_WORKERS := -n 2 --dist loadgroup
+# Two pytest workers, one per core; the Slurm tests take turns on the one local cluster (a file lock).
+PYTEST_WORKERS := -n 2
 
 test: setup
 	@scripts/install-chromium.sh
