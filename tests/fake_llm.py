@@ -44,8 +44,67 @@ def read_prompt(prompt: str):
     return task, torch.tensor(row), int(action.group(1)) if action else None
 
 
+def exact_program(task, level: int | None) -> str:
+    """The rule of ``task`` as the program protocol asks for it: ``answer`` (``level`` None) or
+    ``in_level`` for ``level``, exact, within the sandbox's whitelist."""
+    A, name = task.num_actions, task.name
+    if name == "pattern_echo":
+        return ("def answer(target):\n    return target\n" if level is None else
+                f"def in_level(target):\n    return target <= {task.level_card(level).split()[-1].rstrip('.')}\n")
+    if name == "sequence_next":
+        if level is None:
+            return (f"def answer(seq_0, seq_1, seq_2):\n    if seq_2 == {A}:\n        return (2 * seq_1 - seq_0) % {A}\n"
+                    f"    return (2 * seq_2 - seq_1) % {A}\n")
+        if level == 0:
+            return (f"def in_level(seq_0, seq_1, seq_2):\n"
+                    f"    return seq_2 == {A} and seq_1 == seq_0 + 1 and seq_1 + 1 <= {A - 1}\n")
+        if level == 1:
+            return (f"def in_level(seq_0, seq_1, seq_2):\n"
+                    f"    return seq_1 == seq_0 + 1 and seq_2 == seq_1 + 1 and seq_2 + 1 <= {A - 1}\n")
+        steps = task._steps(2)
+        return (f"def in_level(seq_0, seq_1, seq_2):\n    step = seq_1 - seq_0\n"
+                f"    if seq_0 == {A} or seq_1 == {A} or seq_2 == {A} or step == 0 or seq_2 - seq_1 != step:\n"
+                f"        return False\n    return {min(steps)} <= step <= {max(steps)} and 0 <= seq_2 + step <= {A - 1}\n")
+    if name == "conditional":
+        if level is None:
+            return ("def answer(rule, shape, color, size):\n    if rule >= 2 and color == 1 and size == 1:\n"
+                    "        return 7 - shape\n    if rule >= 1 and color == 1:\n        return shape + 4\n    return shape\n")
+        return f"def in_level(rule, shape, color, size):\n    return rule == {level}\n"
+    raise ValueError(f"no exact program for {name}")
+
+
+HOSTILE_PROGRAM = "def answer(target):\n    import os\n    return os.getpid()\n"
+
+
+def program_answer(prompt: str, mode: str) -> str:
+    """A program protocol's answer: the exact program (``oracle``); first a hostile one, the exact
+    one when asked again with the refusal (``refuse-first``); hostile always (``hostile``); or
+    exact but for an out-of-range answer on the first problem slot's value 3 (``partial``)."""
+    for A in range(8, 33):
+        for cls in TASKS.values():
+            task = cls(A)
+            if task.rule() not in prompt:
+                continue
+            if "def answer(" in prompt and f"numbers 0 to {A - 1}." in prompt:
+                level = None
+            else:
+                level = next((lv for lv in range(3) if f"this level: {task.level_card(lv)}\n" in prompt), -1)
+                if level < 0:
+                    continue
+            code = exact_program(task, level)
+            if mode == "hostile" or (mode == "refuse-first" and "was refused" not in prompt):
+                code = HOSTILE_PROGRAM
+            elif mode == "partial" and level is None:
+                first = task.problem_slots[0].name
+                code = code.replace(":\n", f":\n    if {first} == 3:\n        return 99\n", 1)
+            return f"Here it is:\n```python\n{code}```\nIt returns the answer."
+    raise ValueError(f"the fake endpoint knows no task in: {prompt[:120]!r}")
+
+
 def answer(prompt: str, mode: str) -> tuple[str, list[tuple[str, float]] | None]:
     """The completion text and, for a Yes/No question, the first token's top log-probabilities."""
+    if "Write a Python function" in prompt:
+        return program_answer(prompt, mode), None
     task, state, action = read_prompt(prompt)
     right = None if state is None else int(task.answer(state.unsqueeze(0))[0])
     if '{"action"' in prompt:

@@ -436,7 +436,7 @@ def test_parse_override_bad_forms(assignment, expected):
 def test_parse_override_reaches_nested_keys(params):
     assert parse_override("parent.llm.base_url=http://127.0.0.1:9/v1") == {
         "parent": {"llm": {"base_url": "http://127.0.0.1:9/v1"}}}
-    config = params.run_config("llm", "pattern_echo", 0, parse_override("parent.llm.protocol=verdict"))
+    config = params.run_config("llm_solve", "pattern_echo", 0, parse_override("parent.llm.protocol=verdict"))
     assert config.parent.llm.protocol == "verdict"
     with pytest.raises(ConfigError, match="override.model.hidden_dim: expected a scalar"):
         params.run_config("mvp", "pattern_echo", 0, parse_override("model.hidden_dim.x=1"))
@@ -473,7 +473,7 @@ def _leaf_paths(cls=RunConfig, prefix=()):
 LEAF_PATHS = list(_leaf_paths())
 #: One run of each kind the pipeline trains: every algorithm, the curriculum, the embedding target,
 #: the LLM parent; each key of a run is read by at least one of them.
-KINDS = ("mvp", "ppo", "random", "curriculum", "embedding_target", "llm")
+KINDS = ("mvp", "ppo", "random", "curriculum", "embedding_target", "llm", "llm_solve", "llm_verdict", "llm_score")
 
 
 def _changed(value):
@@ -501,6 +501,8 @@ def _get(cfg, path):
 
 
 def _kind(params, experiment):
+    if experiment == "llm_score":  # no experiment uses the score protocol; its runs read the calibration
+        return params.run_config("llm_verdict", "pattern_echo", 0, {"parent": {"llm": {"protocol": "score"}}})
     return params.run_config(experiment, params.experiments[experiment].tasks[0])
 
 

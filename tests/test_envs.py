@@ -952,6 +952,9 @@ class ParityTask(Task):
     def rule(self) -> str:
         return f"The correct action is a plus b, modulo {self.num_actions}."
 
+    def level_card(self, level: int) -> str:
+        return f"a and b are below {(2, 4, self.num_actions)[level]}."
+
     def _enumerate(self, level: int) -> torch.Tensor:
         top = (2, 4, self.num_actions)[level]
         return torch.cartesian_prod(torch.arange(top), torch.arange(top))

@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 import torch
 import yaml
+from conftest import assert_same_run
 
 from wmil.cli import main
 from wmil.config import load_params
@@ -29,7 +30,8 @@ from wmil.parents.deterministic import DeterministicParent
 from wmil.parents.llm.cache import CachedResponse, ResponseCache, request_key
 from wmil.parents.llm.parent import ParentLLM
 from wmil.parents.llm.prompts import InvalidAnswer, parse_problem, parse_verdict, problem_schema, verdict_schema
-from wmil.parents.llm.server import LLMServerDied, LLMServerError, LocalLLMServer, free_port, model_path
+from wmil.parents.llm.models import bundled
+from wmil.parents.llm.server import DEFAULT_MODEL, LLMServerDied, LLMServerError, LocalLLMServer, free_port
 from wmil.parents.llm.transport import Completion, OpenAITransport
 from wmil.tasks.rules import FEEDBACK_RIGHT, FEEDBACK_WRONG, make_task
 
@@ -40,7 +42,7 @@ PARAMS_PATH = Path(__file__).resolve().parents[1] / "params.yaml"
 def llm_config(cache_path: str | Path = "", **changes):
     """The ``llm`` experiment's parent.llm settings with ``changes`` (default: no cache, and the
     verdict protocol, whose answers the scripted endpoints here give)."""
-    base = load_params(PARAMS_PATH).run_config("llm", "pattern_echo").parent.llm
+    base = load_params(PARAMS_PATH).run_config("llm_solve", "pattern_echo").parent.llm
     return dataclasses.replace(base, cache_path=str(cache_path), **{"protocol": "verdict", **changes})
 
 
@@ -582,7 +584,7 @@ def test_llm_audit_of_the_bundled_model_and_its_warm_rerun(tmp_path):
     protocol's log-probabilities as llama.cpp's server returns them, and a warm rerun that sends
     nothing and writes the same bytes."""
     raw = yaml.safe_load(PARAMS_PATH.read_text())
-    raw["llm_audit"].update(states_per_level=1, solve_states_per_level=1)
+    raw["llm_audit"].update(states_per_level=1, solve_states_per_level=1, protocols=["verdict", "solve", "score"])
     raw["defaults"]["parent"]["llm"]["cache_path"] = str(tmp_path / "cache.sqlite")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     audit = ["llm-audit", "--params", str(tmp_path / "params.yaml")]
@@ -608,7 +610,7 @@ def test_cli_llm_error_exits_2(tmp_path, capsys):
     raw["defaults"]["parent"]["llm"].update(base_url=url, max_retries=0, cache_path="")
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
     assert main(["llm-audit", "--params", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "a.json")]) == 2
-    assert f"wmil llm-audit: error: {url}: verdict request failed" in capsys.readouterr().err
+    assert f"wmil llm-audit: error: {url}: program answer request failed" in capsys.readouterr().err
     assert not (tmp_path / "a.json").exists()
 
 
@@ -657,7 +659,7 @@ def test_server_that_cannot_start_reports_its_log(tmp_path):
     bogus.write_bytes(b"GGUF but not really")
     with pytest.raises(LLMServerError, match="exited with code .* its log ends"):
         LocalLLMServer(model=bogus, start_timeout_s=60).start()
-    assert model_path().suffix == ".gguf" and model_path().stat().st_size > 10**7
+    assert bundled(DEFAULT_MODEL).path().suffix == ".gguf" and bundled(DEFAULT_MODEL).path().stat().st_size > 10**7
 
 
 @pytest.mark.integration
@@ -668,7 +670,7 @@ def test_two_real_training_jobs_share_one_cache_and_never_write_the_key(server, 
     secret = "sk-test-Q7wRealRunSECRET99"
     cache = tmp_path / "cache.sqlite"
     env = {**os.environ, "WMIL_TEST_KEY": secret, "PYTHONPATH": str(PARAMS_PATH.parent)}
-    common = [sys.executable, "-m", "wmil", "train", "--params", str(PARAMS_PATH), "--experiment", "llm",
+    common = [sys.executable, "-m", "wmil", "train", "--params", str(PARAMS_PATH), "--experiment", "llm_solve",
               "--max-steps", "500", "--no-progress", "--set", f"parent.llm.base_url={server.base_url}",
               "--set", "parent.llm.api_key_env=WMIL_TEST_KEY", "--set", f"parent.llm.cache_path={cache}"]
     jobs = [subprocess.Popen([*common, "--seed", str(seed), "--run-dir", str(tmp_path / f"run{seed}")], env=env,
@@ -686,3 +688,21 @@ def test_two_real_training_jobs_share_one_cache_and_never_write_the_key(server, 
     written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file())
     assert secret.encode() not in written
     assert all(secret not in out + err for out, err in outputs)
+
+
+@pytest.mark.integration
+def test_the_bundled_coder_model_writes_pattern_echo_exactly_so_its_run_is_the_ppo_run(tmp_path):
+    """The real Qwen2.5-Coder-1.5B (its file's hash checked at the server's start) writes the
+    PatternEcho rule as code from the rule in words; an exact program makes the LLM-taught run
+    the rule-taught one, bit for bit (this proves the program path is wired end to end)."""
+    from wmil.training.trainer import Trainer
+
+    params = load_params(PARAMS_PATH)
+    steps = {"training": {"max_steps": 1024, "save_every": 512}}
+    llm = params.run_config("llm", "pattern_echo", 1, {**steps, "parent": {"llm": {"cache_path": str(tmp_path / "c.sqlite")}}})
+    assert (llm.parent.llm.protocol, llm.parent.llm.model) == ("program", "qwen2.5-coder-1.5b-instruct")
+    Trainer(llm, tmp_path / "llm").train()
+    Trainer(params.run_config("ppo", "pattern_echo", 1, steps), tmp_path / "rule").train()
+    assert_same_run(tmp_path / "llm", tmp_path / "rule", ignore={"experiment"}, same_config=False)
+    stats = json.loads((tmp_path / "llm" / "parent_stats.json").read_text())
+    assert stats["requests"] == 1 and stats["fallbacks"] == 0

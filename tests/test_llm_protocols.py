@@ -28,7 +28,7 @@ A = 8
 
 
 def llm_config(url: str, tmp_path: Path, **changes):
-    base = load_params(PARAMS_PATH).run_config("llm", "pattern_echo").parent.llm
+    base = load_params(PARAMS_PATH).run_config("llm_solve", "pattern_echo").parent.llm
     return dataclasses.replace(base, **{"base_url": url, "cache_path": str(tmp_path / "cache.sqlite"), **changes})
 
 
@@ -197,8 +197,8 @@ def test_warm_audit_sends_nothing_and_says_the_same(tmp_path):
 
 # ---- the same experiments against any endpoint ----------------------------------------------------
 @pytest.mark.parametrize("experiment, task, protocol", [
-    ("llm", "pattern_echo", "solve"), ("llm", "pattern_echo", "verdict"), ("llm", "pattern_echo", "score"),
-    ("llm_t1", "sequence_next", "solve"), ("llm_t1", "conditional", "solve")])
+    ("llm_solve", "pattern_echo", "solve"), ("llm_solve", "pattern_echo", "verdict"),
+    ("llm_solve", "pattern_echo", "score")])
 def test_llm_runs_against_a_strong_endpoint_match_the_rule_parent(experiment, task, protocol, tmp_path, monkeypatch):
     from wmil.training.trainer import Trainer
 
@@ -262,6 +262,6 @@ def test_the_noise_corrected_reward_is_unbiased(fpr, fnr):
 
 def test_noise_correction_needs_known_rates():
     raw = yaml.safe_load(PARAMS_PATH.read_text())
-    raw["experiments"]["llm"]["overrides"]["rewards"] = {"noise_correction": True}
+    raw["experiments"]["llm_solve"]["overrides"]["rewards"] = {"noise_correction": True}
     with pytest.raises(Exception, match="rewards.noise_correction: the correction needs the parent's error rates"):
         parse_params(raw)

@@ -21,9 +21,11 @@ SEEDS = [0, 1, 2, 3, 4]
 def small_params():
     raw = yaml.safe_load(PARAMS_PATH.read_text())
     raw["seeds"] = SEEDS
-    keep = {"mvp", "ppo", "curriculum", "random", "rl_only", "kl_distill", "quality_mvp", "llm", "llm_verdict",
+    keep = {"mvp", "ppo", "curriculum", "random", "rl_only", "kl_distill", "quality_mvp", "llm_solve", "llm_verdict",
+            "llm_mvp",
             "world_model_coef", "raw_then_embedding"}
     raw["experiments"] = {n: e for n, e in raw["experiments"].items() if n in keep}
+    raw["llm_audit"]["experiment"] = "llm_mvp"
     raw["experiments"]["ppo"]["tasks"] = raw["experiments"]["curriculum"]["tasks"] = ["pattern_echo"]
     raw["experiments"]["quality_mvp"]["sweep"]["points"] = [[0.3, 0.3], [0.6, 0.0]]
     raw["evaluation"].update(noise=["mvp", "quality_mvp"], bootstrap_reps=200, representation=["ppo", "rl_only"],
@@ -66,7 +68,7 @@ def summary(tmp_path_factory):
         for seed in SEEDS:
             if name == "random":
                 write_run(root, params, name, seed, 0.0, None, NEVER)
-            elif name == "llm":
+            elif name == "llm_solve":
                 write_run(root, params, name, seed, 1.0 if seed < 4 else 0.5, 1000, MASTERED)
             elif name == "raw_then_embedding":  # faster than rl_only in every pairing, switched on seeds 0-3
                 write_run(root, params, name, seed, 1.0, 500 + seed, MASTERED, 200 if seed < 4 else None)
@@ -80,10 +82,14 @@ def summary(tmp_path_factory):
                 write_run(root, params, name, seed, 0.9 if name.startswith("quality") else 1.0, 1000 + seed, MASTERED)
     verdict = {"j": 0.0, "tpr": 1.0, "fpr": 1.0, "problems": 8,
                "ceiling": {"mean": 0.125, "lo": 0.125, "hi": 0.125, "pick_variance": 0.125 * 0.875}}
-    audit = {"protocols": {"verdict": {"by_task_level": {"pattern_echo": {"2": verdict}}},
-                           "solve": {"by_task_level": {"pattern_echo": {"2": {
+    small = {"model": "smollm2-135m-instruct", "num_actions": 8, "episode_length": 1}
+    audit = {"protocols": {"verdict": {**small, "by_task_level": {"pattern_echo": {"2": verdict}}},
+                           "solve": {**small, "by_task_level": {"pattern_echo": {"2": {
         "j": 1.0, "tpr": 1.0, "fpr": 0.0, "problems": 8,
-        "ceiling": {"mean": 1.0, "lo": 1.0, "hi": 1.0, "pick_variance": 0.0}}}}}}}
+        "ceiling": {"mean": 1.0, "lo": 1.0, "hi": 1.0, "pick_variance": 0.0}}}}},
+                           # audited at A = 16, T = 4 (as the llm experiment runs): no prediction for llm_mvp
+                           "program": {"model": "qwen2.5-coder-1.5b-instruct", "num_actions": 16, "episode_length": 4,
+                                       "by_task_level": {"pattern_echo": {"2": verdict}}}}}
     return params, summarize(params, root, audit)[0]
 
 
@@ -158,10 +164,11 @@ def test_parent_quality_points_carry_their_rates_and_informativeness(summary):
 
 def test_llm_runs_are_checked_against_their_per_state_ceiling(summary):
     _, s = summary
-    e = s["llm"]["llm"]["pattern_echo"]
+    e = s["llm"]["llm_solve"]["pattern_echo"]
     assert e["protocol"] == "solve" and e["prediction"]["interval"][1] == 1.0
     assert e["inside"] == [True, True, True, True, False] and not e["agrees"]  # seed 4 learnt half: outside
     v = s["llm"]["llm_verdict"]["pattern_echo"]
     lo, hi = v["prediction"]["interval"]  # 1/8 +- 1.96 sqrt(7/64 / 8 + 7/64 / 1000)
     assert (lo, hi) == (0.0, pytest.approx(0.125 + 1.96 * (0.109375 / 8 + 0.109375 / 1000) ** 0.5))
     assert v["inside"] == [True, True, True, True, False]
+    assert s["llm"]["llm_mvp"]["pattern_echo"]["prediction"] is None  # its program was audited at A = 16, T = 4

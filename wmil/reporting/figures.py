@@ -335,13 +335,15 @@ def llm_audit(ctx: Context):
         j = pd.DataFrame({task: {int(lv): b["j"] for lv, b in by.items()} for task, by in levels.items()}).T
         sns.heatmap(j, annot=True, fmt=".2f", vmin=-1, vmax=1, cmap="RdBu", ax=ax, cbar=protocol == protocols[-1],
                     cbar_kws={"label": "J = TPR - FPR"})
-        ax.set(xlabel="difficulty level", ylabel="", title=f"{protocol}")
+        by = audit["protocols"][protocol]
+        ax.set(xlabel="difficulty level", ylabel="", title=f"{protocol}: {by['model']} (A={by['num_actions']})")
         ax.tick_params(axis="y", rotation=0)
     requests = [audit["protocols"][p]["overall"]["requests"] for p in protocols]
     ax = axes[0, -1]
     ax.bar(protocols, requests, color="grey")
-    ax.set(ylabel="requests for the whole audit (cold cache)", title=f"{audit['model']}: cost")
-    fig.suptitle(f"LLM parent audit: every state with every action, {audit['num_actions']} actions", y=1.02)
+    ax.set(ylabel="requests for the whole audit (cold cache)", title="cost")
+    ax.set_yscale("log")
+    fig.suptitle("LLM parent audit: every state with every action", y=1.02)
     return fig
 
 

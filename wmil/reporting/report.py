@@ -22,6 +22,7 @@ from wmil.config import Params
 from wmil.jobs import failure_of
 from wmil.provenance import results_code_hash
 from wmil.reporting.figures import FIGURES
+from wmil.tasks.rules import NUM_LEVELS
 
 MISSING = "missing"
 #: Formats: success rates and J with two decimals, counts of env steps or episodes as integers.
@@ -101,17 +102,44 @@ def audit_table(audit: dict[str, Any]) -> Table:
         for task, levels in by["by_task_level"].items():
             top, pooled = levels[max(levels, key=int)], by["by_task"][task]
             c = top["ceiling"]
-            rows.append({"protocol": protocol, "task": task, "J (level 2)": f"{top['j']:{RATE}}",
+            rows.append({"protocol": protocol, "model (A, T)": f"{by['model']} ({by['num_actions']}, {by['episode_length']})",
+                         "task": task, "J (level 2)": f"{top['j']:{RATE}}",
                          "TPR / FPR (level 2)": f"{top['tpr']:{RATE}} / {top['fpr']:{RATE}}",
                          "ceiling (level 2)": f"{c['mean']:{RATE}} [{c['lo']:{RATE}}, {c['hi']:{RATE}}]",
                          "J (all levels)": f"{pooled['j']:{RATE}}", "invalid": f"{pooled['invalid_rate']:{RATE}}",
                          "requests": f"{pooled['requests']:{COUNT}}",
                          "tokens (prompt + completion)": f"{pooled['prompt_tokens'] + pooled['completion_tokens']:{COUNT}}"})
-    return Table(f"The LLM parent ({audit['model']}): audit by judge protocol",
-                 "Every state of a level (up to llm_audit.states_per_level) with every action. J = TPR - FPR (rates in "
+    return Table("The LLM parent: audit by judge protocol and model",
+                 "Every state of a level (every problem under program, up to llm_audit.states_per_level otherwise) "
+                 "with every action, at the model, action space A and episode length T of the runs that use the "
+                 "protocol. J = TPR - FPR (rates in "
                  "[0, 1]); ceiling: the held-out success the per-state verdicts allow, mean [sure, at best]; "
                  "requests and tokens: what the whole audit costs from an empty cache (wall seconds are in "
                  "results/benchmarks/llm_audit.json, apart, because they are not reproducible).", rows)
+
+
+def programs_table(audit: dict[str, Any]) -> Table | None:
+    """What the LLM's programs get right: the answer program per level, and the problems each
+    level's in_level program accepts against the level's table (what roles: all trains on)."""
+    block = audit["protocols"].get("program")
+    if block is None:
+        return None
+    rows = []
+    for task, programs in block["programs"].items():
+        for level, made in programs["in_level"].items():
+            judged = block["by_task_level"][task][level]
+            right = judged["confusion"]["rule_right"]["llm_right"]
+            rows.append({"task": task, "level": level, "answer program right": f"{right}/{judged['states']}",
+                         "in_level accepts": f"{made['accepted']:{COUNT}} of {made['problems']}",
+                         "precision": MISSING if made["precision"] is None else f"{made['precision']:{RATE}}",
+                         "recall": f"{made['recall']:{RATE}}",
+                         "refused first": "yes" if len(made["responses"]) > 1 else "no"})
+    return Table(f"The LLM's programs ({block['model']})",
+                 "answer program right: problems of the level whose program answer is the rule's; in_level: the "
+                 "problems of the whole slot grid that the level's membership program accepts, precision and recall "
+                 "against the level's table (a program refused twice accepts none: the rules' table is used); "
+                 "refused first: the sandbox refused the first program and the LLM was asked once more. The "
+                 "programs' text is in results/metrics/llm_audit.json.", rows)
 
 
 def llm_table(summary: dict[str, Any]) -> Table:
@@ -261,11 +289,16 @@ def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], 
     lines += curriculum_finding(summary)
     if audit is None:
         lines.append("LLM parent audit: missing (its job failed; see Missing results).")
+    elif "program" in audit["protocols"]:
+        block = audit["protocols"]["program"]
+        rights = ", ".join(f"{task} {levels[str(NUM_LEVELS - 1)]['confusion']['rule_right']['llm_right']}/"
+                           f"{levels[str(NUM_LEVELS - 1)]['states']}" for task, levels in block["by_task_level"].items())
+        lines.append(f"The LLM's answer programs ({block['model']}) at level {NUM_LEVELS - 1}: right on {rights} problems.")
     for name, by_task in summary["llm"].items():
         for task, e in by_task.items():
-            verdict = ("its audit: missing" if e.get("prediction") is None else
-                       f"{'inside' if e['agrees'] else 'OUTSIDE'} the predicted interval on "
-                       f"{sum(e['inside'])}/{len(e['inside'])} seeds")
+            verdict = ("no audit at its model, A and T" if e.get("prediction") is None else
+                       f"{sum(e['inside'])}/{len(e['inside'])} seeds inside the predicted interval "
+                       f"({'agrees' if e['agrees'] else 'DISAGREES'})")
             lines.append(f"{name} on {task} ({e['protocol']}): held-out success {interval(e['success_greedy'])}; {verdict}.")
     return lines
 
@@ -285,7 +318,9 @@ def params_hash(params: Params) -> str:
 
 def tables(params: Params, summary: dict[str, Any], audit: dict[str, Any] | None) -> list[Table]:
     return [headline(params, summary), world_model_table(params, summary), curriculum_table(summary),
-            *([audit_table(audit)] if audit is not None else []), llm_table(summary), quality_table(summary)]
+            *([audit_table(audit)] if audit is not None else []),
+            *([t] if audit is not None and (t := programs_table(audit)) is not None else []),
+            llm_table(summary), quality_table(summary)]
 
 
 def markdown(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None,

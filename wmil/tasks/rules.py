@@ -83,6 +83,11 @@ class Task(ABC):
                 f"{history}; they never change which action is correct.")
 
     @abstractmethod
+    def level_card(self, level: int) -> str:
+        """Which problems ``level`` holds, in words (an LLM parent that makes the problems reads it;
+        one source beside :meth:`_enumerate`, which says the same in code)."""
+
+    @abstractmethod
     def _enumerate(self, level: int) -> torch.Tensor:
         """All problems of ``level`` as ``LongTensor (P, num_problem_slots)``."""
 
@@ -192,9 +197,14 @@ class PatternEchoTask(Task):
     def rule(self) -> str:
         return "The correct action is the number equal to the target."
 
+    def _top(self, level: int) -> int:
+        return min((4, 8, self.num_actions - 1)[level], self.num_actions - 1)
+
+    def level_card(self, level: int) -> str:
+        return f"The target is a number from 0 to {self._top(level)}."
+
     def _enumerate(self, level: int) -> torch.Tensor:
-        top = (4, 8, self.num_actions - 1)[level]
-        return torch.arange(min(top, self.num_actions - 1) + 1).unsqueeze(1)
+        return torch.arange(self._top(level) + 1).unsqueeze(1)
 
     def answer(self, states: torch.Tensor) -> torch.Tensor:
         return states[:, 0].clone()
@@ -228,10 +238,25 @@ class SequenceNextTask(Task):
                 f"correct action is the next term: the last term plus the step, wrapped around modulo {A} (after "
                 f"{A - 1} comes 0, before 0 comes {A - 1}).")
 
+    def _steps(self, level: int) -> list[int]:
+        A = self.num_actions
+        return [1] if level < 2 else [d for d in range(-(A - 1) // 3, (A - 1) // 3 + 1) if d]
+
+    def level_card(self, level: int) -> str:
+        A, steps = self.num_actions, self._steps(level)
+        if level == 0:
+            return (f"seq_0 and seq_1 count up by one (seq_1 = seq_0 + 1), seq_2 is blank ({A}), and the next term "
+                    f"seq_1 + 1 is at most {A - 1}.")
+        if level == 1:
+            return f"seq_0, seq_1 and seq_2 count up by one, and the next term seq_2 + 1 is at most {A - 1}."
+        return (f"seq_0, seq_1 and seq_2 are three terms (none blank) that move by the same step, a step from "
+                f"{min(steps)} to {max(steps)} other than 0, and the next term (seq_2 plus the step, not wrapped "
+                f"around) also lies in 0..{A - 1}.")
+
     def _enumerate(self, level: int) -> torch.Tensor:
         A = self.num_actions
         terms = (2, 3, 3)[level]
-        steps = [1] if level < 2 else [d for d in range(-(A - 1) // 3, (A - 1) // 3 + 1) if d]
+        steps = self._steps(level)
         rows = []
         for d in steps:
             for a in range(A):
@@ -275,6 +300,9 @@ class ConditionalTask(Task):
                 "2) says which of them count. With rule 0 the correct action is the shape. With rule 1 it is the "
                 "shape, plus 4 if the color is red. With rule 2 it is as with rule 1, except that a large red "
                 "object gives 7 minus the shape.")
+
+    def level_card(self, level: int) -> str:
+        return f"rule is {level}; shape, color and size may take any of their values."
 
     def _enumerate(self, level: int) -> torch.Tensor:
         grid = torch.cartesian_prod(torch.arange(4), torch.arange(2), torch.arange(2))

@@ -184,11 +184,14 @@ def sanity_fingerprint():
 
 
 def audit_fingerprint():
-    """Hash of what the LLM audit reads of its experiment: the LLM's settings (less how it is
-    reached), the action space and the episode length; nothing of the learner."""
-    config = PARAMS.run_config(PARAMS.llm_audit.experiment)
-    llm = {k: v for k, v in dataclasses.asdict(config.parent.llm).items() if k not in LLM_OPERATIONAL}
-    body = [llm, config.env.num_actions, config.env.episode_length]
+    """Hash of what the LLM audit reads of its two experiments (the program's and the per-state
+    protocols'): the LLM's settings (less how it is reached), the action space and the episode
+    length; nothing of the learner."""
+    body = []
+    for experiment in (PARAMS.llm_audit.experiment, PARAMS.llm_audit.per_state_experiment):
+        config = PARAMS.run_config(experiment)
+        llm = {k: v for k, v in dataclasses.asdict(config.parent.llm).items() if k not in LLM_OPERATIONAL}
+        body.append([llm, config.env.num_actions, config.env.episode_length])
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

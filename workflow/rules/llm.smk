@@ -1,5 +1,6 @@
 rule llm_audit:
-    """The LLM parent's verdicts against the rules on a stratified sample of every task x level."""
+    """The LLM parent's verdicts against the rules on every task x level: the programs on every
+    problem, the per-state protocols on a seeded sample."""
     output:
         audit=LLM_AUDIT,
         timing=LLM_AUDIT_TIMING,
@@ -17,7 +18,7 @@ rule llm_audit:
     conda:
         "../../environment.yml"
     resources:
-        mem_mb=2000,
+        mem_mb=4000,  # the bundled 1.5B model's server (about 1.5 GB) and the small one's
         runtime=30,
     shell:
         guarded(

@@ -38,7 +38,7 @@ for _seeds, _experiments in SEED_GROUPS.items():
         conda:
             "../../environment.yml"
         resources:
-            mem_mb=2000,
+            mem_mb=4000,  # an LLM-taught run may start the bundled 1.5B model's server (about 1.5 GB)
             runtime=120,  # every seed of the experiment x task, one after the other
         shell:
             guarded(

@@ -136,7 +136,7 @@ class Answers:
         return Outcome.of_row(row, cached=False)
 
     # ---- the on_invalid policy ------------------------------------------------------------------
-    def _check_invalid(self, kind: str, outcomes: list[Outcome]) -> int:
+    def check_invalid(self, kind: str, outcomes: list[Outcome]) -> int:
         """How many ``outcomes`` are invalid; under ``on_invalid: error`` any one raises."""
         bad = [o for o in outcomes if o.value is None]
         if bad and self.config.on_invalid == "error":
@@ -151,9 +151,10 @@ class Answers:
     def reward(self, kind: str, outcomes: list[Outcome], verdicts: torch.Tensor, rules: torch.Tensor) -> torch.Tensor:
         """Reward ``FloatTensor (n,)`` from ``verdicts`` ``LongTensor (n,)`` (by the judge protocol
         ``kind``, from ``outcomes``); where :data:`INVALID`, the ``rules``' reward or 0."""
-        if not self._check_invalid(kind, outcomes):
+        self.check_invalid(kind, outcomes)
+        invalid = verdicts == INVALID  # from an invalid outcome, or a program with no answer in that state
+        if not bool(invalid.any()):
             return verdicts.float()
-        invalid = verdicts == INVALID
         self.counts["fallbacks"] += int(invalid.sum())
         fallback = rules if self.config.on_invalid == "deterministic" else torch.zeros_like(rules)
         return torch.where(invalid, fallback, verdicts.float())
@@ -161,7 +162,7 @@ class Answers:
     def problems(self, kind: str, outcomes: list[Outcome], inverse: torch.Tensor, rules: torch.Tensor) -> torch.Tensor:
         """Problem slots ``(n, num_problem_slots)`` from ``outcomes`` (``inverse``: each row's
         index into them); the ``rules``' rows where invalid (under either fallback policy)."""
-        self._check_invalid(kind, outcomes)
+        self.check_invalid(kind, outcomes)
         P = rules.shape[1]
         table = torch.tensor([o.value if o.value is not None else (-1,) * P for o in outcomes],
                              dtype=torch.long).reshape(-1, P)[inverse]

@@ -1,13 +1,17 @@
 """The LLM parent: an OpenAI-compatible chat endpoint judges actions by a judge protocol
-(``parent.llm.protocol``, see :mod:`~wmil.parents.llm.protocols`) and, by ``roles``, moves the state
-and proposes problems; the task's rules answer everything else.
+(``parent.llm.protocol``: per state, see :mod:`~wmil.parents.llm.protocols`, or ``program``, the
+rule written once as code, see :mod:`~wmil.parents.llm.programs`) and, by ``roles``, moves the
+state and proposes problems; the task's rules answer everything else.
 
 What the LLM answers (``parent.llm.roles``):
 
 * ``reward``: the verdict on each action, by the protocol;
-* ``reward+transition``: also the next step's problem slots, as ``{"<slot>": int, ...}``;
-* ``all``: also each new episode's problem at a level (same form, and it must be one of the
-  level's problems).
+* ``reward+transition``: also the next step's problem: per state, its slots as
+  ``{"<slot>": int, ...}``; under ``program``, the problem moves on (:meth:`Task.next_problem`) by
+  the program's answer instead of the rules';
+* ``all``: also each new episode's problem at a level: per state, "problem number k" of the level
+  (it must be one of the level's problems); under ``program``, drawn from the problems that the
+  LLM's ``in_level`` program accepts, from the level's card in words.
 
 Every answer is validated (:mod:`~wmil.parents.llm.prompts`) and an invalid one asked again
 (:class:`~wmil.parents.llm.transport.Endpoint`); still invalid after ``max_retries``, ``on_invalid``
@@ -18,6 +22,7 @@ next state's feedback slot always agrees with the verdict that was returned as r
 from __future__ import annotations
 
 import atexit
+import dataclasses
 
 import numpy as np
 import torch
@@ -28,7 +33,8 @@ from wmil.parents.base import Parent
 from wmil.parents.deterministic import DeterministicParent
 from wmil.parents.llm.answers import Answers, Outcome, Plan
 from wmil.parents.llm.codes import RowCodes
-from wmil.parents.llm.protocols import PROTOCOLS, Score
+from wmil.parents.llm.programs import Programs
+from wmil.parents.llm.protocols import INVALID, PROTOCOLS, Score
 from wmil.parents.llm.request import RequestBuilder
 from wmil.parents.llm.server import LocalLLMServer
 from wmil.parents.llm.transport import BACKOFF_S, Endpoint, Transport
@@ -49,7 +55,7 @@ class ParentLLM(Parent):
                  transport: Transport | None = None, backoff_s: float = BACKOFF_S):
         super().__init__(task)
         self.config = config
-        self.protocol = PROTOCOLS[config.protocol]
+        self.protocol = PROTOCOLS.get(config.protocol)  # None: the program protocol
         self.rules = DeterministicParent(task)
         self.codes = RowCodes(task)
         self.requests = RequestBuilder(task, config)
@@ -59,6 +65,7 @@ class ParentLLM(Parent):
         except BaseException:
             self.endpoint.close()
             raise
+        self.programs = Programs(task, self.requests, self.answers) if self.protocol is None else None
         self._threshold: float | None = None
         atexit.register(self.close)  # a failing run still stops the server it started
 
@@ -84,10 +91,22 @@ class ParentLLM(Parent):
     def _verdicts(self, outcomes: list[Outcome], inverse: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return self.protocol.verdicts(self, [o.value for o in outcomes], inverse, actions)
 
+    def _program_verdicts(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Verdicts by the LLM's ``answer`` program and its answers (None: no program accepted)."""
+        answers = self.programs.answers_for(states)
+        if answers is None:
+            return torch.full_like(actions, INVALID), None
+        return torch.where(answers == INVALID, INVALID, (actions == answers).long()), answers
+
     def judge(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, list[Outcome], torch.Tensor]:
         """The LLM's verdict on each (state, action), no fallback applied: ``LongTensor (n,)`` of
         1 (right), 0 (wrong) or -1 (no valid answer after the retries), with the distinct
-        outcomes behind them and each row's index into those (what ``wmil llm-audit`` reads)."""
+        outcomes behind them and each row's index into those (what ``wmil llm-audit`` reads;
+        under ``program`` every row points at the last of the program's outcomes)."""
+        if self.programs is not None:
+            verdicts, _ = self._program_verdicts(states, actions)
+            outcomes = self.programs.outcomes["answer"]
+            return verdicts, outcomes, torch.full_like(actions, len(outcomes) - 1)
         [(outcomes, inverse)] = self.answers.lookup([self._judge_plan(states, actions)])
         return self._verdicts(outcomes, inverse, actions), outcomes, inverse
 
@@ -95,7 +114,7 @@ class ParentLLM(Parent):
         """The calibrated log-odds threshold of the ``score`` protocol, asked for once."""
         if self._threshold is None:
             if not isinstance(self.protocol, Score):
-                raise LLMError(f"protocol {self.protocol.name!r} has no score threshold")
+                raise LLMError(f"protocol {self.config.protocol!r} has no score threshold")
             self._threshold = self.protocol.threshold(self)
         return self._threshold
 
@@ -109,6 +128,8 @@ class ParentLLM(Parent):
     def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(reward FloatTensor (n,), next_states LongTensor (n, num_slots))``; the judge's and
         the transition's questions of the batch are sent together."""
+        if self.programs is not None:
+            return self._program_step(states, actions)
         rule_reward, nxt = self.rules.step(states, actions)
         plans = [self._judge_plan(states, actions)]
         if self.config.roles != "reward":
@@ -124,12 +145,44 @@ class ParentLLM(Parent):
         nxt[:, self.task.feedback_slot] = verdict_feedback(reward)
         return reward, nxt
 
+    def _program_step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step under ``program``: verdicts from the ``answer`` program's table; where it gives
+        no valid answer, ``on_invalid`` decides (``error`` names the state)."""
+        rule_reward, nxt = self.rules.step(states, actions)
+        verdicts, answers = self._program_verdicts(states, actions)
+        invalid = verdicts == INVALID
+        outcomes = self.programs.outcomes["answer"][-1:]
+        if self.config.on_invalid == "error" and answers is not None and bool(invalid.any()):
+            state = states[int(invalid.nonzero()[0])].tolist()
+            raise LLMError(f"{self.endpoint.url}: the LLM's answer program gives no action in 0..{self.task.num_actions - 1} "
+                           f"in state {state} (on_invalid: error); its program:\n{outcomes[0].value}")
+        reward = self.answers.reward("program answer", outcomes, verdicts, rule_reward)
+        if self.config.roles != "reward":
+            rules = self.task.answer(states)
+            moved_by = rules if answers is None else torch.where(invalid, rules, answers)
+            nxt[:, : self.task.num_problem_slots] = self.task.next_problem(states, actions, moved_by)
+        nxt[:, self.task.feedback_slot] = verdict_feedback(reward)
+        return reward, nxt
+
+    def problem_table(self, level: int) -> torch.Tensor:
+        """Under ``program`` with ``roles: all``, the problems the LLM's ``in_level`` accepts (the
+        rules' table when it accepts none or was refused, under the fallback policies)."""
+        if self.programs is None or self.config.roles != "all":
+            return super().problem_table(level)
+        made = self.programs.level_problems(level)
+        if made is None:
+            outcome = self.programs.outcomes[f"in_level/{level}"][-1]
+            self.answers.check_invalid(f"program in_level/{level}", [outcome] if outcome.value is None else [
+                dataclasses.replace(outcome, value=None, raw=f"it accepts no problem: {outcome.value}")])
+            return super().problem_table(level)
+        return made
+
     def generate(self, level: int | torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
         """The rules draw each problem (keeping the random stream of every parent); under
         ``roles: all`` the LLM is then asked for problem number ``k`` of the level, where ``k`` is
         the drawn problem's index in the level's table, and the drawn one stands in if invalid."""
         states = super().generate(level, n, generator)
-        if self.config.roles != "all":
+        if self.config.roles != "all" or self.programs is not None:
             return states
         P = self.task.num_problem_slots
         levels = torch.full((n,), level) if isinstance(level, int) else level

@@ -21,11 +21,13 @@ from wmil.tasks.rules import Task
 
 @dataclass(frozen=True)
 class Request:
-    kind: str                       # "verdict" | "solve" | "score" | "transition" | "generate"
+    kind: str                       # "verdict" | "solve" | "score" | "transition" | "generate" | "program ..."
     ask: Ask                        # what is sent
     parse: Callable[[Completion], Any]  # the completion -> validated value (JSON-serializable), or InvalidAnswer
     key: str                        # request_key of model, messages and sampling parameters
     invalid_key: str | None         # where an invalid outcome is cached; None: it is not (on_invalid: error)
+    retry_invalid: bool = True      # ask again (up to max_retries) after an invalid answer; a program is
+                                    # asked again with its refusal instead (a request of its own)
 
     @property
     def cache_keys(self) -> tuple[str, ...]:
@@ -43,7 +45,7 @@ class RequestBuilder:
         self.config = config
 
     def make(self, kind: str, prompt: str, schema: dict[str, Any] | None, parse: Callable[[Completion], Any],
-             max_tokens: int | None = None, top_logprobs: int = 0) -> Request:
+             max_tokens: int | None = None, top_logprobs: int = 0, retry_invalid: bool = True) -> Request:
         """A request of ``kind`` for ``prompt`` (a user message), keyed by everything it sends."""
         c = self.config
         ask = Ask([{"role": "user", "content": prompt}], schema, max_tokens or c.max_tokens, top_logprobs)
@@ -51,8 +53,8 @@ class RequestBuilder:
                   **({"top_logprobs": top_logprobs} if top_logprobs else {})}
         # an invalid outcome is cached only for the fallback policies, and only for the same budget
         invalid_key = None if c.on_invalid == "error" else request_key(
-            c.model, ask.messages, {**params, "on_invalid": c.on_invalid, "max_retries": c.max_retries})
-        return Request(kind, ask, parse, request_key(c.model, ask.messages, params), invalid_key)
+            c.model, ask.messages, {**params, "on_invalid": c.on_invalid, "max_retries": c.max_retries if retry_invalid else 0})
+        return Request(kind, ask, parse, request_key(c.model, ask.messages, params), invalid_key, retry_invalid)
 
     def transition(self, state: torch.Tensor, action: int) -> Request:
         """The problem slots of the step after ``action`` in ``state``."""

