@@ -78,8 +78,9 @@ HOSTILE_PROGRAM = "def answer(target):\n    import os\n    return os.getpid()\n"
 
 def program_answer(prompt: str, mode: str) -> str:
     """A program protocol's answer: the exact program (``oracle``); first a hostile one, the exact
-    one when asked again with the refusal (``refuse-first``); hostile always (``hostile``); or
-    exact but for an out-of-range answer on the first problem slot's value 3 (``partial``)."""
+    one when asked again with the refusal (``refuse-first``); hostile always (``hostile``);
+    exact but for an out-of-range answer on the first problem slot's value 3 (``partial``); or
+    exact answers with ``in_level`` programs that accept nothing (``empty-levels``)."""
     for A in range(8, 33):
         for cls in TASKS.values():
             task = cls(A)
@@ -97,6 +98,8 @@ def program_answer(prompt: str, mode: str) -> str:
             elif mode == "partial" and level is None:
                 first = task.problem_slots[0].name
                 code = code.replace(":\n", f":\n    if {first} == 3:\n        return 99\n", 1)
+            elif mode == "empty-levels" and level is not None:
+                code = code.replace(":\n", ":\n    return False\n", 1)
             return f"Here it is:\n```python\n{code}```\nIt returns the answer."
     raise ValueError(f"the fake endpoint knows no task in: {prompt[:120]!r}")
 

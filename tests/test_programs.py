@@ -96,6 +96,18 @@ def test_roles_all_draws_only_the_problems_the_in_level_program_accepts(name, tm
     assert "def answer(" in report["answer"] and len(report["responses"]) == 1
 
 
+@pytest.mark.parametrize("policy", ["zero", "error"])
+def test_an_in_level_program_that_accepts_no_problem_leaves_the_rules_table_or_is_named(policy, tmp_path):
+    task = make_task("conditional", 16, 4)
+    config = program_config("", tmp_path, roles="all", on_invalid=policy)
+    with FakeEndpoint("empty-levels") as fake, ParentLLM(task, dataclasses.replace(config, base_url=fake.url)) as parent:
+        if policy == "error":
+            with pytest.raises(LLMError, match=r"(?s)in_level program for level 2 accepts no problem.*its program:.*return False"):
+                parent.problem_table(2)
+            return
+        assert torch.equal(parent.problem_table(2), task.problems(2))
+
+
 def test_a_refused_program_is_asked_again_once_with_the_refusal_and_then_cached(tmp_path):
     task = make_task("pattern_echo", 16, 4)
     states, actions = every_pair(task)

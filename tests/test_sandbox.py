@@ -124,7 +124,7 @@ def test_a_runaway_child_is_killed_after_its_time_limit():
     spin = sandbox.Program("answer", PARAMS, "def answer(x, y):\n    while True:\n        x = x + 1")
     started = time.monotonic()
     # the wall-clock kill, or on a loaded machine the child's own CPU limit (same seconds) first
-    with pytest.raises(RefusedProgram, match=r"ran past 2 s|failed in its sandbox: exit code -9"):
+    with pytest.raises(RefusedProgram, match="ran past 2 s"):
         run(spin, [(1, 2)], timeout_s=2)
     assert time.monotonic() - started < 6
 

@@ -22,7 +22,6 @@ next state's feedback slot always agrees with the verdict that was returned as r
 from __future__ import annotations
 
 import atexit
-import dataclasses
 
 import numpy as np
 import torch
@@ -172,8 +171,11 @@ class ParentLLM(Parent):
         made = self.programs.level_problems(level)
         if made is None:
             outcome = self.programs.outcomes[f"in_level/{level}"][-1]
-            self.answers.check_invalid(f"program in_level/{level}", [outcome] if outcome.value is None else [
-                dataclasses.replace(outcome, value=None, raw=f"it accepts no problem: {outcome.value}")])
+            if outcome.value is None:  # refused twice
+                self.answers.check_invalid(f"program in_level/{level}", [outcome])
+            elif self.config.on_invalid == "error":
+                raise LLMError(f"{self.endpoint.url}: the LLM's in_level program for level {level} accepts no "
+                               f"problem (on_invalid: error); its program:\n{outcome.value}")
             return super().problem_table(level)
         return made
 

@@ -167,6 +167,3 @@ class Programs:
         if table is None or not bool(table.any()):
             return None
         return self.grid.rows[table]
-
-    def all_outcomes(self) -> list[Outcome]:
-        return [o for found in self.outcomes.values() for o in found]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -309,6 +310,9 @@ def run(program: Program, inputs: Sequence[Sequence[int]], timeout_s: float = RU
                               capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:  # subprocess.run has killed the child (SIGKILL)
         raise RefusedProgram(f"program {program.name!r} ran past {timeout_s:g} s on {len(job['inputs'])} inputs") from None
+    if done.returncode in (-signal.SIGKILL, -signal.SIGXCPU):  # its own CPU limit stopped it first
+        raise RefusedProgram(f"program {program.name!r} ran past {timeout_s:g} s of CPU on {len(job['inputs'])} inputs "
+                             f"(stopped by signal {-done.returncode})")
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
         raise RefusedProgram(f"program {program.name!r} failed in its sandbox: {tail[0][:200]}")
