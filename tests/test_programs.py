@@ -108,6 +108,35 @@ def test_an_in_level_program_that_accepts_no_problem_leaves_the_rules_table_or_i
         assert torch.equal(parent.problem_table(2), task.problems(2))
 
 
+def test_a_program_replayed_from_the_cache_is_checked_again_and_a_tampered_one_named(tmp_path):
+    """The response cache is a file anyone can edit (and its export is in git): a program it
+    replays is checked before it runs, like a fresh one; an escape planted there never runs."""
+    import json
+    import os
+    import sqlite3
+
+    from wmil.parents.llm.server import free_port
+
+    canary = tmp_path / "canary"
+    escape = ("def answer(target):\n    return [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == "
+              f"'BuiltinImporter'][0].load_module('posix').system('touch {canary}')\n")
+    task = make_task("pattern_echo", 16, 4)
+    states, actions = every_pair(task)
+    config = program_config("", tmp_path)
+    with FakeEndpoint() as fake, ParentLLM(task, dataclasses.replace(config, base_url=fake.url)) as parent:
+        verdicts = parent.judge(states, actions)[0]
+    dead = dataclasses.replace(config, base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=0)
+    with ParentLLM(task, dead) as replay:  # the cached program is checked again: no request needed
+        assert torch.equal(replay.judge(states, actions)[0], verdicts)
+    with sqlite3.connect(config.cache_path) as db:
+        assert db.execute("UPDATE responses SET value = ?", (json.dumps(escape),)).rowcount == 1
+    with ParentLLM(task, dead) as replay:
+        with pytest.raises(LLMError, match=r"(?s)program \(replayed from the response cache .*cache.sqlite: delete it.*"
+                                           r"does not pass the sandbox: call of the attribute .system.*__subclasses__"):
+            replay.judge(states, actions)
+    assert not os.path.exists(canary)
+
+
 def test_a_refused_program_is_asked_again_once_with_the_refusal_and_then_cached(tmp_path):
     task = make_task("pattern_echo", 16, 4)
     states, actions = every_pair(task)

@@ -116,3 +116,21 @@ def test_the_curriculum_table_and_finding_say_whether_it_earns_its_place():
     summary["curriculum"]["steps_to_0.9"]["p"]["all_tasks"] = {"p": 0.5, "lo": 0.3, "hi": 0.7}
     assert curriculum_finding(summary)[0].endswith("it earns its place.")
     assert curriculum_finding({"curriculum": {}}) == [] and curriculum_table({}).rows == []
+
+
+def test_the_llms_programs_are_shown_as_written_and_a_refused_one_said_so():
+    from wmil.reporting.report import REFUSED_TWICE, programs_html, programs_markdown, programs_table
+
+    source = "def answer(target):\n    return target if target < 8 else 0"
+    audit = {"protocols": {"program": {
+        "model": "coder", "by_task_level": {"pattern_echo": {"2": {"states": 16, "confusion": {"rule_right": {"llm_right": 8}}}}},
+        "programs": {"pattern_echo": {"answer": source, "in_level": {"2": {
+            "source": None, "responses": ["a", "b"], "accepted": 0, "problems": 16, "precision": None, "recall": 0.0}}}}}}}
+    [row] = programs_table(audit).rows
+    assert row["answer program right"] == "8/16" and row["refused first"] == "yes" and row["in_level accepts"] == "0 of 16"
+    text = "\n".join(programs_markdown(audit))
+    assert f"### pattern_echo: answer\n\n```python\n{source}\n```" in text
+    assert f"### pattern_echo: in_level, level 2\n\n{REFUSED_TWICE}" in text
+    page = programs_html(audit)
+    assert "<pre><code>def answer(target):\n    return target if target &lt; 8 else 0</code></pre>" in page
+    assert programs_markdown({"protocols": {}}) == [] and programs_html(None) == ""

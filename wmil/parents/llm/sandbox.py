@@ -13,9 +13,13 @@ problem slots (``def answer(target): ...``). Its text is never executed as such:
    static bound over the (loop-free) program, the bit length of every intermediate value; a
    program whose values may grow past :data:`MAX_BITS` bits is refused, so no huge multiplication
    can start.
-3. :func:`run` compiles the *checked tree* and calls it in a child process (``python -I -S``, no
-   site-packages) that first caps its own memory, CPU time and file writes, with globals whose
-   builtins are exactly ``abs``, ``min`` and ``max``; the parent kills it after ``timeout_s``.
+3. :func:`run` checks the program again (whatever handed it over: a fresh answer, or a replayed
+   row of the response cache, which is a file anyone can edit) and only then compiles the checked
+   tree and calls it in a child process (``python -I -S``, no site-packages) that first caps its
+   own memory, CPU time, file writes and processes, with globals whose builtins are exactly
+   ``abs``, ``min`` and ``max``; the parent kills it after ``timeout_s``. The check is the
+   boundary: reduced builtins stop names, not attribute chains such as ``().__class__``, which
+   only the check refuses.
 
 The parent then keeps the results as a table over the whole slot grid, applied by tensor indexing
 (:mod:`~wmil.parents.llm.programs`): the child runs once per program, never per step.
@@ -51,11 +55,12 @@ class RefusedProgram(ValueError):
 
 @dataclass(frozen=True)
 class Program:
-    """A checked program: function ``name`` over ``params``; ``source`` is the checked tree
-    unparsed (docstring and comments gone), the only text that is ever compiled."""
+    """A program: function ``name`` over ``params`` (each argument's bit length ``param_bits``);
+    from :func:`check`, ``source`` is the checked tree unparsed (docstring and comments gone)."""
 
     name: str
     params: tuple[str, ...]
+    param_bits: tuple[int, ...]
     source: str
 
 
@@ -79,7 +84,7 @@ def _describe(node: ast.AST) -> str:
     return names.get(type(node), type(node).__name__)
 
 
-def _refuse(what: str, node: ast.AST | None = None) -> RefusedProgram:
+def _refuse(what: str, node: object = None) -> RefusedProgram:
     line = getattr(node, "lineno", None)
     return RefusedProgram(f"{what} (line {line})" if line else what)
 
@@ -128,7 +133,9 @@ class _Checker:
             name = self.store(node.target)
             if name not in self.env:
                 raise _refuse(f"name {name!r} is used before it is assigned", node)
-            self.env[name] = self.binary(node.op, self.env[name], self.expr(node.value), node)
+            self.env[name] = self.bounded(self.binary(node.op, self.env[name], self.expr(node.value), node), node)
+        elif isinstance(node, ast.Expr) and isinstance(node.value, (ast.Yield, ast.YieldFrom, ast.Await)):
+            raise _refuse(f"{_describe(node.value)} (a generator or coroutine)", node)
         elif isinstance(node, ast.Expr):
             raise _refuse("expression statement (only if/elif/else, return, pass and assignments are allowed)", node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -151,7 +158,10 @@ class _Checker:
 
     # ---- expressions: each returns a bound on its value's bit length ----------------------------
     def expr(self, node: ast.expr) -> int:
-        bits = self._expr(node)
+        return self.bounded(self._expr(node), node)
+
+    @staticmethod
+    def bounded(bits: int, node: ast.AST) -> int:
         if bits > MAX_BITS:
             raise _refuse(f"a value that may need more than {MAX_BITS} bits ({ast.unparse(node)[:60]})", node)
         return bits
@@ -238,7 +248,7 @@ def check(source: str, name: str, params: Sequence[str], param_bits: Sequence[in
     try:
         tree = ast.parse(source)
     except SyntaxError as exc:
-        raise RefusedProgram(f"syntax error: {exc.msg} (line {exc.lineno})") from None
+        raise _refuse(f"syntax error: {exc.msg}", exc) from None
     except (ValueError, RecursionError, MemoryError) as exc:  # null bytes, absurd nesting
         raise RefusedProgram(f"unparsable program: {type(exc).__name__}") from None
     count = sum(1 for _ in ast.walk(tree))
@@ -273,7 +283,7 @@ def check(source: str, name: str, params: Sequence[str], param_bits: Sequence[in
     fn.body = _strip_docstring(fn.body) or [ast.Pass()]
     _Checker(params, param_bits).block(fn.body)
     checked = ast.Module(body=[fn], type_ignores=[])
-    return Program(name, tuple(params), ast.unparse(ast.fix_missing_locations(checked)))
+    return Program(name, tuple(params), tuple(param_bits), ast.unparse(ast.fix_missing_locations(checked)))
 
 
 #: The child's code (trusted, ours): cap memory, CPU seconds and file writes, compile the checked
@@ -285,6 +295,7 @@ job = json.load(sys.stdin)
 resource.setrlimit(resource.RLIMIT_AS, (job["memory"], job["memory"]))
 resource.setrlimit(resource.RLIMIT_CPU, (job["cpu_s"], job["cpu_s"]))
 resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
+resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
 scope = {"__builtins__": {"abs": abs, "min": min, "max": max}}
 exec(compile(job["source"], "<llm program>", "exec"), scope)
 fn = scope[job["name"]]
@@ -300,9 +311,15 @@ sys.stdout.write(json.dumps(out))
 
 
 def run(program: Program, inputs: Sequence[Sequence[int]], timeout_s: float = RUN_TIMEOUT_S) -> list[int | bool | None]:
-    """``program`` called on each argument tuple of ``inputs`` in a child process: its results
-    (int or bool; None where the call raised or returned anything else). Raises
-    :class:`RefusedProgram` when the child runs out of time or memory."""
+    """``program``, checked again, called on each argument tuple of ``inputs`` in a child process:
+    its results (int or bool; None where the call raised or returned anything else). Raises
+    :class:`RefusedProgram` when the check refuses it or the child runs out of time or memory."""
+    checked = check(program.source, program.name, program.params, program.param_bits)
+    return _spawn(checked, inputs, timeout_s)
+
+
+def _spawn(program: Program, inputs: Sequence[Sequence[int]], timeout_s: float) -> list[int | bool | None]:
+    """The child process of :func:`run`, for a checked ``program``."""
     job = {"source": program.source, "name": program.name, "inputs": [list(map(int, x)) for x in inputs],
            "memory": CHILD_MEMORY_BYTES, "cpu_s": max(1, int(timeout_s))}
     try:
