@@ -16,8 +16,10 @@ pipeline: setup
 	@scripts/unlock-if-idle.sh $(BIN)/snakemake
 	$(BIN)/dvc repro
 
-# Two pytest workers, one per core; the Slurm tests take turns on the one local cluster (a file lock).
-PYTEST_WORKERS := -n 2
+# Two pytest workers, one per core, handed one test at a time (pytest-xdist's default first chunk
+# would give one worker every integration test); the Slurm tests take turns on the one local
+# cluster (a file lock).
+PYTEST_WORKERS := -n 2 --maxschedchunk 1
 
 test: setup
 	@scripts/install-chromium.sh

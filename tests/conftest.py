@@ -13,16 +13,21 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_PATH = REPO_ROOT / "params.yaml"
 
 
-#: Modules whose integration tests run whole pipelines (minutes each)
-WHOLE_PIPELINE_MODULES = ("test_reproduction.py", "test_workflow.py")
+#: Modules whose integration tests run whole pipelines (minutes each), the one with the longest test first
+WHOLE_PIPELINE_MODULES = ("test_workflow.py", "test_reproduction.py")
 
 
 def pytest_collection_modifyitems(items):
     """Whole-pipeline tests first, then the other integration tests, then the unit tests: under
-    `make test` (two workers, pytest -n 2) the minutes-long ones start at once and the quick ones
-    fill in at the end, instead of a long one starting last while the other worker idles."""
-    items.sort(key=lambda item: (item.get_closest_marker("integration") is None,
-                                 item.path.name not in WHOLE_PIPELINE_MODULES))
+    `make test` (two workers, ``pytest -n 2 --maxschedchunk 1``: each worker is handed one test
+    at a time, where by default the first worker's first chunk would hold every integration test)
+    the minutes-long ones start at once and the quick ones fill in at the end."""
+    def rank(item) -> tuple[bool, int]:
+        module = item.path.name
+        pipeline = WHOLE_PIPELINE_MODULES.index(module) if module in WHOLE_PIPELINE_MODULES else len(WHOLE_PIPELINE_MODULES)
+        return item.get_closest_marker("integration") is None, pipeline
+
+    items.sort(key=rank)
 
 
 @pytest.fixture(scope="session")

@@ -207,9 +207,19 @@ def slurm_cluster():
                 subprocess.run(["scancel", *mine], capture_output=True)
 
 
-def run_on_slurm(project: Path) -> subprocess.CompletedProcess:  # without DVC
+def slurm_profile(tmp_path: Path) -> Path:
+    """The committed Slurm profile, polling job status every second instead of Snakemake's 10 s
+    (a smoke DAG's jobs take seconds, and each stage of the DAG would wait a whole poll)."""
+    profile = tmp_path / "slurm-profile"
+    profile.mkdir()
+    committed = (ROOT / "workflow/profiles/slurm/config.yaml").read_text()
+    (profile / "config.yaml").write_text(committed + "seconds-between-status-checks: 1\n")
+    return profile
+
+
+def run_on_slurm(project: Path, profile: Path) -> subprocess.CompletedProcess:  # without DVC
     # Snakemake ignores SIGTERM while cluster jobs run: timeout -k makes sure it ends
-    return sh(["timeout", "-k", "10", "600", str(BIN / "snakemake"), "--profile", str(ROOT / "workflow/profiles/slurm"),
+    return sh(["timeout", "-k", "10", "600", str(BIN / "snakemake"), "--profile", str(profile),
                "-s", str(ROOT / "workflow/Snakefile"), "-d", str(project), "all"], project, check=False, timeout=660)
 
 
@@ -224,7 +234,7 @@ def test_a_failing_slurm_job_fails_snakemake(slurm_cluster, tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "params.yaml").write_text(yaml.safe_dump(params))
-    result = run_on_slurm(project)
+    result = run_on_slurm(project, slurm_profile(tmp_path))
     assert result.returncode != 0
     assert "Error in rule sanity" in result.stdout + result.stderr
     assert not (project / "results/runs").exists()
@@ -238,12 +248,13 @@ def test_whole_dag_runs_through_sbatch_under_dvc_and_leaves_dvc_lock_unchanged(s
     # Snakemake finds it in its working directory, and had the submitting one imported this
     # checkout's, the code inputs' paths would differ and each job would redo the sanity checks
     local = {**ENV, "PYTHONPATH": str(project)}
-    slurm = {**local, "SNAKEMAKE_PROFILE": str(ROOT / "workflow/profiles/slurm")}
+    profile = slurm_profile(tmp_path)
+    slurm = {**local, "SNAKEMAKE_PROFILE": str(profile)}
     before = slurm_job_ids()
     on_slurm = subprocess.run(["timeout", "-k", "10", "600", dvc, "repro"], cwd=project, env=slurm,
                               capture_output=True, text=True, timeout=660)
     assert on_slurm.returncode == 0, on_slurm.stdout[-3000:] + on_slurm.stderr[-3000:]
-    assert f"Using profiles {ROOT / 'workflow/profiles/slurm'}" in on_slurm.stderr
+    assert f"Using profiles {profile}" in on_slurm.stderr
     assert len(slurm_job_ids() - before) >= count_jobs(params) + 1  # training (and evaluation), sanity
     summary = json.loads((project / "results/metrics/summary.json").read_text())
     assert summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]
