@@ -213,4 +213,27 @@ def test_the_audit_of_exact_programs_is_perfect_and_covers_every_problem(tmp_pat
         for level, block in levels.items():
             assert block["states"] == block["problems"] == len(task.problems(int(level)))
             assert (block["j"], block["invalid_rate"], block["requests"]) == (1.0, 0.0, 1)
+            assert block["episode"]["ceiling"] == {"mean": 1.0, "lo": 1.0, "hi": 1.0, "pick_variance": 0.0}
         assert program["programs"][name]["in_level"]["2"]["recall"] == 1.0
+    # SequenceNext's episodes move on to continuations outside the table (136 states at level 2)
+    assert program["by_task_level"]["sequence_next"]["2"]["episode"]["states"] == 136
+
+
+def test_the_episode_ceiling_multiplies_the_states_an_episode_passes_through(tmp_path):
+    """A program wrong wherever seq_0 is 3 (``partial``): a SequenceNext episode fails when any
+    problem on its way has seq_0 = 3, continuations included; the per-state view sees only the
+    table's problems."""
+    from wmil.evaluation.llm_audit import audit_level, episode_problems
+
+    task = make_task("sequence_next", 16, 4)
+    with FakeEndpoint("partial") as fake, ParentLLM(task, program_config(fake.url, tmp_path)) as parent:
+        block, _ = audit_level(parent, 2, 1000, seed=0)
+    problems = task.problems(2)
+    paths = episode_problems(task, problems)
+    chance = [(1 / 16) ** len({tuple(p) for p in path.tolist() if p[0] == 3}) for path in paths]
+    assert block["episode"]["ceiling"]["mean"] == pytest.approx(sum(chance) / len(chance))
+    assert block["ceiling"]["mean"] == pytest.approx(((problems[:, 0] != 3).sum() + (problems[:, 0] == 3).sum() / 16)
+                                                     / len(problems))
+    assert block["episode"]["ceiling"]["mean"] < block["ceiling"]["mean"]
+    assert block["episode"]["continuations"] == 136 - 70 and block["episode"]["requests"] == 0  # the same table
+    assert {s["state"].split(",")[0] for s in block["episode"]["per_state"] if s["invalid"]} >= {"seq_0=3"}

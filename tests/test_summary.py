@@ -80,13 +80,15 @@ def summary(tmp_path_factory):
                 write_run(root, params, name, seed, [0.0, 0.125, 0.25, 0.125, 0.5][seed], None, NEVER)
             else:
                 write_run(root, params, name, seed, 0.9 if name.startswith("quality") else 1.0, 1000 + seed, MASTERED)
+    # the prediction reads the episode ceiling (here unlike the per-state one, to tell them apart)
     verdict = {"j": 0.0, "tpr": 1.0, "fpr": 1.0, "problems": 8,
-               "ceiling": {"mean": 0.125, "lo": 0.125, "hi": 0.125, "pick_variance": 0.125 * 0.875}}
+               "ceiling": {"mean": 0.5, "lo": 0.0, "hi": 1.0, "pick_variance": 0.25},
+               "episode": {"ceiling": {"mean": 0.125, "lo": 0.125, "hi": 0.125, "pick_variance": 0.125 * 0.875}}}
     small = {"model": "smollm2-135m-instruct", "num_actions": 8, "episode_length": 1}
+    exact = {"mean": 1.0, "lo": 1.0, "hi": 1.0, "pick_variance": 0.0}
     audit = {"protocols": {"verdict": {**small, "by_task_level": {"pattern_echo": {"2": verdict}}},
                            "solve": {**small, "by_task_level": {"pattern_echo": {"2": {
-        "j": 1.0, "tpr": 1.0, "fpr": 0.0, "problems": 8,
-        "ceiling": {"mean": 1.0, "lo": 1.0, "hi": 1.0, "pick_variance": 0.0}}}}},
+        "j": 1.0, "tpr": 1.0, "fpr": 0.0, "problems": 8, "ceiling": exact, "episode": {"ceiling": exact}}}}},
                            # audited at A = 16, T = 4 (as the llm experiment runs): no prediction for llm_mvp
                            "program": {"model": "qwen2.5-coder-1.5b-instruct", "num_actions": 16, "episode_length": 4,
                                        "by_task_level": {"pattern_echo": {"2": verdict}}}}}
@@ -162,7 +164,7 @@ def test_parent_quality_points_carry_their_rates_and_informativeness(summary):
     assert j_curve(s["parent_quality"], "sequence_next", 0.5, 1 / 8) is None  # no sweep on that task
 
 
-def test_llm_runs_are_checked_against_their_per_state_ceiling(summary):
+def test_llm_runs_are_checked_against_their_episode_ceiling(summary):
     _, s = summary
     e = s["llm"]["llm_solve"]["pattern_echo"]
     assert e["protocol"] == "solve" and e["prediction"]["interval"][1] == 1.0

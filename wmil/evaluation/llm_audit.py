@@ -31,6 +31,13 @@ Two views of the errors, because they teach differently:
   what the baby learns for sure and what it can learn at best, and ``pick_variance``, the mean
   of ``p (1 - p)`` over the problems, ``p`` each one's chance: where the verdicts leave a choice,
   which action a seed's greedy policy settles on is a coin it tosses once per problem.
+* **per episode** (what a run's held-out success is): an episode succeeds when every answer is
+  right, and where the task moves its problem on (SequenceNext's continuations) an episode passes
+  through states outside the level's table. The ``episode`` block of a task x level follows each
+  audited problem through ``episode_length`` steps by the rules' transitions (held-out evaluation
+  judges by the rules), judges the problems it reaches that are not in the table too, and
+  multiplies the per-state ceilings of the distinct problems on its way: ``episode.ceiling`` is
+  what each run is predicted by. On tasks whose problem stays put it equals ``ceiling``.
 
 Output (JSON)::
 
@@ -48,7 +55,11 @@ Output (JSON)::
                "confusion": {"rule_right": {"llm_right", "llm_wrong", "llm_invalid"}, "rule_wrong": {...}},
                "ceiling": {"mean", "lo", "hi", "pick_variance"}, "problems" (in the level's table),
                "requests", "prompt_tokens", "completion_tokens",   # what a cold cache costs
-               "per_state": [{"state", "answer", "approved", "invalid"}]}   # task x level blocks only
+               "per_state": [{"state", "answer", "approved", "invalid"}],  # task x level blocks only, and:
+               "episode": {"states" (distinct problems the episodes reach), "continuations" (of them, outside
+                           the audited problems), "ceiling": {"mean", "lo", "hi", "pick_variance"} (per
+                           audited problem's episode), "requests" (more than the block's),
+                           "per_state": [...] (the continuations)}}
 """
 
 from __future__ import annotations
@@ -82,6 +93,18 @@ def audit_states(task: Task, level: int, limit: int, generator: torch.Generator)
     if len(table) > limit:
         table = table[torch.randperm(len(table), generator=generator)[:limit].sort().values]
     return task.initial_states(table)
+
+
+def episode_problems(task: Task, problems: torch.Tensor) -> torch.Tensor:
+    """The problem slots an episode from each of ``problems`` ``(m, num_problem_slots)`` holds at
+    each of its ``episode_length`` steps under the rules' transitions, ``LongTensor (m, T,
+    num_problem_slots)``; the answer given never changes them (a wrong one is corrected)."""
+    steps = [problems]
+    for _ in range(task.episode_length - 1):
+        states = task.initial_states(steps[-1])
+        answers = task.answer(states)
+        steps.append(task.next_problem(states, answers, answers))
+    return torch.stack(steps, 1)
 
 
 def state_ceiling(verdicts: np.ndarray, answer: int) -> tuple[float, float, float]:
@@ -123,27 +146,59 @@ def block(rule: np.ndarray, llm: np.ndarray, outcomes: list[Outcome], ceilings: 
     }
 
 
+def judge_states(parent: ParentLLM, states: torch.Tensor) -> dict[str, Any]:
+    """Every action judged in each of ``states`` ``(n, num_slots)``: the rule's and the LLM's
+    verdicts on the ``n * A`` pairs, the outcomes that gave them, and per state its answer, LLM
+    verdicts ``(n, A)`` and ceiling ``(n, 3)``."""
+    task, A = parent.task, parent.task.num_actions
+    actions = torch.arange(A).repeat(len(states))
+    verdicts, outcomes, _ = parent.judge(states.repeat_interleave(A, 0), actions)
+    answers = task.answer(states)
+    llm = verdicts.numpy()
+    per_state = llm.reshape(len(states), A)
+    return {"rule": (actions == answers.repeat_interleave(A)).long().numpy(), "llm": llm, "outcomes": outcomes,
+            "answers": answers, "per_state": per_state,
+            "ceilings": np.array([state_ceiling(v, int(a)) for v, a in zip(per_state, answers)]).reshape(-1, 3)}
+
+
+def per_state_list(task: Task, states: torch.Tensor, judged: dict[str, Any]) -> list[dict[str, Any]]:
+    return [{"state": State.from_tensor(task, s).to_prompt(), "answer": int(a),
+             "approved": [int(x) for x in np.flatnonzero(v == RIGHT)], "invalid": bool((v == INVALID).any())}
+            for s, a, v in zip(states, judged["answers"], judged["per_state"])]
+
+
+def episode_block(parent: ParentLLM, problems: torch.Tensor, judged: dict[str, Any]) -> dict[str, Any]:
+    """The ``episode`` block: each audited problem's episode ceiling, the product of the per-state
+    ceilings of the distinct problems it passes through (the ones outside ``problems`` judged here)."""
+    task = parent.task
+    trajectories = episode_problems(task, problems)
+    known = {tuple(p): c for p, c in zip(problems.tolist(), judged["ceilings"])}
+    new = list(dict.fromkeys(tuple(p) for p in trajectories.flatten(0, 1).tolist() if tuple(p) not in known))
+    out: dict[str, Any] = {"states": len(known) + len(new), "continuations": len(new), "requests": 0, "per_state": []}
+    if new:
+        states = task.initial_states(torch.tensor(new))
+        more = judge_states(parent, states)
+        known.update(zip(new, more["ceilings"]))
+        seen = {id(o) for o in judged["outcomes"]}  # a program's one answer serves every state
+        out.update(requests=sum(id(o) not in seen for o in more["outcomes"]), per_state=per_state_list(task, states, more))
+    chances = np.array([np.prod([known[p] for p in dict.fromkeys(map(tuple, path))], axis=0)
+                        for path in trajectories.tolist()])
+    mean, lo, hi = chances.mean(0).tolist()
+    out["ceiling"] = {"mean": mean, "lo": lo, "hi": hi, "pick_variance": float((chances[:, 0] * (1 - chances[:, 0])).mean())}
+    return out
+
+
 def audit_level(parent: ParentLLM, level: int, limit: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
     """The block of one task x level, and its raw parts for pooling: ``(block, parts)``."""
     task = parent.task
     states = audit_states(task, level, limit, torch.Generator().manual_seed(seed))
-    A = task.num_actions
-    pair_states = states.repeat_interleave(A, 0)
-    actions = torch.arange(A).repeat(len(states))
-    verdicts, outcomes, _ = parent.judge(pair_states, actions)
-    answers = task.answer(states)
-    rule = (actions == answers.repeat_interleave(A)).long().numpy()
-    llm = verdicts.numpy()
-    per_state = llm.reshape(len(states), A)
-    ceilings = np.array([state_ceiling(v, int(a)) for v, a in zip(per_state, answers)])
+    judged = judge_states(parent, states)
     problems = len(task.problems(level))
-    result = block(rule, llm, outcomes, ceilings, len(states), problems)
-    result["per_state"] = [
-        {"state": State.from_tensor(task, s).to_prompt(), "answer": int(a),
-         "approved": [int(x) for x in np.flatnonzero(v == RIGHT)], "invalid": bool((v == INVALID).any())}
-        for s, a, v in zip(states, answers, per_state)]
-    return result, {"rule": rule, "llm": llm, "outcomes": outcomes, "ceilings": ceilings, "states": len(states),
-                    "problems": problems}
+    result = block(judged["rule"], judged["llm"], judged["outcomes"], judged["ceilings"], len(states), problems)
+    result["per_state"] = per_state_list(task, states, judged)
+    result["episode"] = episode_block(parent, states[:, : task.num_problem_slots], judged)
+    return result, {k: judged[k] for k in ("rule", "llm", "outcomes", "ceilings")} | {"states": len(states),
+                                                                                      "problems": problems}
 
 
 def _pool(parts: list[dict[str, Any]]) -> dict[str, Any]:

@@ -228,8 +228,9 @@ def llm_outcomes(params: Params, table: pd.DataFrame, experiments: dict[str, Any
     """For every experiment x task taught by the LLM: held-out success (IQM, CI, per seed) beside
     what its audit predicts, when the audit covers its protocol at its model, action space and
     episode length. The rule: the parent answers at temperature 0, so its errors are
-    systematic and the prediction is the audit's per-state ceiling ``c`` at the run's protocol,
-    task and level, with a 95% interval ``c +- 1.96 sd``: ``sd^2 = pick_variance / problems`` (the
+    systematic and the prediction is the audit's episode ceiling ``c`` at the run's protocol,
+    task and level (the per-state ceilings multiplied along each problem's episode, continuations
+    included), with a 95% interval ``c +- 1.96 sd``: ``sd^2 = pick_variance / problems`` (the
     policy's choice where the verdicts leave one, a coin per problem of the level) ``+ c (1 - c) /
     episodes`` (the held-out episodes), clipped to ``[0, 1]``; a run agrees when its success lies
     inside. The J curve's value at the audited J (random errors) is shown beside it."""
@@ -250,13 +251,13 @@ def llm_outcomes(params: Params, table: pd.DataFrame, experiments: dict[str, Any
                 entry["prediction"] = None  # the audit is missing or does not cover this protocol and settings
             else:
                 block = audited["by_task_level"][task][str(config.env.level)]
-                c = block["ceiling"]
+                c = block["episode"]["ceiling"]
                 episodes = int(rows["held_out_episodes"].iloc[0])
                 sd = float(np.sqrt(c["pick_variance"] / block["problems"] + c["mean"] * (1 - c["mean"]) / episodes))
                 interval = [max(0.0, c["mean"] - 1.96 * sd), min(1.0, c["mean"] + 1.96 * sd)]
                 inside = [bool(interval[0] <= s <= interval[1]) for s in rows["success_greedy"]]
                 entry.update(audited_j=block["j"], audited_tpr=block["tpr"], audited_fpr=block["fpr"],
-                             prediction={"rule": "per-state ceiling (systematic errors)",
+                             prediction={"rule": "episode ceiling (systematic errors)",
                                          "mean": c["mean"], "interval": interval},
                              j_curve=j_curve(points, task, block["j"],
                                              (1 / config.env.num_actions) ** config.env.episode_length),

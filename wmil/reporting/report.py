@@ -101,11 +101,12 @@ def audit_table(audit: dict[str, Any]) -> Table:
     for protocol, by in audit["protocols"].items():
         for task, levels in by["by_task_level"].items():
             top, pooled = levels[max(levels, key=int)], by["by_task"][task]
-            c = top["ceiling"]
+            c, e = top["ceiling"], top["episode"]["ceiling"]
             rows.append({"protocol": protocol, "model (A, T)": f"{by['model']} ({by['num_actions']}, {by['episode_length']})",
                          "task": task, "J (level 2)": f"{top['j']:{RATE}}",
                          "TPR / FPR (level 2)": f"{top['tpr']:{RATE}} / {top['fpr']:{RATE}}",
                          "ceiling (level 2)": f"{c['mean']:{RATE}} [{c['lo']:{RATE}}, {c['hi']:{RATE}}]",
+                         "episode ceiling (level 2)": f"{e['mean']:{RATE}} [{e['lo']:{RATE}}, {e['hi']:{RATE}}]",
                          "J (all levels)": f"{pooled['j']:{RATE}}", "invalid": f"{pooled['invalid_rate']:{RATE}}",
                          "requests": f"{pooled['requests']:{COUNT}}",
                          "tokens (prompt + completion)": f"{pooled['prompt_tokens'] + pooled['completion_tokens']:{COUNT}}"})
@@ -113,7 +114,9 @@ def audit_table(audit: dict[str, Any]) -> Table:
                  "Every state of a level (every problem under program, up to llm_audit.states_per_level otherwise) "
                  "with every action, at the model, action space A and episode length T of the runs that use the "
                  "protocol. J = TPR - FPR (rates in "
-                 "[0, 1]); ceiling: the held-out success the per-state verdicts allow, mean [sure, at best]; "
+                 "[0, 1]); ceiling: the success the per-state verdicts allow on the level's problems, mean [sure, at "
+                 "best]; episode ceiling: its product over the problems each episode passes through (SequenceNext "
+                 "moves on to continuations outside the table), what a run's held-out success is predicted by; "
                  "requests and tokens: what the whole audit costs from an empty cache (wall seconds are in "
                  "results/benchmarks/llm_audit.json, apart, because they are not reproducible).", rows)
 
@@ -183,13 +186,13 @@ def llm_table(summary: dict[str, Any]) -> Table:
                          "held-out success": interval(e["success_greedy"]),
                          "per seed": ", ".join(f"{s:{RATE}}" for s in e["success_greedy"]["per_seed"]),
                          "audited J": f"{e['audited_j']:{RATE}}" if p else MISSING,
-                         "predicted (per-state ceiling)": (f"{p['mean']:{RATE}} in [{p['interval'][0]:{RATE}}, "
-                                                           f"{p['interval'][1]:{RATE}}]") if p else MISSING,
+                         "predicted (episode ceiling)": (f"{p['mean']:{RATE}} in [{p['interval'][0]:{RATE}}, "
+                                                         f"{p['interval'][1]:{RATE}}]") if p else MISSING,
                          "J curve at that J": f"{e['j_curve']:{RATE}}" if p and e["j_curve"] is not None else "n/a",
                          "seeds inside": f"{sum(e['inside'])}/{len(e['inside'])}" if p else MISSING})
     return Table("LLM runs against their audit",
                  "Held-out greedy success (rate; IQM [95% CI] over seeds). At temperature 0 the judge's errors repeat "
-                 "on a state, so the prediction is the audit's per-state ceiling at the run's protocol, task and "
+                 "on a state, so the prediction is the audit's episode ceiling at the run's protocol, task and "
                  "level, with a 95% interval for the policy's pick among the answers the verdicts leave open (a coin per "
                  "problem) and the held-out episodes' binomial error; the J curve (random errors, anchored at chance "
                  "for J = 0) is shown beside it.", rows)
