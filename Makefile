@@ -17,7 +17,7 @@ pipeline: setup
 	$(BIN)/dvc repro
 
 # Two pytest workers, one per core, handed one test at a time (pytest-xdist's default first chunk
-# would give one worker every integration test); the Slurm tests take turns on the one local
+# would give one worker every integration test); the Slurm test takes the one local
 # cluster (a file lock).
 PYTEST_WORKERS := -n 2 --maxschedchunk 1
 

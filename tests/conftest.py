@@ -68,7 +68,8 @@ def tiny_params() -> dict:
     raw["sanity"]["episodes"] = 2000
     raw["sanity"]["random_tolerance"] = 0.05
     raw["mvp_criteria"]["by_step"] = 3000
-    raw["evaluation"].update(episodes=200, bootstrap_reps=200)
+    # the representation analysis (t-SNE, probes) of two experiments shows its mechanics as well as six
+    raw["evaluation"].update(episodes=200, bootstrap_reps=200, representation=["ppo", "rl_only"])
     raw["llm_audit"].update(protocols=["solve"], states_per_level=2, solve_states_per_level=2,
                             experiment="llm_solve", per_state_experiment="llm_solve")
     # the smoke DAG keeps one LLM experiment, the small model's `llm_solve` (the coder model's
@@ -88,7 +89,7 @@ def lean_params() -> dict:
                  if "sweep" in e or n.startswith(("llm", "t1_")) or n in ("raw_then_embedding", "embedding_target")]:
         del experiments[name]
     experiments["ppo"]["tasks"] = experiments["curriculum"]["tasks"] = ["conditional"]
-    raw["evaluation"].update(noise=["mvp"], world_model=["ppo"], representation=["ppo", "rl_only"])
+    raw["evaluation"].update(noise=["mvp"], world_model=["ppo"])
     raw["llm_audit"]["experiment"] = raw["llm_audit"]["per_state_experiment"] = "mvp"
     return raw
 

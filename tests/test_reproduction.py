@@ -228,19 +228,21 @@ def slurm_job_ids() -> set[str]:
     return set(out.stdout.split())
 
 
-def test_a_failing_slurm_job_fails_snakemake(slurm_cluster, tmp_path):
-    params = lean_params()
-    params["sanity"]["random_tolerance"] = 1e-9  # a random policy is never exactly at 1/A: sanity fails
-    project = tmp_path / "project"
-    project.mkdir()
-    (project / "params.yaml").write_text(yaml.safe_dump(params))
-    result = run_on_slurm(project, slurm_profile(tmp_path))
+def test_on_slurm_a_failing_job_fails_snakemake_and_the_whole_dag_runs_under_dvc_leaving_dvc_lock_unchanged(
+        slurm_cluster, tmp_path):
+    """Both on one cluster start, in one test: as two tests they waited on each other's lock, one
+    pytest worker idle for minutes."""
+    profile = slurm_profile(tmp_path)
+    failing = lean_params()
+    failing["sanity"]["random_tolerance"] = 1e-9  # a random policy is never exactly at 1/A: sanity fails
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "params.yaml").write_text(yaml.safe_dump(failing))
+    result = run_on_slurm(broken, profile)
     assert result.returncode != 0
     assert "Error in rule sanity" in result.stdout + result.stderr
-    assert not (project / "results/runs").exists()
+    assert not (broken / "results/runs").exists()
 
-
-def test_whole_dag_runs_through_sbatch_under_dvc_and_leaves_dvc_lock_unchanged(slurm_cluster, tmp_path):
     params = lean_params()
     project = make_project(tmp_path / "project", params)
     dvc = str(BIN / "dvc")
@@ -248,7 +250,6 @@ def test_whole_dag_runs_through_sbatch_under_dvc_and_leaves_dvc_lock_unchanged(s
     # Snakemake finds it in its working directory, and had the submitting one imported this
     # checkout's, the code inputs' paths would differ and each job would redo the sanity checks
     local = {**ENV, "PYTHONPATH": str(project)}
-    profile = slurm_profile(tmp_path)
     slurm = {**local, "SNAKEMAKE_PROFILE": str(profile)}
     before = slurm_job_ids()
     on_slurm = subprocess.run(["timeout", "-k", "10", "600", dvc, "repro"], cwd=project, env=slurm,

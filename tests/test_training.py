@@ -111,7 +111,7 @@ def test_a_checkpoint_of_other_training_code_is_not_resumed(tmp_path):
 
 
 @pytest.mark.parametrize("experiment, task, max_steps, save_every, extra", [
-    ("mvp", "pattern_echo", 40000, 1000, ()),
+    ("mvp", "pattern_echo", 10000, 1000, ()),
     ("ppo", "conditional", 12288, 1024, ()),           # T = 4, GAE, minibatch shuffling
     ("curriculum", "pattern_echo", 16384, 2048, ()),   # level changes and the replay draws
     # the EMA target and the switch to it, after the kill
