@@ -1,5 +1,6 @@
 """Shared test setup: one torch thread (the machine is small and the model is tiny)."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -52,6 +53,21 @@ def assert_same_run(a: Path, b: Path, ignore: set[str] = frozenset(), same_confi
     assert wa.keys() == wb.keys()
     for key in wa:
         assert torch.equal(wa[key], wb[key]), key
+
+
+def llm_parent_config(experiment: str, url: str, tmp_path: Path, **changes):
+    """``experiment``'s ``parent.llm`` settings (PatternEcho's run) pointed at ``url``, with a
+    response cache of its own in ``tmp_path`` and ``changes``."""
+    from wmil.config import load_params
+
+    base = load_params(PARAMS_PATH).run_config(experiment, "pattern_echo").parent.llm
+    return dataclasses.replace(base, **{"base_url": url, "cache_path": str(tmp_path / "cache.sqlite"), **changes})
+
+
+def every_pair(task, level: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every problem of ``level`` as a fresh state with every action: ``(states, actions)``."""
+    states = task.initial_states(task.problems(level))
+    return states.repeat_interleave(task.num_actions, 0), torch.arange(task.num_actions).repeat(len(states))
 
 
 def tiny_params() -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import PARAMS_PATH, assert_same_run
+from conftest import PARAMS_PATH, assert_same_run, every_pair, llm_parent_config
 from fake_llm import FakeEndpoint, read_prompt
 
 from wmil.cli import main
@@ -28,13 +28,9 @@ A = 8
 
 
 def llm_config(url: str, tmp_path: Path, **changes):
-    base = load_params(PARAMS_PATH).run_config("llm_solve", "pattern_echo").parent.llm
-    return dataclasses.replace(base, **{"base_url": url, "cache_path": str(tmp_path / "cache.sqlite"), **changes})
+    return llm_parent_config("llm_solve", url, tmp_path, **changes)
 
 
-def every_pair(task, level: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    states = task.initial_states(task.problems(level))
-    return states.repeat_interleave(task.num_actions, 0), torch.arange(task.num_actions).repeat(len(states))
 
 
 # ---- rule cards and prompts ---------------------------------------------------------------------

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import PARAMS_PATH, assert_same_run
+from conftest import PARAMS_PATH, assert_same_run, every_pair, llm_parent_config
 from fake_llm import FakeEndpoint
 
 from wmil.config import load_params
@@ -23,13 +23,9 @@ PARAMS = load_params(PARAMS_PATH)
 
 
 def program_config(url: str, tmp_path: Path, **changes):
-    base = PARAMS.run_config("llm", "pattern_echo").parent.llm
-    return dataclasses.replace(base, **{"base_url": url, "cache_path": str(tmp_path / "cache.sqlite"), **changes})
+    return llm_parent_config("llm", url, tmp_path, **changes)
 
 
-def every_pair(task, level: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    states = task.initial_states(task.problems(level))
-    return states.repeat_interleave(task.num_actions, 0), torch.arange(task.num_actions).repeat(len(states))
 
 
 @pytest.mark.parametrize("name", list(TASKS))

@@ -187,9 +187,8 @@ SLURM_LOCK = Path("/tmp/wmil-slurm-tests.lock")
 
 @pytest.fixture
 def slurm_cluster():
-    """The local Slurm cluster, (re)started for one test at a time: pytest workers take turns
-    through a file lock (pytest-xdist's ``xdist_group`` does not group tests under pytest 9.2: it
-    rewrites ``item._nodeid``, which pytest no longer reads). On leaving, only the jobs this test
+    """The local Slurm cluster, (re)started for the test under an exclusive file lock, so that no
+    other pytest process on the machine restarts it underneath. On leaving, only the jobs this test
     submitted are cancelled: a failing workflow leaves its other jobs running."""
     import fcntl
 

@@ -48,6 +48,9 @@ CANARY = "/tmp/wmil-sandbox-canary"
 HOSTILE = [
     (f"def answer(x, y):\n    return __import__('os').system('touch {CANARY}')", "call of the attribute .system"),
     ("def answer(x, y):\n    return ().__class__.__bases__[0].__subclasses__()", "call of the attribute .__subclasses__"),
+    # reaches os.system without a single builtin: only the check stops attribute chains
+    ("def answer(x, y):\n    return [c for c in ().__class__.__base__.__subclasses__() if c.__name__ == "
+     f"'BuiltinImporter'][0].load_module('posix').system('touch {CANARY}')", "call of the attribute .system"),
     (f"def answer(x, y):\n    return open('{CANARY}', 'w')", "call of 'open'"),
     ("def answer(x, y):\n    while True:\n        pass", "while loop"),
     ("def answer(x, y):\n    return 9**9**9", "operator **"),
@@ -113,20 +116,6 @@ def test_hostile_programs_are_refused_naming_the_construct_and_nothing_runs(sour
         or "function definitions" in str(refused.value)
     with pytest.raises(RefusedProgram, match=re.escape(named)):
         run(sandbox.Program("answer", PARAMS, BITS, source), [(1, 2)])
-    assert not os.path.exists(CANARY)
-
-
-def test_an_attribute_chain_escape_is_refused_by_run_itself():
-    """The child's reduced builtins stop names, not attribute chains (this one reaches
-    ``os.system``): ``run`` checks every program it is handed, so it never reaches the child."""
-    import os
-
-    escape = ("def answer(x, y):\n    return [c for c in ().__class__.__base__.__subclasses__() "
-              f"if c.__name__ == 'BuiltinImporter'][0].load_module('posix').system('touch {CANARY}')")
-    if os.path.exists(CANARY):
-        os.remove(CANARY)
-    with pytest.raises(RefusedProgram, match="call of the attribute .system"):
-        run(sandbox.Program("answer", PARAMS, BITS, escape), [(1, 2)])
     assert not os.path.exists(CANARY)
 
 
