@@ -79,8 +79,9 @@ HOSTILE_PROGRAM = "def answer(target):\n    import os\n    return os.getpid()\n"
 def program_answer(prompt: str, mode: str) -> str:
     """A program protocol's answer: the exact program (``oracle``); first a hostile one, the exact
     one when asked again with the refusal (``refuse-first``); hostile always (``hostile``);
-    exact but for an out-of-range answer on the first problem slot's value 3 (``partial``); or
-    exact answers with ``in_level`` programs that accept nothing (``empty-levels``)."""
+    exact but for an out-of-range answer on the first problem slot's value 3 (``partial``);
+    exact answers with ``in_level`` programs that accept nothing (``empty-levels``); or a
+    SequenceNext ``answer`` one above the next term (``step-plus-one``: each move widens the step)."""
     for A in range(8, 33):
         for cls in TASKS.values():
             task = cls(A)
@@ -98,6 +99,8 @@ def program_answer(prompt: str, mode: str) -> str:
             elif mode == "partial" and level is None:
                 first = task.problem_slots[0].name
                 code = code.replace(":\n", f":\n    if {first} == 3:\n        return 99\n", 1)
+            elif mode == "step-plus-one" and level is None:
+                code = code.replace(") % ", " + 1) % ")
             elif mode == "empty-levels" and level is not None:
                 code = code.replace(":\n", ":\n    return False\n", 1)
             return f"Here it is:\n```python\n{code}```\nIt returns the answer."

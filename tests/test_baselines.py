@@ -155,12 +155,35 @@ def test_evaluate_writes_held_out_eval_json_deterministically(tmp_path):
     assert set(report["by_level"]) == {"0", "1", "2"}
     assert report["success_greedy"] == report["by_level"]["2"]["greedy"]["success"] > 0.9
     assert 0 <= report["success_sampled"] <= 1 and report["world_model_mse"] > 0
+    # PatternEcho holds nothing out (an unseen target is an untrained output)
+    assert report["held_out_success_greedy"] is None and report["held_out_problems"] == []
+    assert report["training_problems"] == 8 and report["by_level"]["2"]["held_out_greedy"] is None
     assert evaluate_run(tmp_path, PARAMS.evaluation) == report
     # the pipeline's train jobs evaluate each run in the same process: the same eval.json
     again = tmp_path / "again"
     assert main(["train", "--params", str(PARAMS_PATH), "--experiment", "mvp", "--seed", "1", "--run-dir", str(again),
                  "--set", "training.max_steps=3000", "--no-progress", "--evaluate"]) == 0
     assert json.loads((again / "eval.json").read_text()) == report
+
+
+@pytest.mark.integration
+def test_evaluation_reports_training_and_held_out_problems_apart(tmp_path):
+    """A Conditional run trained on its 12 training problems: eval.json names the 4 it held out (its
+    seed's split) and scores them apart, at every level."""
+    from wmil.seeding import split_seed
+
+    seed = 13
+    Trainer(PARAMS.run_config("ppo", "conditional", seed, {"training": {"max_steps": 1024}}), tmp_path).train(progress=False)
+    report = evaluate_run(tmp_path, PARAMS.evaluation)
+    task = make_task("conditional", 16, 4)
+    held = task.problems(2)[task.held_out(task.problems(2), split_seed(seed))]
+    assert report["held_out_problems"] == held.tolist() and report["training_problems"] == 12
+    for level in ("0", "1", "2"):
+        entry = report["by_level"][level]
+        assert set(entry) == {"greedy", "sampled", "held_out_greedy", "held_out_sampled"}
+        assert 0.0 <= entry["held_out_greedy"]["success"] <= 1.0
+    assert report["held_out_success_greedy"] == report["by_level"]["2"]["held_out_greedy"]["success"]
+    assert report["success_greedy"] == report["by_level"]["2"]["greedy"]["success"]
 
 
 def test_evaluate_without_a_finished_run_is_a_clear_error(tmp_path, capsys):

@@ -125,20 +125,20 @@ def _fake_run(root: Path, seed: int, success: list[float], entropy: list[float],
 
 def test_mvp_criteria_pass_and_fail_per_seed(tmp_path):
     raw = yaml.safe_load((ROOT / "params.yaml").read_text())
-    raw["seeds"] = [0, 1]
+    raw["seeds"] = [10, 11]
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
     good = dict(success=[0.2, 0.6, 0.9, 0.95], entropy=[2.0, 1.0, 0.5, 0.1], mse=[0.1, 0.05, 0.02, 0.01])
-    _fake_run(tmp_path / "runs", 0, **good)
-    _fake_run(tmp_path / "runs", 1, **{**good, "success": [0.1, 0.3, 0.45, 0.48], "mse": [0.1, 0.1, 0.2, 0.3]})
+    _fake_run(tmp_path / "runs", 10, **good)
+    _fake_run(tmp_path / "runs", 11, **{**good, "success": [0.1, 0.3, 0.45, 0.48], "mse": [0.1, 0.1, 0.2, 0.3]})
     out = tmp_path / "criteria.json"
     assert main(["mvp-criteria", "--params", str(params), "--runs-root", str(tmp_path / "runs"), "--out", str(out)]) == 1
     report = json.loads(out.read_text())
-    assert report["seeds"]["pattern_echo/seed0"]["passed"]
-    assert report["seeds"]["pattern_echo/seed1"]["checks"] == {
+    assert report["seeds"]["pattern_echo/seed10"]["passed"]
+    assert report["seeds"]["pattern_echo/seed11"]["checks"] == {
         "beats_chance": True, "above_0.5_by_step_5000": False, "entropy_falls": True, "world_model_mse_falls": False}
-    assert report["failures"] == ["pattern_echo/seed1: above_0.5_by_step_5000 failed",
-                                  "pattern_echo/seed1: world_model_mse_falls failed"]
+    assert report["failures"] == ["pattern_echo/seed11: above_0.5_by_step_5000 failed",
+                                  "pattern_echo/seed11: world_model_mse_falls failed"]
     # in the pipeline a failed criterion is a result: the verdict is written and the job succeeds
     assert main(["mvp-criteria", "--params", str(params), "--runs-root", str(tmp_path / "runs"), "--out", str(out),
                  "--report-only"]) == 0

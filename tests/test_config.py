@@ -187,7 +187,7 @@ BAD_PARAMS = {
     "experiment-seed-not-an-integer": (
         _set("experiments.rl_only.seeds", [0, "one"]), ["experiments.rl_only.seeds[1]", "integer", "'one'"]),
     "sweep-seeds-bad": (
-        _set("experiments.world_model_coef.seeds", [1.5]), ["experiments.world_model_coef-coef1.seeds[0]", "integer"]),
+        _set("experiments.quality_mvp.seeds", [1.5]), ["experiments.quality_mvp-fpr0.1-fnr0.1.seeds[0]", "integer"]),
     "task-override-unknown-task": (
         _set("experiments.ppo.task_overrides.chess", {"training": {"max_steps": 1000}}),
         ["experiments.ppo.task_overrides.chess", "not a task", "pattern_echo"]),
@@ -259,30 +259,42 @@ def test_extends_shares_every_setting_of_its_base_in_any_file_order(raw):
 
 
 def test_experiment_seeds_override_the_top_level_and_are_inherited(raw):
-    raw["seeds"] = [0, 1, 2]
+    raw["seeds"] = [20, 21, 22]
     plain = parse_params(raw)
-    raw["experiments"]["ppo"]["seeds"] = [10, 11]
-    raw["experiments"]["kl_distill"]["seeds"] = [3]  # extends ppo, with its own
+    raw["experiments"]["mvp"]["seeds"] = [30, 31]
+    raw["experiments"]["corrected_mvp"]["seeds"] = [33]  # extends mvp, with its own
     params = parse_params(raw)
-    assert params.seeds == (0, 1, 2)
-    assert params.seeds_of("mvp") == (0, 1, 2) and params.experiments["mvp"].seeds is None
-    assert params.seeds_of("ppo") == (10, 11)
-    assert params.seeds_of("rl_only") == params.seeds_of("curriculum") == (10, 11)  # through extends
-    assert params.seeds_of("kl_distill") == (3,)
-    assert params.sweeps["world_model_coef"]  # a sweep extending ppo: its points run ppo's seeds
-    assert all(params.seeds_of(point) == (10, 11) for point in params.sweeps["world_model_coef"])
+    assert params.seeds == (20, 21, 22)
+    assert params.seeds_of("ppo") == (20, 21, 22) and params.experiments["ppo"].seeds is None
+    assert params.seeds_of("mvp") == (30, 31)
+    assert params.seeds_of("llm_mvp") == params.seeds_of("llm_solve") == (30, 31)  # through extends
+    assert params.seeds_of("curriculum") == (10, 11, 12, 13, 14)  # its own, from params.yaml
+    assert params.sweeps["corrected_mvp"]  # a sweep extending mvp, with its own seeds: its points run them
+    assert all(params.seeds_of(point) == (33,) for point in params.sweeps["corrected_mvp"])
     # the seeds change no run's configuration
-    assert params.run_config("rl_only", "conditional", 10) == plain.run_config("rl_only", "conditional", 10)
+    assert params.run_config("llm_mvp", "pattern_echo", 30) == plain.run_config("llm_mvp", "pattern_echo", 30)
     with pytest.raises(ConfigError, match="unknown experiment 'nope'"):
         params.seeds_of("nope")
 
 
 def test_a_sweeps_seeds_reach_its_points(raw):
-    raw["experiments"]["world_model_coef"]["seeds"] = [7, 8]
+    raw["experiments"]["quality_t1"]["seeds"] = [17, 18]
     params = parse_params(raw)
-    points = params.sweeps["world_model_coef"]
-    assert points and all(params.seeds_of(p) == (7, 8) for p in points)
-    assert params.seeds_of("ppo") == params.seeds  # the base keeps the top-level list
+    points = params.sweeps["quality_t1"]
+    assert points and all(params.seeds_of(p) == (17, 18) for p in points)
+    assert params.seeds_of("t1_tasks") == (10, 11, 12, 13, 14)  # the base keeps its own list
+
+
+@pytest.mark.parametrize("where", ["seeds", "experiments.curriculum.seeds", "experiments.quality_mvp.seeds"])
+def test_no_experiment_runs_a_tuning_seed(raw, params, where):
+    """A seed that chose a setting is never reported: params.yaml refuses an experiment that runs one,
+    naming the experiment and the seed (a sweep's points inherit the check); the committed file runs
+    none of its ten tuning seeds."""
+    _set(where, [3, 10])(raw)
+    message = config_error(raw)
+    assert "are tuning_seeds" in message and "[3]" in message and "experiments." in message
+    reported = {seed for name in params.experiments for seed in params.seeds_of(name)}
+    assert params.tuning_seeds == tuple(range(10)) and reported.isdisjoint(params.tuning_seeds)
 
 
 def test_bad_experiment_override_names_the_experiment(raw):
@@ -473,7 +485,7 @@ def _leaf_paths(cls=RunConfig, prefix=()):
 LEAF_PATHS = list(_leaf_paths())
 #: One run of each kind the pipeline trains: every algorithm, the curriculum, the embedding target,
 #: the LLM parent; each key of a run is read by at least one of them.
-KINDS = ("mvp", "ppo", "random", "curriculum", "embedding_target", "llm", "llm_solve", "llm_verdict", "llm_score")
+KINDS = ("mvp", "ppo", "random", "curriculum", "raw_then_embedding", "llm", "llm_solve", "llm_verdict", "llm_score")
 
 
 def _changed(value):

@@ -104,6 +104,25 @@ def test_an_in_level_program_that_accepts_no_problem_leaves_the_rules_table_or_i
         assert torch.equal(parent.problem_table(2), task.problems(2))
 
 
+def test_an_llm_that_moves_the_world_never_takes_training_to_a_held_out_problem(tmp_path):
+    """A SequenceNext program one above the next term widens the step at every move, so from the
+    training steps it reaches the held-out one; the training split puts the rules' problem there
+    instead (and counts it), and the held-out part is never touched."""
+    from wmil.parents import Split
+    from wmil.seeding import split_seed
+
+    task, seed = make_task("sequence_next", 16, 4), split_seed(10)
+    config = program_config("", tmp_path, on_invalid="zero")
+    g = torch.Generator().manual_seed(0)
+    with FakeEndpoint("step-plus-one") as fake, ParentLLM(task, dataclasses.replace(config, base_url=fake.url),
+                                                          split=Split(seed, "training")) as parent:
+        states = parent.generate(2, 2000, g)
+        for _ in range(4):
+            _, states = parent.step(states, torch.randint(16, (2000,), generator=g))
+            assert not task.held_out(states, seed).any()
+        assert parent.stats()["held_out_replaced"] > 0  # it did lead there
+
+
 def test_a_program_replayed_from_the_cache_is_checked_again_and_a_tampered_one_named(tmp_path):
     """The response cache is a file anyone can edit (and its export is in git): a program it
     replays is checked before it runs, like a fresh one; an escape planted there never runs."""

@@ -18,24 +18,45 @@ def test_step_counts_print_with_thousands_separators_and_rates_with_two_decimals
     assert interval(None) == "n/a"
 
 
+def km_entry(median, lo, hi, reached, runs=10, budget=16384):
+    return {"median": median, "lo": lo, "hi": hi, "reached": reached, "runs": runs, "budget": budget, "per_seed": []}
+
+
+def test_kaplan_meier_medians_print_with_their_interval_share_and_open_ends():
+    from wmil.reporting.report import km
+
+    assert km(km_entry(8576.0, 7936.0, 9984.0, 10)) == "8,576 [7,936, 9,984] (10/10)"
+    assert km(km_entry(30000.0, 21000.0, None, 6, budget=32768)) == "30,000 [21,000, ...] (6/10)"
+    assert km(km_entry(None, None, None, 3, budget=32768)) == "> 32,768 (3/10)"  # fewer than half: no median
+
+
 def test_the_headline_table_reads_like_the_paper(params):
     exp = "mvp"
     summary = {"experiments": {name: {"missing": True} for name in params.experiments},
-               "settings": {"score": "greedy held-out success", "aggregate": "IQM over seeds"}}
+               "settings": {"score": "greedy success", "aggregate": "IQM over seeds", "steps_to_0.9": "Kaplan-Meier"}}
     summary["experiments"][exp] = {
-        "success_greedy": {"pattern_echo": estimate(1.0, 1.0, 1.0), "all_tasks": estimate(1.0, 1.0, 1.0)},
-        "steps_to_0.9_censored": {"all_tasks": estimate(1680.0, 1530.0, 1830.0)},
-        "failures_to_0.99": {"all_tasks": estimate(810.0, 738.0, 993.0)},
-        "reached_0.9": {"pattern_echo": 5}, "reached_0.99": {"pattern_echo": 4}}
+        "seeds": 10, "success_greedy": {"pattern_echo": estimate(1.0, 1.0, 1.0), "all_tasks": estimate(1.0, 1.0, 1.0)},
+        "held_out_success_greedy": {}, "steps_to_0.9": {"pattern_echo": km_entry(1680.0, 1530.0, 1830.0, 10)},
+        "failures_to_0.99": {"pattern_echo": estimate(810.0, 738.0, 993.0)}, "reached_0.99": {"pattern_echo": 9}}
+    summary["experiments"]["ppo"] = {
+        "seeds": 10, "success_greedy": {t: estimate(0.95, 0.9, 1.0) for t in ("pattern_echo", "sequence_next", "conditional")},
+        "held_out_success_greedy": {"conditional": estimate(0.25, 0.2, 0.3), "sequence_next": estimate(0.0, 0.0, 0.0)},
+        "steps_to_0.9": {t: km_entry(None, None, None, 2) for t in ("pattern_echo", "sequence_next", "conditional")},
+        "failures_to_0.99": {t: estimate(810.0, 738.0, 993.0) for t in ("pattern_echo", "sequence_next", "conditional")},
+        "reached_0.99": dict.fromkeys(("pattern_echo", "sequence_next", "conditional"), 1)}
     table = headline(params, summary)
     row = next(r for r in table.rows if r["experiment"] == exp)
-    assert row["env steps to 90% (reached/runs)"] == "1,680 [1,530, 1,830] (5/5)"
-    assert row["failed episodes to 99% (reached/runs)"] == "810 [738, 993] (4/5)"
-    assert row["success: pattern_echo"] == "1.00 [1.00, 1.00]" and row["success: sequence_next"] == "n/a"
-    assert {r["success: all tasks"] for r in table.rows if r["experiment"] != exp} == {"missing"}
-    assert "a rate in [0, 1]" in table.note and "env steps" in table.note  # the units
+    assert row == {"experiment": "mvp", "task": "pattern_echo", "seeds": "10",
+                   "success (training problems)": "1.00 [1.00, 1.00]", "success (held-out problems)": "none held out",
+                   "env steps to 90%: median [95% CI] (reached/runs)": "1,680 [1,530, 1,830] (10/10)",
+                   "failed episodes to 99% (reached/runs)": "810 [738, 993] (9/10)"}
+    cond = next(r for r in table.rows if r["experiment"] == "ppo" and r["task"] == "conditional")
+    assert cond["success (held-out problems)"] == "0.25 [0.20, 0.30]"
+    assert cond["env steps to 90%: median [95% CI] (reached/runs)"] == "> 16,384 (2/10)"
+    assert {r["success (training problems)"] for r in table.rows if r["experiment"] not in (exp, "ppo")} == {"missing"}
+    assert "a rate in [0, 1]" in table.note and "env steps" in table.note and "tuning seeds 0-9" in table.note
     markdown = "\n".join(table.markdown())
-    assert "| mvp | pattern_echo | 1.00 [1.00, 1.00] |" in markdown and "e+0" not in markdown
+    assert "| mvp | pattern_echo | 10 | 1.00 [1.00, 1.00] |" in markdown and "e+0" not in markdown
 
 
 def test_every_table_says_its_unit():
@@ -43,7 +64,7 @@ def test_every_table_says_its_unit():
              "j": 0.7, "noise_correction": True, "success_greedy": estimate(0.92, 0.78, 1.0)}
     table = quality_table({"parent_quality": [point]})
     assert table.rows == [{"experiment": "q", "task": "pattern_echo", "FPR": "0.30", "FNR": "0.00", "J": "0.70",
-                           "noise-corrected": "yes", "held-out success": "0.92 [0.78, 1.00]"}]
+                           "noise-corrected": "yes", "success (training problems)": "0.92 [0.78, 1.00]"}]
     assert "rate" in table.note
     with pytest.raises(ValueError, match="table 'T': rows with different columns"):
         Table("T", "cells are rates", [{"a": "1"}, {"b": "2"}])
@@ -51,41 +72,82 @@ def test_every_table_says_its_unit():
     assert empty.markdown() == ["## T", "", "cells are rates (no rows)", ""]
 
 
+def rule_summary(held_out: float, tabular_held_out: float = 0.0, training: float = 0.98) -> dict:
+    return {"rule": {"conditional": {
+        "chance": 16.0 ** -4, "episode_length": 4,
+        "experiments": {"ppo": {"training": estimate(training, training - 0.03, min(1.0, training + 0.02)),
+                                "held_out": estimate(held_out, held_out - 0.02,
+                                                                                             held_out + 0.02),
+                                "seeds": 10}},
+        "tabular": {"training": estimate(1.0, 1.0, 1.0), "held_out": estimate(tabular_held_out, 0.0, tabular_held_out),
+                    "seeds": 10}}}}
+
+
+def test_the_rule_table_puts_each_learner_beside_the_lookup_table_and_chance():
+    from wmil.reporting.report import rule_table
+
+    table = rule_table(rule_summary(0.5))
+    assert [r["learner"] for r in table.rows] == ["ppo", "tabular reference", "chance (1/A per answer, 4 answers)"]
+    assert table.rows[0] == {"task": "conditional", "learner": "ppo", "seeds": "10", "training problems": "0.98 [0.95, 1.00]",
+                             "held-out problems": "0.50 [0.48, 0.52]"}
+    assert table.rows[2]["held-out problems"] == "0.0000" and table.title == "Does the baby learn the rule?"
+    assert "Latin square" in table.note and "rate" in table.note
+
+
+@pytest.mark.parametrize("held_out, training, answer", [
+    (0.97, 0.98, "it learns the rule"), (0.5, 0.98, "it generalises beyond a lookup table, short of the rule"),
+    (0.01, 0.98, "it memorises: on held-out problems no better than a lookup table"),
+    (0.03, 0.05, "no answer: it does not master its own training problems")])  # not "learns the rule"
+def test_the_rule_finding_answers_plainly(held_out, training, answer):
+    from wmil.reporting.report import interval, rule_findings
+
+    [line] = rule_findings(rule_summary(held_out, tabular_held_out=0.02, training=training), "ppo")
+    train = interval(rule_summary(held_out, training=training)["rule"]["conditional"]["experiments"]["ppo"]["training"])
+    assert line.startswith(f"Does ppo learn the rule on conditional? Success {train} on its training problems")
+    assert f"{held_out:.2f} [" in line and f"): {answer}" in line and line.endswith(".")
+    assert rule_findings(rule_summary(0.5), "kl_distill") == []  # no row for it: no sentence
+
+
+def poi(p, lo, hi, verdict=None, p_holm=None):
+    out = {"p": p, "lo": lo, "hi": hi, "p_value": None if verdict is None else p_holm}
+    return out if verdict is None else {**out, "verdict": verdict, "p_holm": p_holm}
+
+
 def test_the_world_model_table_and_findings_state_each_variant_against_the_ablation(params):
     from wmil.reporting.report import world_model_findings, world_model_table
 
-    def experiment(steps, reached):
-        return {"steps_to_0.9_censored": {t: estimate(steps, steps - 500, steps + 500) for t in TASKS},
-                "success_greedy": {t: estimate(1.0, 1.0, 1.0) for t in TASKS}, "reached_0.9": dict.fromkeys(TASKS[:-1], reached)}
+    TASKS = ["pattern_echo", "sequence_next", "conditional"]
 
-    def poi(p, lo, hi):
-        return {t: {"p": p, "lo": lo, "hi": hi} for t in TASKS}
+    def experiment(steps, reached, tasks=TASKS):
+        return {"seeds": 5, "steps_to_0.9": {t: km_entry(steps, steps - 500, steps + 500, reached, 5) for t in tasks},
+                "success_greedy": {t: estimate(1.0, 1.0, 1.0) for t in tasks}}
 
-    TASKS = ["pattern_echo", "sequence_next", "conditional", "all_tasks"]
     summary = {"experiments": {"rl_only": experiment(32768, 0), "ppo": experiment(20864, 5),
-                               "raw_then_embedding": experiment(32768, 0)},
+                               "raw_then_embedding": experiment(32768, 0, ["sequence_next"])},
                "world_model": {"reference": "rl_only", "variants": {  # as summary.json sorts them
                    "raw_then_embedding": {"target": "embedding", "world_model_coef": 100.0, "embedding_after_steps": 0,
-                                          "embedding_after_success": 0.5, "p_steps": poi(0.5, 0.2, 0.8),
-                                          "p_success": poi(0.1, 0.0, 0.3)},
+                                          "embedding_after_success": 0.5, "tasks": ["sequence_next"],
+                                          "p_steps": {"sequence_next": poi(0.5, 0.2, 0.8, "no clear difference", 1.0)},
+                                          "p_success": {"sequence_next": poi(0.1, 0.0, 0.3, "worse", 0.02)}},
                    "ppo": {"target": "raw", "world_model_coef": 100.0, "embedding_after_steps": 0,
-                           "embedding_after_success": 0.0, "p_steps": poi(0.96, 0.8, 1.0), "p_success": poi(0.5, 0.5, 0.5)}}}}
+                           "embedding_after_success": 0.0, "tasks": TASKS,
+                           "p_steps": {**{t: poi(0.96, 0.8, 1.0, "better", 0.004) for t in TASKS},
+                                       "all_tasks": poi(0.96, 0.9, 1.0)},
+                           "p_success": {t: poi(0.5, 0.5, 0.5, "no clear difference", 1.0) for t in TASKS}}}}}
     rows = world_model_table(params, summary).rows
-    # the reference first, then the variants in the order of evaluation.world_model
-    assert list(dict.fromkeys(r["experiment"] for r in rows)) == ["rl_only", "ppo", "raw_then_embedding"]
-    assert [(r["experiment"], r["task"]) for r in rows[:4]] == [("rl_only", t) for t in TASKS]
+    # the reference first, then the variants in the order of evaluation.world_model, each on its own tasks
+    assert [(r["experiment"], r["task"]) for r in rows] == [
+        *(("rl_only", t) for t in TASKS), *(("ppo", t) for t in TASKS), ("raw_then_embedding", "sequence_next")]
     assert rows[0]["P(fewer steps than rl_only)"] == "-" and rows[0]["target"] == "none"
     ppo = next(r for r in rows if r["experiment"] == "ppo" and r["task"] == "sequence_next")
-    assert ppo["env steps to 90% (reached)"] == "20,864 [20,364, 21,364] (5/5)"
-    assert ppo["P(fewer steps than rl_only)"] == "0.96 [0.80, 1.00] better"
-    assert ppo["P(higher success than rl_only)"] == "0.50 [0.50, 0.50] no clear difference"
-    emb = next(r for r in rows if r["experiment"] == "raw_then_embedding" and r["task"] == "all_tasks")
+    assert ppo["env steps to 90%"] == "20,864 [20,364, 21,364] (5/5)" and ppo["seeds"] == "5"
+    assert ppo["P(fewer steps than rl_only)"] == "0.96 [0.80, 1.00] better (Holm p = 0.004)"
+    assert ppo["P(higher success than rl_only)"] == "0.50 [0.50, 0.50] no clear difference (Holm p = 1.000)"
+    emb = rows[-1]
     assert emb["target"] == "embedding (raw until success 0.5)" and emb["coef"] == "100"
-    assert emb["env steps to 90% (reached)"] == "32,768 [32,268, 33,268] (0/15)"
-    assert emb["P(higher success than rl_only)"] == "0.10 [0.00, 0.30] worse"
+    assert emb["P(higher success than rl_only)"] == "0.10 [0.00, 0.30] worse (Holm p = 0.020)"
     lines = world_model_findings(params, summary)
-    assert lines[0] == ("World model on pattern_echo: beats rl_only: ppo (P(fewer steps) = 0.96 [0.80, 1.00], "
-                        "P(higher success) = 0.50 [0.50, 0.50]).")
+    assert lines[0] == "World model on pattern_echo: beats rl_only: ppo (fewer steps P = 0.96, Holm p = 0.004)."
     summary["world_model"]["variants"].pop("ppo")
     assert world_model_findings(params, summary)[1] == "World model on sequence_next: no variant beats rl_only (a null result)."
 
@@ -93,27 +155,33 @@ def test_the_world_model_table_and_findings_state_each_variant_against_the_ablat
 def test_the_curriculum_table_and_finding_say_whether_it_earns_its_place():
     from wmil.reporting.report import curriculum_finding, curriculum_table
 
-    def measure(curriculum, method, p, lo, hi):
-        return {"curriculum": {"pattern_echo": curriculum, "all_tasks": curriculum},
-                "ppo": {"pattern_echo": method, "all_tasks": method},
-                "p": {"pattern_echo": {"p": p, "lo": lo, "hi": hi}, "all_tasks": {"p": p, "lo": lo, "hi": hi}}}
+    def measure(curriculum, method, p, lo, hi, verdict, pooled=True):
+        tested = {"pattern_echo": poi(p, lo, hi, verdict, 0.01 if verdict != "no clear difference" else 0.4)}
+        return {"curriculum": {"pattern_echo": curriculum, **({"all_tasks": curriculum} if pooled else {})},
+                "ppo": {"pattern_echo": method, **({"all_tasks": method} if pooled else {})},
+                "p": {**tested, **({"all_tasks": poi(p, lo, hi)} if pooled else {})}}
 
     summary = {"curriculum": {
         "method": "ppo", "curriculum": "curriculum", "budget": {"pattern_echo": 16384},
-        "success_level2": measure(estimate(0.5, 0.4, 0.6), estimate(1.0, 1.0, 1.0), 0.0, 0.0, 0.0),
-        "success_all_levels": measure(estimate(0.83, 0.8, 0.87), estimate(0.9, 0.85, 0.95), 0.3, 0.1, 0.55),
-        "steps_to_0.9": measure(estimate(16384.0, 16384.0, 16384.0), estimate(8000.0, 7000.0, 9000.0), 0.0, 0.0, 0.0)}}
+        "success_level2": measure(estimate(0.5, 0.4, 0.6), estimate(1.0, 1.0, 1.0), 0.0, 0.0, 0.0, "worse"),
+        "success_all_levels": measure(estimate(0.83, 0.8, 0.87), estimate(0.9, 0.85, 0.95), 0.3, 0.1, 0.55,
+                                      "no clear difference"),
+        "steps_to_0.9": measure(km_entry(None, None, None, 1, 5), km_entry(8000.0, 7000.0, 9000.0, 5, 5), 0.0, 0.0, 0.0,
+                                "worse", pooled=False)}}
     table = curriculum_table(summary)
-    assert len(table.rows) == 6 and "pattern_echo 16,384" in table.note and "rate" in table.note
-    assert table.rows[0] == {"measure": "held-out success, level 2", "task": "pattern_echo", "curriculum": "0.50 [0.40, 0.60]",
-                             "ppo": "1.00 [1.00, 1.00]", "better": "higher", "P(curriculum better)": "0.00 [0.00, 0.00] worse"}
-    assert table.rows[3]["P(curriculum better)"] == "0.30 [0.10, 0.55] no clear difference"
-    assert table.rows[5]["curriculum"] == "16,384 [16,384, 16,384]" and table.rows[5]["better"] == "fewer"
+    assert len(table.rows) == 5 and "pattern_echo 16,384" in table.note and "rate" in table.note
+    assert table.rows[0] == {"measure": "success, level 2", "task": "pattern_echo", "curriculum": "0.50 [0.40, 0.60]",
+                             "ppo": "1.00 [1.00, 1.00]", "better": "higher",
+                             "P(curriculum better)": "0.00 [0.00, 0.00] worse (Holm p = 0.010)"}
+    assert table.rows[1]["P(curriculum better)"] == "0.00 [0.00, 0.00] pooled, not tested"
+    assert table.rows[3]["P(curriculum better)"] == "0.30 [0.10, 0.55] pooled, not tested"
+    assert table.rows[4]["curriculum"] == "> 16,384 (1/5)" and table.rows[4]["ppo"] == "8,000 [7,000, 9,000] (5/5)"
     assert "<td>fewer</td>" in table.html()
     [line] = curriculum_finding(summary)
-    assert line.endswith("it does not earn its place.") and "(worse)" in line and "(no clear difference)" in line
-    summary["curriculum"]["success_level2"]["p"]["all_tasks"] = {"p": 0.9, "lo": 0.7, "hi": 1.0}
-    summary["curriculum"]["steps_to_0.9"]["p"]["all_tasks"] = {"p": 0.5, "lo": 0.3, "hi": 0.7}
+    assert line == ("Curriculum against ppo at equal env steps: better on 0, worse on 2 of 3 tested comparisons "
+                    "(task x measure, Holm-adjusted): it does not earn its place.")
+    summary["curriculum"]["success_level2"]["p"]["pattern_echo"]["verdict"] = "better"
+    summary["curriculum"]["steps_to_0.9"]["p"]["pattern_echo"]["verdict"] = "no clear difference"
     assert curriculum_finding(summary)[0].endswith("it earns its place.")
     assert curriculum_finding({"curriculum": {}}) == [] and curriculum_table({}).rows == []
 
@@ -134,3 +202,37 @@ def test_the_llms_programs_are_shown_as_written_and_a_refused_one_said_so():
     page = programs_html(audit)
     assert "<pre><code>def answer(target):\n    return target if target &lt; 8 else 0</code></pre>" in page
     assert programs_markdown({"protocols": {}}) == [] and programs_html(None) == ""
+
+
+def test_the_headline_sentences_say_what_the_tables_say(params):
+    """Every LLM line's seeds inside its prediction, and every rule sentence's numbers, are the
+    tables' own, in the committed report's inputs (a sentence once said OUTSIDE where its table
+    showed 4/5 seeds inside)."""
+    import json
+    import re
+
+    from conftest import REPO_ROOT
+
+    from wmil.reporting.report import findings, llm_table, rule_table
+
+    metrics = REPO_ROOT / "results/metrics"
+    summary, criteria, audit = (json.loads((metrics / f"{name}.json").read_text())
+                                for name in ("summary", "mvp_criteria", "llm_audit"))
+    lines = findings(params, summary, criteria, audit)
+    llm_rows = {(r["experiment"], r["task"]): r for r in llm_table(summary).rows}
+    checked = 0
+    for line in lines:
+        if (m := re.match(r"(\w+) on (\w+) \((\w+)\): success (.+?); (\d+/\d+) seeds inside", line)):
+            row = llm_rows[(m[1], m[2])]
+            assert (m[3], m[4], m[5]) == (row["protocol"], row["success (training problems)"], row["seeds inside"]), line
+            agrees = m[5].split("/")[0] == m[5].split("/")[1]
+            assert line.endswith("(agrees).") == agrees and line.endswith("(DISAGREES).") != agrees, line
+            checked += 1
+    rule_rows = {(r["task"], r["learner"]): r for r in rule_table(summary).rows}
+    for line in lines:
+        if (m := re.match(r"Does (\w+) learn the rule on (\w+)\? Success (.+?) on its training problems, (.+?) on "
+                          r"held-out problems", line)):
+            row = rule_rows[(m[2], m[1])]
+            assert (m[3], m[4]) == (row["training problems"], row["held-out problems"]), line
+            checked += 1
+    assert checked >= len(llm_rows) + 2  # every LLM run and the two tasks that hold problems out

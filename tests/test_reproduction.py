@@ -93,7 +93,7 @@ def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     metrics_diff = json.loads(sh([dvc, "metrics", "diff", "main", "faster-ppo", "--json"], project).stdout)
     changed = metrics_diff["results/metrics/headline.json"]
     assert "success.ppo" in changed and "success.rl_only" in changed
-    assert not any(key in changed for key in ("success.mvp", "mvp_steps_to_0.9"))
+    assert not any(key in changed for key in ("success.mvp", "mvp_steps_to_0.9.pattern_echo"))
 
     # push to the default remote, lose cache and outputs, pull them back, realign Snakemake
     sh([dvc, "push"], project)
@@ -101,7 +101,7 @@ def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     shutil.rmtree(project / ".dvc/cache")
     shutil.rmtree(project / "results/runs")
     sh([dvc, "pull"], project)
-    assert json.loads((project / "results/runs/ppo/conditional/seed0/metrics.json").read_text())["env_steps"] == 2048
+    assert json.loads((project / "results/runs/ppo/conditional/seed10/metrics.json").read_text())["env_steps"] == 2048
     sh(["make", "realign", f"VENV={Path(sys.executable).parents[1]}"], project)
     dry = sh([str(BIN / "snakemake"), "-n", "all"], project)
     assert "Nothing to be done" in dry.stdout + dry.stderr
@@ -117,7 +117,7 @@ def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     table = sh([dvc, "exp", "show", "--no-pager", "--only-changed", "--md"], project).stdout
     assert "experiments.mvp.overrides.algorithm.lr" in table and "mvp_steps_to_0.9" in table
     diff = json.loads(sh([dvc, "exp", "diff", "faster-ppo", "mvp-lr", "--json"], project).stdout)
-    assert "mvp_steps_to_0.9" in diff["metrics"]["results/metrics/headline.json"]
+    assert "mvp_steps_to_0.9.pattern_echo" in diff["metrics"]["results/metrics/headline.json"]
 
 
 def run_files(project: Path) -> dict[Path, bytes]:

@@ -20,16 +20,16 @@ def snapshot(run_dir):
 
 def test_a_kept_run_comes_back_after_its_directory_is_deleted_and_only_as_itself(tmp_path, capsys):
     raw = tiny_params()
-    raw["seeds"] = [0]
+    raw["seeds"] = [10]
     params, runs = tmp_path / "params.yaml", tmp_path / "results" / "runs"
     params.write_text(yaml.safe_dump(raw))
-    train = ["train", "--params", str(params), "--experiment", "mvp", "--seeds", "0", "--runs-root", str(runs),
+    train = ["train", "--params", str(params), "--experiment", "mvp", "--seeds", "10", "--runs-root", str(runs),
              "--no-progress", "--evaluate"]
     assert main([*train, "--keep"]) == 0
-    run_dir = runs / "mvp/pattern_echo/seed0"
+    run_dir = runs / "mvp/pattern_echo/seed10"
     kept = snapshot(run_dir)
     assert {"metrics.json", "eval.json", "model.pt", "checkpoint.pt", "curve.csv"} <= {p.name for p in kept}
-    assert [p.name for p in (tmp_path / "results/run-store/mvp/pattern_echo/seed0").iterdir()] != []
+    assert [p.name for p in (tmp_path / "results/run-store/mvp/pattern_echo/seed10").iterdir()] != []
 
     restore = ["restore-runs", "--params", str(params), "--runs-root", str(runs)]
     capsys.readouterr()

@@ -19,7 +19,7 @@ def write_results(root: Path, success: tuple[float, float, float], passed: bool 
     metrics = root / "metrics"
     metrics.mkdir(parents=True)
     summary = {"experiments": {"ppo": {"success_greedy": {"pattern_echo": estimate(*success), "all_tasks": estimate(*success)},
-                                       "steps_to_0.9_censored": {"pattern_echo": estimate(11000.0, 9000.0, 13000.0)},
+                                       "steps_to_0.9": {"pattern_echo": {"median": 11000.0, "lo": 9000.0, "hi": None}},
                                        "failures_to_0.99": {"pattern_echo": estimate(3000.0, 2900.0, 3100.0)}},
                                "llm": {"missing": True}}}
     (metrics / "summary.json").write_text(json.dumps(summary))
@@ -73,9 +73,11 @@ def add_claims(root: Path, p: float, inside: list[bool], entropy_falls: int, dro
     the MVP's criteria per seed."""
     metrics = root / "metrics"
     summary = json.loads((metrics / "summary.json").read_text())
-    summary["probability_of_improvement"] = {"random": {"p": p, "lo": p - 0.05, "hi": min(1.0, p + 0.05)}}
+    summary["probability_of_improvement"] = {"random": {"pattern_echo": {"p": p, "lo": p - 0.05, "hi": min(1.0, p + 0.05)}}}
     summary["llm"] = {"llm": {"pattern_echo": {"prediction": {"mean": 1.0, "interval": [0.98, 1.0]}, "inside": inside}}}
     summary["curriculum"] = {"success_level2": {"p": {"all_tasks": {"p": 1 - p, "lo": max(0.0, 0.95 - p), "hi": 1.05 - p}}}}
+    summary["rule"] = {"conditional": {"tabular": {"training": {"value": 1.0, "lo": 1.0, "hi": 1.0},
+                                                   "held_out": {"value": 0.0, "lo": 0.0, "hi": 0.0}}}}
     (metrics / "summary.json").write_text(json.dumps(summary))
     seeds = {f"pattern_echo/seed{i}": {"checks": {"entropy_falls": i < entropy_falls, "beats_chance": True}}
              for i in range(5)}
@@ -91,17 +93,18 @@ def test_every_claim_of_the_report_is_checked_and_a_missing_one_fails(tmp_path):
     report, code = verify(same, str(committed))
     rows = {r["number"]: r["verdict"] for r in report["rows"]}
     assert code == 0 and set(rows.values()) == {"identical"}
-    assert {"P(method > random)", "P(curriculum > method) all_tasks success_level2", "llm pattern_echo predicted success", "llm pattern_echo seeds inside the prediction",
+    assert {"P(method > random) pattern_echo", "P(curriculum > method) all_tasks success_level2",
+            "tabular reference conditional held_out success", "llm pattern_echo predicted success", "llm pattern_echo seeds inside the prediction",
             "MVP criterion entropy_falls: seeds passing", "MVP criterion beats_chance: seeds passing"} <= set(rows)
     one_seed_out = add_claims(write_results(tmp_path / "close", (0.9, 0.8, 1.0)), 0.95, [True] * 4 + [False], 4)
     rows = {r["number"]: r["verdict"] for r in verify(one_seed_out, str(committed))[0]["rows"]}
-    assert rows["P(method > random)"] == "equivalent" and rows["llm pattern_echo seeds inside the prediction"] == "equivalent"
+    assert rows["P(method > random) pattern_echo"] == "equivalent" and rows["llm pattern_echo seeds inside the prediction"] == "equivalent"
     assert rows["MVP criterion entropy_falls: seeds passing"] == "equivalent"  # one seed crossed an edge
     assert rows["MVP criteria passed"] == "different"  # but the MVP's verdict is a claim of its own
     worse = add_claims(write_results(tmp_path / "worse", (0.9, 0.8, 1.0)), 0.5, [False] * 5, 3, drop_audit=True)
     report, code = verify(worse, str(committed))
     rows = {r["number"]: r["verdict"] for r in report["rows"]}
-    assert code == 1 and rows["P(method > random)"] == "different"
+    assert code == 1 and rows["P(method > random) pattern_echo"] == "different"
     assert rows["P(curriculum > method) all_tasks success_level2"] == "different"
     assert rows["llm pattern_echo seeds inside the prediction"] == "different"
     assert rows["MVP criterion entropy_falls: seeds passing"] == "different" and rows["MVP criteria passed"] == "different"
@@ -134,3 +137,19 @@ def test_machine_tells_cpu_generations_and_blas_kernels_apart():
     if Path("/proc/cpuinfo").exists() and platform.machine() == "x86_64":
         assert " (family " in info["cpu"] and ", model " in info["cpu"]
     assert {"torch_cpu_capability", "python", "torch", "numpy", "scikit-learn"} <= info.keys()
+
+
+def test_kaplan_meier_medians_compare_by_their_intervals_with_open_ends_reaching_as_far_as_they_can():
+    from wmil.evaluation.verify import _median
+
+    def km(median, lo, hi):
+        return {"median": median, "lo": lo, "hi": hi, "budget": 16384}
+
+    assert _median("m", km(100.0, 80.0, 120.0), km(100.0, 80.0, 120.0))["verdict"] == "identical"
+    assert _median("m", km(100.0, 80.0, 120.0), km(130.0, 110.0, 150.0))["verdict"] == "equivalent"
+    assert _median("m", km(100.0, 80.0, 120.0), km(300.0, 200.0, 400.0))["verdict"] == "different"
+    assert _median("m", km(100.0, 80.0, None), km(300.0, 200.0, 400.0))["verdict"] == "equivalent"  # open above
+    # no median: fewer than half got there within the budget, unlike a median of 300
+    assert _median("m", km(None, None, None), km(300.0, 200.0, 400.0))["verdict"] == "different"
+    assert _median("m", km(None, None, None), km(16000.0, 9000.0, None))["verdict"] == "equivalent"
+    assert _median("m", None, km(3.0, 2.0, 4.0))["verdict"] == "new"

@@ -50,11 +50,17 @@ def test_dry_run_expands_experiments_tasks_seeds():
     result = sh([str(BIN / "snakemake"), "-n", "--forceall", "all"], ROOT)
     from wmil.reporting.figures import FIGURES
 
-    experiments = load_params(ROOT / "params.yaml").experiments
+    params = load_params(ROOT / "params.yaml")
+    experiments = params.experiments
     assert "quality_t1-fpr0.3-fnr0.3" in experiments and "quality_t1" not in experiments  # sweeps expanded
-    jobs = sum(len(e.tasks) for e in experiments.values())  # one job trains and evaluates every seed of an experiment x task
+    # one job trains and evaluates every seed of an experiment x task: the ten reported seeds through
+    # rule train, the experiments that keep five through a rule of their own
+    jobs = {"train": 0, "train_seeds_10_11_12_13_14": 0}
+    for name, e in experiments.items():
+        jobs["train" if params.seeds_of(name) == params.seeds else "train_seeds_10_11_12_13_14"] += len(e.tasks)
+    assert params.seeds == tuple(range(10, 20)) and jobs["train"] > 0 and jobs["train_seeds_10_11_12_13_14"] > 0
     assert job_counts(result.stdout) == {
-        "sanity": 1, "train": jobs, "analyze": 3, "llm_audit": 1, "mvp_criteria": 1,
+        "sanity": 1, **jobs, "analyze": 3, "tabular": 1, "llm_audit": 1, "mvp_criteria": 1,
         "summarize": 1, "figures": 1, "report": 1, "status": 1, "all": 1}
     figures = [fields for rule, fields in dry_run_jobs(result.stdout) if rule == "figures"]
     assert sorted(figures[0]["output"].split(", ")) == sorted(f"results/figures/{name}.png" for name in FIGURES)
@@ -63,7 +69,8 @@ def test_dry_run_expands_experiments_tasks_seeds():
     from wmil import layout
 
     for rule, fields in printed:  # every heavy job is benchmarked; every job but `all` says what it needs
-        if rule in ("sanity", "train", "analyze", "llm_audit", "summarize", "figures", "report"):
+        if rule in ("sanity", "train", "train_seeds_10_11_12_13_14", "analyze", "tabular", "llm_audit", "summarize",
+                    "figures", "report"):
             assert fields["benchmark"].startswith(f"{layout.BENCHMARKS}/"), rule
         if rule != "all":
             assert re.search(r"\bmem_mb=\d+", fields["resources"]) and re.search(r"\bruntime=\d+", fields["resources"]), rule
@@ -73,13 +80,13 @@ def test_dry_run_takes_another_params_file_whole(tmp_path):
     """`--configfile FILE` or `--config params=FILE` replaces params.yaml, and the wmil commands read that
     file; single `--config KEY=VALUE` settings, which they would never see, are refused."""
     other = tmp_path / "other.yaml"
-    other.write_text(yaml.safe_dump(tiny_params()))  # seeds 0 and 1
+    other.write_text(yaml.safe_dump(tiny_params()))  # seeds 10 and 11
     jobs = sum(len(e.tasks) for e in load_params(other).experiments.values())
     for args in (["--configfile", str(other)], ["--config", f"params={other}"]):
         result = sh([str(BIN / "snakemake"), "-n", "--forceall", "all", *args], ROOT)
         assert job_counts(result.stdout)["train"] == jobs
         commands = [line for line in result.stdout.splitlines() if " wmil train " in line]
-        assert len(commands) == jobs and all(f"--params {other} " in c and " --seeds 0 1 " in c for c in commands)
+        assert len(commands) == jobs and all(f"--params {other} " in c and " --seeds 10 11 " in c for c in commands)
     refused = subprocess.run([str(BIN / "snakemake"), "-n", "all", "--config", "seeds=[0]"], cwd=ROOT, env=ENV,
                              capture_output=True, text=True, timeout=300)
     assert refused.returncode != 0 and "the params come from one file" in refused.stdout + refused.stderr
@@ -88,23 +95,23 @@ def test_dry_run_takes_another_params_file_whole(tmp_path):
 def test_an_experiments_own_seeds_get_their_own_train_rule(tmp_path):
     """Experiments that set `seeds:` (and those that extend them) train and evaluate exactly those
     seeds, through rules of their own; the others keep the top-level seeds and rules."""
-    raw = tiny_params()  # top-level seeds 0 and 1
-    raw["experiments"]["rl_only"]["seeds"] = [3, 5, 7]
+    raw = tiny_params()  # top-level seeds 10 and 11
+    raw["experiments"]["rl_only"]["seeds"] = [13, 15, 17]
     other = tmp_path / "seeds.yaml"
     other.write_text(yaml.safe_dump(raw))
     result = sh([str(BIN / "snakemake"), "-n", "--forceall", "-p", "all", "--configfile", str(other)], ROOT)
     tasks = load_params(other).experiments["rl_only"].tasks  # ppo's, through `extends`
     own_tasks = len(tasks)
     counts = job_counts(result.stdout)
-    assert counts["train_seeds_3_5_7"] == own_tasks
+    assert counts["train_seeds_13_15_17"] == own_tasks
     assert counts["train"] == sum(len(e.tasks) for e in load_params(other).experiments.values()) - own_tasks
     trains = [line for line in result.stdout.splitlines() if " wmil train " in line]
-    assert {" --seeds 3 5 7 " in c for c in trains if "--experiment rl_only " in c} == {True}
-    assert {" --seeds 0 1 " in c for c in trains if "--experiment rl_only " not in c} == {True}
-    evaluated = {f for rule, fields in dry_run_jobs(result.stdout) if rule == "train_seeds_3_5_7"
+    assert {" --seeds 13 15 17 " in c for c in trains if "--experiment rl_only " in c} == {True}
+    assert {" --seeds 10 11 " in c for c in trains if "--experiment rl_only " not in c} == {True}
+    evaluated = {f for rule, fields in dry_run_jobs(result.stdout) if rule == "train_seeds_13_15_17"
                  for f in fields["output"].split(", ") if f.endswith("eval.json")}
     assert evaluated == {f"results/runs/rl_only/{t}/seed{s}/eval.json"
-                         for t in tasks for s in (3, 5, 7)}
+                         for t in tasks for s in (13, 15, 17)}
 
 
 def test_slurm_profile_leaves_resources_to_the_rules():
@@ -135,7 +142,7 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     assert failed.returncode != 0
     said = failed.stdout + failed.stderr
     results = tmp_path / "results"
-    llm_runs = [f"runs/llm_solve/pattern_echo/seed{s}" for s in (0, 1)]
+    llm_runs = [f"runs/llm_solve/pattern_echo/seed{s}" for s in (10, 11)]
     assert "train experiment=llm_solve task=pattern_echo: exit code 2; log: results/logs/train/llm_solve/pattern_echo.log" in said
     assert dead in (results / "logs/train/llm_solve/pattern_echo.log").read_text()  # the log says why
     assert "llm_audit: exit code 2; log: results/logs/llm_audit.log" in said
@@ -159,14 +166,14 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params()))
     sh([*snakemake, "all"], tmp_path)
     criteria = json.loads((results / "metrics/mvp_criteria.json").read_text())
-    assert criteria["passed"] and set(criteria["seeds"]) == {"pattern_echo/seed0", "pattern_echo/seed1"}
+    assert criteria["passed"] and set(criteria["seeds"]) == {"pattern_echo/seed10", "pattern_echo/seed11"}
     assert json.loads((results / "metrics/sanity.json").read_text())["passed"]
     summary = json.loads((results / "metrics/summary.json").read_text())
     assert set(summary["experiments"]) == set(load_params(tmp_path / "params.yaml").experiments)
     assert len(summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]) == 2
     assert set(summary["probability_of_improvement"]) == {"random", "rl_only", "kl_distill"}
     assert set(summary["representation"]) == {"pattern_echo", "sequence_next", "conditional"}
-    for seed in (0, 1):
+    for seed in (10, 11):
         run_dir = results / f"runs/mvp/pattern_echo/seed{seed}"
         assert json.loads((run_dir / "metrics.json").read_text())["env_steps"] == 3000
         assert json.loads((run_dir / "eval.json").read_text())["seed"] == seed
@@ -199,14 +206,14 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
         return {k: v for k, v in counts.items() if k not in ("figures", "report", "status", "all")}
 
     jobs = sum(len(e.tasks) for e in load_params(tmp_path / "params.yaml").experiments.values())  # experiment x task
-    assert plan_after(lambda p: p.update(seeds=[0, 1, 2])) == {
-        "train": jobs, "analyze": 3, "mvp_criteria": 1, "summarize": 1}
+    assert plan_after(lambda p: p.update(seeds=[10, 11, 12])) == {
+        "train": jobs, "analyze": 3, "tabular": 1, "mvp_criteria": 1, "summarize": 1}
     assert plan_after(lambda p: p["experiments"]["mvp"]["overrides"]["training"].update(max_steps=4000)) == {
         "train": 1, "mvp_criteria": 1, "summarize": 1}
     # the train jobs evaluate too: with finished runs they only re-finalise (the same bytes) and
     # re-evaluate them, and what reads their models and curves follows
     assert plan_after(lambda p: p["evaluation"].update(episodes=300)) == {
-        "train": jobs, "analyze": 3, "mvp_criteria": 1, "summarize": 1}
+        "train": jobs, "analyze": 3, "tabular": 1, "mvp_criteria": 1, "summarize": 1}
     assert plan_after(lambda p: p["mvp_criteria"].update(by_step=2000)) == {"mvp_criteria": 1}
     # how the LLM is reached changes nothing it computes; what it is asked reruns only its runs
     assert plan_after(lambda p: p["defaults"]["parent"]["llm"].update(concurrency=8, timeout_s=5.0)) == {}

@@ -1,7 +1,7 @@
-"""``wmil <command>``: the pipeline's steps (sanity, train, evaluate, analyze, llm-audit, mvp-criteria,
-summarize, figure, report, status, verify) and the tools around them (config, bench, llm-serve,
-guard, wandb, schema). Each command is a ``cmd_*`` function registered with ``@command`` beside the
-function that adds its arguments."""
+"""``wmil <command>``: the pipeline's steps (sanity, train, evaluate, analyze, tabular, llm-audit,
+mvp-criteria, summarize, figure, report, status, verify) and the tools around them (config, bench,
+llm-serve, guard, wandb, schema). Each command is a ``cmd_*`` function registered with ``@command``
+beside the function that adds its arguments."""
 
 from __future__ import annotations
 
@@ -182,6 +182,23 @@ def cmd_sanity(args: argparse.Namespace) -> int:
     return 0 if report["passed"] else 1
 
 
+def _tabular_arguments(p: argparse.ArgumentParser) -> None:
+    _add_params(p)
+    p.add_argument("--out", type=Path, default=layout.TABULAR)
+
+
+@command("tabular", "the tabular reference: a lookup table learning from the method's verdicts", _tabular_arguments,
+         computes=True)
+def cmd_tabular(args: argparse.Namespace) -> int:
+    from wmil import atomic
+    from wmil.evaluation.tabular import tabular_reference
+
+    report = tabular_reference(load_params(args.params))
+    atomic.write_json(args.out, report)
+    print(json.dumps({task: [r["success_greedy"] for r in v["runs"]] for task, v in report["tasks"].items()}))
+    return 0
+
+
 def _mvp_criteria_arguments(p: argparse.ArgumentParser) -> None:
     _add_params(p)
     p.add_argument("--runs-root", type=Path, default=layout.RUNS)
@@ -211,6 +228,7 @@ def _summarize_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--analysis", type=Path, nargs="*", default=[],
                    help="`wmil analyze` outputs to summarise too (adds representation.csv)")
     p.add_argument("--audit", type=Path, help="`wmil llm-audit` output: the LLM runs' predicted success")
+    p.add_argument("--tabular", type=Path, help="`wmil tabular` output: the reference that memorises perfectly")
     p.add_argument("--machine", type=Path, help="also record the machine and library versions here (JSON)")
 
 
@@ -221,11 +239,10 @@ def cmd_summarize(args: argparse.Namespace) -> int:
     from wmil.jobs import failure_of
 
     params = load_params(args.params)
-    audit = None
-    if args.audit and failure_of(args.audit) is None:
-        audit = json.loads(args.audit.read_text())
+    audit, tabular = (json.loads(path.read_text()) if path and failure_of(path) is None else None
+                      for path in (args.audit, args.tabular))
     try:
-        report, tables = summarize(params, args.runs_root, audit)
+        report, tables = summarize(params, args.runs_root, audit, tabular)
         tables["curves"] = curves(params, args.runs_root)
         if args.analysis:
             tables["representation"] = representation_table(args.analysis)
@@ -269,8 +286,8 @@ def _evaluate(run_dir: Path, settings: EvaluationConfig, out: Path | None = None
 
     report = evaluate_run(run_dir, settings)
     atomic.write_json(out or run_dir / "eval.json", report)
-    print(json.dumps({"run_dir": str(run_dir), **{k: report[k] for k in ("success_greedy", "success_sampled",
-                                                                          "entropy", "world_model_mse")}}))
+    print(json.dumps({"run_dir": str(run_dir), **{k: report[k] for k in (
+        "success_greedy", "held_out_success_greedy", "success_sampled", "entropy", "world_model_mse")}}))
 
 
 def _analyze_arguments(p: argparse.ArgumentParser) -> None:
@@ -347,7 +364,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def _bench_arguments(p: argparse.ArgumentParser) -> None:
     _add_params(p)
-    p.add_argument("--seeds", type=int, default=5, help="seeds per experiment x task")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per experiment x task: the first of tuning_seeds")
     p.add_argument("--llm", action="store_true",
                    help="also measure the LLM parent: cold requests and seconds per protocol, warm-cache speed")
     p.add_argument("--out", type=Path, help="write the JSON report here")

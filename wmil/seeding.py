@@ -11,6 +11,7 @@ import numpy as np
 
 #: Tags that keep streams keyed by the same run seed apart.
 HELD_OUT_STREAM = 0x4E1D  # held-out evaluation (``wmil evaluate``), apart from every training stream
+SPLIT_STREAM = 0x5B17     # which problems a run holds out of training (``Task.held_out``)
 
 
 class TrainingSeeds(NamedTuple):
@@ -41,6 +42,12 @@ def training_seeds(seed: int) -> TrainingSeeds:
 def held_out_seed(evaluation_seed: int, run_seed: int) -> int:
     """The held-out episodes of one run (``evaluation.seed``, the run's seed)."""
     return stream_seed_32(evaluation_seed, HELD_OUT_STREAM, run_seed)
+
+
+def split_seed(run_seed: int) -> int:
+    """The split of the problem tables into training and held-out problems of one run: each seed
+    holds out its own, so a result over seeds is not one lucky split's."""
+    return stream_seeds(run_seed, SPLIT_STREAM)[0]
 
 
 def level_seed(seed: int, level: int) -> int:

@@ -21,6 +21,7 @@ import time
 from typing import Any
 
 from wmil.config import Params
+from wmil.errors import ConfigError
 from wmil.training.trainer import Trainer
 
 #: (experiment, task, measure) -> target; steps and regret are medians over seeds, lower is better.
@@ -64,8 +65,10 @@ def _spread(values: list[float | None]) -> dict[str, Any]:
 
 
 def bench(params: Params, experiment: str, task: str, seeds: int) -> dict[str, Any]:
+    if seeds > len(params.tuning_seeds):
+        raise ConfigError(f"--seeds {seeds}: bench runs tuning seeds only, and params.yaml has {len(params.tuning_seeds)}")
     rows = []
-    for seed in range(seeds):
+    for seed in params.tuning_seeds[:seeds]:  # bench tunes: never a reported seed
         with tempfile.TemporaryDirectory() as run_dir:
             rows.append(run_to_mastery(Trainer(params.run_config(experiment, task, seed), run_dir)))
     out = {key: _spread([r[key] for r in rows]) for key in ("steps_to_0.9", "seconds_to_0.9", "failures_to_0.99")}

@@ -9,14 +9,13 @@ from wmil.envs.env import VectorEnv
 from wmil.models.baby import BabyModel
 from wmil.parents.base import Parent
 from wmil.seeding import level_seed
-from wmil.tasks.rules import NUM_LEVELS
 from wmil.training.rewards import prediction_mse
 
 
 class Evaluator:
     """Plays ``episodes`` fresh episodes per level from its own seed stream (independent of
-    training's; the problems themselves come from the same small tables) and measures the
-    model; nothing here changes the model."""
+    training's), drawn by ``parent`` (its split's part of the problems), and measures the model;
+    nothing here changes the model."""
 
     def __init__(self, parent: Parent, episode_length: int, episodes: int, seed: int):
         self.parent = parent
@@ -57,6 +56,3 @@ class Evaluator:
             "entropy": float(torch.stack(entropy).mean()),
             "world_model_mse": float(torch.stack(mse).mean()) if mse else None,
         }
-
-    def evaluate_levels(self, model: BabyModel, greedy: bool = True) -> dict[str, dict[str, float]]:
-        return {str(level): self.evaluate(model, level, greedy) for level in range(NUM_LEVELS)}

@@ -1,7 +1,11 @@
 """``wmil evaluate``: held-out evaluation of a finished run directory, written to ``eval.json``.
 
-Held-out means episodes from a seed stream disjoint from every training stream (the problems come
-from the same small tables), judged by the task's rules whoever the parent was during training.
+Episodes from a seed stream disjoint from every training stream, judged by the task's rules
+whoever the parent was during training, on two parts of each level's problems: the run's
+training problems (fresh episodes of problems it trained on) and its held-out problems, which
+its training never drew nor reached (:meth:`~wmil.tasks.rules.Task.held_out`, split by the run's
+seed). Success on the first is what it memorised or learned; on the second, whether it learned the
+rule.
 """
 
 from __future__ import annotations
@@ -15,8 +19,9 @@ from wmil.config import EvaluationConfig, RunConfig, parse_run_config
 from wmil.evaluation.evaluate import Evaluator
 from wmil.jobs import check_result
 from wmil.models.baby import BabyModel
+from wmil.parents.base import Split
 from wmil.parents.deterministic import DeterministicParent
-from wmil.seeding import held_out_seed
+from wmil.seeding import held_out_seed, split_seed
 from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 
 
@@ -31,21 +36,43 @@ def load_model(model_path: Path) -> tuple[RunConfig, Task, BabyModel]:
     return config, task, model.eval()
 
 
+MODES = ("greedy", "sampled")
+
+
+def held_out_problems(task: Task, run_seed: int, level: int) -> torch.Tensor:
+    """The problems of ``level`` that the run with ``run_seed`` never trained on, ``(P, slots)``."""
+    table = task.problems(level)
+    return table[task.held_out(table, split_seed(run_seed))]
+
+
 def evaluate_run(run_dir: Path, settings: EvaluationConfig) -> dict[str, Any]:
     """``eval.json`` of a finished run: greedy and sampled success, entropy and world-model MSE per
-    level on ``settings.episodes`` held-out episodes; the headline numbers are the full task's
-    (the top level), which is what every experiment is trained for."""
+    level on ``settings.episodes`` episodes of its training problems, and the same on its held-out
+    problems (``held_out_*``; None where the task holds none out); the headline numbers are the
+    full task's (the top level), which is what every experiment is trained for."""
     config, task, model = load_model(Path(run_dir) / "model.pt")
-    seed = held_out_seed(settings.seed, config.seed)
-    evaluator = Evaluator(DeterministicParent(task), config.env.episode_length, settings.episodes, seed)
-    levels = {mode: evaluator.evaluate_levels(model, greedy=mode == "greedy") for mode in ("greedy", "sampled")}
-    top = str(NUM_LEVELS - 1)
+    seed, split = held_out_seed(settings.seed, config.seed), split_seed(config.seed)
+    T, top = config.env.episode_length, NUM_LEVELS - 1
+    training = Evaluator(DeterministicParent(task, Split(split, "training")), T, settings.episodes, seed)
+    held_out = Evaluator(DeterministicParent(task, Split(split, "held_out")), T, settings.episodes, seed)
+    by_level: dict[str, dict[str, Any]] = {}
+    for level in range(NUM_LEVELS):
+        entry: dict[str, Any] = {mode: training.evaluate(model, level, greedy=mode == "greedy") for mode in MODES}
+        has_held_out = len(held_out_problems(task, config.seed, level)) > 0
+        for mode in MODES:
+            entry[f"held_out_{mode}"] = held_out.evaluate(model, level, greedy=mode == "greedy") if has_held_out else None
+        by_level[str(level)] = entry
+    at_top = by_level[str(top)]
     return {
         "experiment": config.experiment, "task": config.env.task, "seed": config.seed,
-        "episodes_per_level": settings.episodes, "level": NUM_LEVELS - 1,
-        "success_greedy": levels["greedy"][top]["success"],
-        "success_sampled": levels["sampled"][top]["success"],
-        "entropy": levels["sampled"][top]["entropy"],
-        "world_model_mse": levels["sampled"][top]["world_model_mse"],
-        "by_level": {level: {mode: levels[mode][level] for mode in levels} for level in levels["greedy"]},
+        "episodes_per_level": settings.episodes, "level": top,
+        "success_greedy": at_top["greedy"]["success"],
+        "success_sampled": at_top["sampled"]["success"],
+        "entropy": at_top["sampled"]["entropy"],
+        "world_model_mse": at_top["sampled"]["world_model_mse"],
+        **{f"held_out_success_{mode}": None if at_top[f"held_out_{mode}"] is None else at_top[f"held_out_{mode}"]["success"]
+           for mode in MODES},
+        "held_out_problems": held_out_problems(task, config.seed, top).tolist(),
+        "training_problems": len(task.problems(top)) - len(held_out_problems(task, config.seed, top)),
+        "by_level": by_level,
     }

@@ -59,7 +59,9 @@ Output (JSON)::
                "episode": {"states" (distinct problems the episodes reach), "continuations" (of them, outside
                            the audited problems), "ceiling": {"mean", "lo", "hi", "pick_variance"} (per
                            audited problem's episode), "requests" (more than the block's),
-                           "per_state": [...] (the continuations)}}
+                           "per_state": [...] (the continuations),
+                           "per_problem": [{"problem", "ceiling": [mean, lo, hi]}] (each audited problem's
+                           episode ceiling: a run that trains on part of them is predicted by that part)}}
 """
 
 from __future__ import annotations
@@ -74,6 +76,7 @@ import torch
 from sklearn.metrics import cohen_kappa_score
 
 from wmil.config import TASK_NAMES, Params
+from wmil.evaluation.stats import pick_variance
 from wmil.parents.llm.answers import Outcome
 from wmil.parents.llm.parent import ParentLLM
 from wmil.parents.llm.programs import ANSWER, IN_LEVEL
@@ -131,7 +134,6 @@ def block(rule: np.ndarray, llm: np.ndarray, outcomes: list[Outcome], ceilings: 
     tpr = float((llm[rule == RIGHT] == RIGHT).mean())
     fpr = float((llm[rule == WRONG] == RIGHT).mean())
     mean, lo, hi = ceilings.mean(0).tolist()
-    pick_variance = float((ceilings[:, 0] * (1 - ceilings[:, 0])).mean())
     return {
         "states": states, "problems": problems, "pairs": len(rule), "tpr": tpr, "fpr": fpr, "j": tpr - fpr,
         "accuracy": float((rule == llm).mean()),
@@ -139,7 +141,7 @@ def block(rule: np.ndarray, llm: np.ndarray, outcomes: list[Outcome], ceilings: 
         "cohen_kappa": None if math.isnan(kappa) else kappa,
         "invalid_rate": float((llm == INVALID).mean()),
         "confusion": confusion,
-        "ceiling": {"mean": mean, "lo": lo, "hi": hi, "pick_variance": pick_variance},
+        "ceiling": {"mean": mean, "lo": lo, "hi": hi, "pick_variance": pick_variance(ceilings[:, 0])},
         "requests": len(outcomes),
         "prompt_tokens": sum(o.prompt_tokens for o in outcomes),
         "completion_tokens": sum(o.completion_tokens for o in outcomes),
@@ -184,7 +186,8 @@ def episode_block(parent: ParentLLM, problems: torch.Tensor, judged: dict[str, A
     chances = np.array([np.prod([known[p] for p in dict.fromkeys(map(tuple, path))], axis=0)
                         for path in trajectories.tolist()])
     mean, lo, hi = chances.mean(0).tolist()
-    out["ceiling"] = {"mean": mean, "lo": lo, "hi": hi, "pick_variance": float((chances[:, 0] * (1 - chances[:, 0])).mean())}
+    out["ceiling"] = {"mean": mean, "lo": lo, "hi": hi, "pick_variance": pick_variance(chances[:, 0])}
+    out["per_problem"] = [{"problem": p, "ceiling": c} for p, c in zip(problems.tolist(), chances.tolist())]
     return out
 
 

@@ -17,10 +17,12 @@ import logging
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 from rliable import library as rly
 from rliable import metrics
+from scipy import stats
 
 logging.getLogger("absl").setLevel(logging.WARNING)  # rliable logs one INFO line per estimate
 CONFIDENCE = 0.95
@@ -116,8 +118,10 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int, seed: in
     count half), averaged over tasks, with its 95% CI from resampling X's and Y's runs independently.
 
     ``x``: ``(runs_x, tasks)``, ``y``: ``(runs_y, tasks)`` with the tasks in the same order.
-    Returns ``{"p": float, "lo": float, "hi": float}``; 1.0 when X beats Y in every pairing, 0.5 for
-    identical scores.
+    Returns ``{"p": float, "lo": float, "hi": float, "p_value": float | None}``; ``p`` is 1.0 when X
+    beats Y in every pairing, 0.5 for identical scores. ``p_value`` (one task only; None over
+    several, where runs of different tasks are not exchangeable): :func:`mann_whitney_p`, the test
+    of P(X > Y) = 1/2, whose statistic is this P times the number of pairings.
     """
     _check_bootstrap_args(reps, seed)
     x = _check_scores("x", x, ndim=2)
@@ -126,7 +130,44 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int, seed: in
         raise ValueError(f"y: has {y.shape[1]} tasks but x has {x.shape[1]}; both must cover the same tasks")
     point, interval = _bootstrap(
         [x, y], lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps, seed)
-    return {"p": float(point[0]), "lo": float(interval[0, 0]), "hi": float(interval[1, 0])}
+    p_value = mann_whitney_p(x[:, 0], y[:, 0]) if x.shape[1] == 1 else None
+    return {"p": float(point[0]), "lo": float(interval[0, 0]), "hi": float(interval[1, 0]), "p_value": p_value}
+
+
+def mann_whitney_p(x: np.ndarray, y: np.ndarray) -> float:
+    """Two-sided exact p-value of the Mann-Whitney U test, ties included: twice the smaller tail
+    share of the ``C(n + m, n)`` equally likely ways to split the pooled runs into ``n`` and ``m``
+    with a rank sum (midranks) at least, or at most, ``x``'s (SciPy's two-sided convention). Counted exactly by a dynamic programme
+    over rank sums, where SciPy's default falls back to a normal approximation whenever there are
+    ties (success 1.0 on many runs, or runs censored at one budget), which is too small at 5-10
+    runs. 1.0 when every value is the same."""
+    pooled = np.concatenate([np.asarray(x, dtype=float), np.asarray(y, dtype=float)])
+    n = len(x)
+    twice = np.rint(2 * stats.rankdata(pooled)).astype(int)  # midranks are whole or halves
+    total = int(twice.sum())
+    ways = np.zeros((n + 1, total + 1))  # ways[k, s]: subsets of k runs whose doubled rank sum is s
+    ways[0, 0] = 1.0
+    for r in twice:  # each run in or out; the right side is read before it is written (0/1 knapsack)
+        ways[1:, r:] = ways[1:, r:] + ways[:-1, : total + 1 - r]
+    share = ways[n] / ways[n].sum()
+    observed = int(twice[:n].sum())
+    return float(min(1.0, 2 * min(share[observed:].sum(), share[: observed + 1].sum())))
+
+
+ALPHA = 0.05  # the family-wise error rate of the report's verdicts
+
+
+def holm_verdicts(comparisons: list[dict[str, Any]]) -> int:
+    """Adds ``p_holm`` and ``verdict`` to every comparison (a :func:`probability_of_improvement`
+    result) that has a ``p_value``: the Holm-adjusted p-value over all of them (one family: every
+    verdict the report makes), and ``better`` or ``worse`` (by which side of 1/2 ``p`` lies) when
+    it is below :data:`ALPHA`, else ``no clear difference``. Returns the family's size."""
+    tested = [c for c in comparisons if c.get("p_value") is not None]
+    adjusted = holm({str(i): c["p_value"] for i, c in enumerate(tested)})
+    for i, c in enumerate(tested):
+        c["p_holm"] = adjusted[str(i)]
+        c["verdict"] = "no clear difference" if adjusted[str(i)] >= ALPHA else "better" if c["p"] > 0.5 else "worse"
+    return len(tested)
 
 
 def _iqm_per_point(scores: np.ndarray) -> np.ndarray:
@@ -167,3 +208,59 @@ def ideal_trial_and_error_failures(num_problems: int, num_actions: int) -> float
     if num_actions < 1:
         raise ValueError(f"num_actions={num_actions!r}: expected at least 1")
     return num_problems * (num_actions - 1) / 2
+
+
+def steps_to_mastery(steps: np.ndarray, reached: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, float | int | None]:
+    """Kaplan-Meier median of env steps to mastery over runs, each either reaching it at
+    ``steps[i]`` (``reached[i]``) or censored at its budget ``steps[i]`` (it never got there).
+
+    The median is the first time the survival function (the share of runs not yet there) is at or
+    below one half (lifelines' convention; R's ``survfit`` takes the midpoint to the next event
+    where it is exactly one half), None when it never is (fewer than half got there); its interval takes the same
+    first time from the pointwise log-log confidence band of the survival function (the way
+    lifelines and R's ``survfit`` print a median's interval): ``lo`` from the lower band, ``hi``
+    from the upper, None when that band never falls to one half. Where the band is undefined (the
+    survival function at 0 or 1) it is that value. Returns ``{"median", "lo", "hi", "reached",
+    "runs"}``, steps in env steps.
+    """
+    steps = np.asarray(steps, dtype=float)
+    reached = np.asarray(reached, dtype=bool)
+    if steps.ndim != 1 or steps.shape != reached.shape or steps.size == 0:
+        raise ValueError(f"steps {steps.shape} and reached {reached.shape}: expected two equal, non-empty 1-d arrays")
+    if not np.isfinite(steps).all() or (steps < 0).any():
+        raise ValueError("steps: expected finite, non-negative env steps (a run that never got there: its budget)")
+    survival = stats.ecdf(stats.CensoredData(uncensored=steps[reached], right=steps[~reached])).sf
+    times, points = survival.quantiles, survival.probabilities
+    with warnings.catch_warnings():  # undefined where the survival function is 0 or 1: filled below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        band = survival.confidence_interval(confidence, method="log-log")
+
+    def first_half(probabilities: np.ndarray) -> float | None:
+        below = np.flatnonzero(np.where(np.isnan(probabilities), points, probabilities) <= 0.5)
+        return float(times[below[0]]) if below.size else None
+
+    return {"median": first_half(points), "lo": first_half(band.low.probabilities),
+            "hi": first_half(band.high.probabilities), "reached": int(reached.sum()), "runs": int(steps.size)}
+
+
+def holm(p_values: dict[str, float]) -> dict[str, float]:
+    """Holm-Bonferroni adjusted p-values of a family of comparisons (controls the family-wise error
+    rate): the ``i``-th smallest of ``m`` is multiplied by ``m - i`` (``i`` from 0), made
+    non-decreasing in that order, and capped at 1."""
+    order = sorted(p_values, key=p_values.__getitem__)
+    adjusted, running = {}, 0.0
+    for i, name in enumerate(order):
+        p = p_values[name]
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"p_values[{name!r}] = {p!r}: expected a probability in [0, 1]")
+        running = max(running, min(1.0, (len(order) - i) * p))
+        adjusted[name] = running
+    return {name: adjusted[name] for name in p_values}
+
+
+def pick_variance(chances: np.ndarray) -> float:
+    """The variance of a run's success that comes from its policy's pick among the answers its
+    parent's verdicts leave open: the mean of ``c (1 - c)`` over problems whose success is a coin
+    of chance ``c`` each (``chances (P,)``)."""
+    chances = np.asarray(chances, dtype=float)
+    return float((chances * (1 - chances)).mean())

@@ -14,21 +14,25 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 import yaml
 
 from wmil import layout
 from wmil.config import Params
 from wmil.evaluation import stats
 from wmil.jobs import failure_of
-from wmil.tasks.rules import NUM_LEVELS, make_task
+from wmil.seeding import split_seed
+from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 from wmil.training.recorder import MASTERY
 
 CURVE_FIELDS = ("env_steps", "episodes", "level", "success_rate", "rolling_success", "rolling_success_top", "entropy",
                 "world_model_mse", "reward_goal", "reward_pred", "reward_cons")
 #: The files of a run that the summary reads, each made by a (guarded) job of the pipeline.
 RUN_RESULTS = ("metrics.json", "curve.csv", "eval.json")
-#: Per-run scores (one row per run in ``runs.csv``); the first is the headline score.
-SCORES = ("success_greedy", "success_sampled", "entropy", "world_model_mse")
+#: Per-run scores (one row per run in ``runs.csv``); the first is the headline score. Success on the
+#: run's training problems, and ``held_out_*`` on the problems it never trained on (NaN: none held out).
+SCORES = ("success_greedy", "held_out_success_greedy", "success_sampled", "held_out_success_sampled", "entropy",
+          "world_model_mse")
 
 
 def run_dirs(params: Params, runs_root: Path, experiments: list[str] | None = None):
@@ -77,7 +81,7 @@ def complete_experiments(params: Params, runs_root: Path) -> list[str]:
 
 
 def run_table(params: Params, runs_root: Path) -> pd.DataFrame:
-    """One row per run of the complete experiments: held-out scores (``eval.json``), steps to 90%
+    """One row per run of the complete experiments: evaluation scores (``eval.json``), steps to 90%
     and the regret (every failed episode, at any level, until 99% rolling success on the full task,
     as the trainer counted them after every update: ``metrics.json``), the ideal learner's regret,
     reward noise."""
@@ -87,8 +91,6 @@ def run_table(params: Params, runs_root: Path) -> pd.DataFrame:
         config = _read(run_dir / "config.yaml")
         mastered = metrics[f"steps_to_{MASTERY:g}"] is not None
         env = config["env"]
-        task = make_task(task_name, env["num_actions"], env["episode_length"])
-        top = NUM_LEVELS - 1
         rows.append({
             "experiment": exp, "task": task_name, "seed": seed,
             **{key: evaluation[key] for key in SCORES},
@@ -99,8 +101,8 @@ def run_table(params: Params, runs_root: Path) -> pd.DataFrame:
             "embedding_switch_step": metrics["embedding_switch_step"],
             # the regret: failed episodes until mastery, or all of them when it never came
             "failures_to_0.99": metrics["failures_to_0.99"] if mastered else metrics["failures"], "reached_0.99": mastered,
-            # an ideal trial-and-error learner on single-step episodes of the full task
-            "ideal_failures": (stats.ideal_trial_and_error_failures(len(task.problems(top)), task.num_actions)
+            # an ideal trial-and-error learner on single-step episodes of the full task's training problems
+            "ideal_failures": (stats.ideal_trial_and_error_failures(evaluation["training_problems"], env["num_actions"])
                                if env["episode_length"] == 1 and not config["curriculum"]["enabled"] else None),
             "false_positive_rate": config["parent"]["false_positive_rate"],
             "false_negative_rate": config["parent"]["false_negative_rate"],
@@ -109,6 +111,7 @@ def run_table(params: Params, runs_root: Path) -> pd.DataFrame:
             "parent": config["parent"]["name"],
             "protocol": config["parent"]["llm"]["protocol"] if config["parent"]["name"] == "llm" else None,
             "level": env["level"], "held_out_episodes": evaluation["episodes_per_level"],
+            "training_problems": evaluation["training_problems"], "held_out_problems": len(evaluation["held_out_problems"]),
         })
     return pd.DataFrame(rows)
 
@@ -122,7 +125,7 @@ def _matrix(table: pd.DataFrame, experiment: str, column: str, tasks: list[str])
 def parent_quality(params: Params, experiments: dict[str, Any], complete: list[str]) -> list[dict[str, Any]]:
     """One point per experiment x task of the parent-quality sweeps (``evaluation.noise``): the
     rule parent's error rates, its J = 1 - FPR - FNR, whether the learner corrected for them, and
-    held-out success (IQM over seeds, 95% CI)."""
+    success on the training problems (IQM over seeds, 95% CI)."""
     ev = params.evaluation
     points = []
     for name in params.expand(ev.noise):
@@ -140,7 +143,7 @@ def parent_quality(params: Params, experiments: dict[str, Any], complete: list[s
 
 
 def j_curve(points: list[dict[str, Any]], task: str, j: float, chance: float) -> float | None:
-    """Held-out success at informativeness ``j`` on ``task`` read off the uncorrected sweep points
+    """Success at informativeness ``j`` on ``task`` read off the uncorrected sweep points
     (linear interpolation in J of the IQMs, points of equal J averaged): what a parent whose
     errors are random would give. Below the sweep the curve is anchored where it is known without
     training: at J = 0 the verdicts carry no information and success is ``chance`` (a uniform
@@ -159,30 +162,32 @@ def j_curve(points: list[dict[str, Any]], task: str, j: float, chance: float) ->
 
 def world_model_comparison(params: Params, table: pd.DataFrame, complete: list[str]) -> dict[str, Any]:
     """Each world-model variant (``evaluation.world_model``, sweeps expanded) against the method
-    without one (``evaluation.no_world_model``) on its tasks: the variant's settings and the
-    probability that one of its runs beats one of the reference's (rliable; ties count half, 95%
-    CI), per task and over all tasks, on held-out success (``p_success``) and on env steps to 90%
-    (``p_steps``: fewer is better; a run that never got there counts as its budget). Its steps and
-    success themselves are the variant's entry under ``experiments``."""
+    without one (``evaluation.no_world_model``) on the tasks both run: the variant's settings and
+    the probability that one of its runs beats one of the reference's (rliable; ties count half,
+    95% CI, and the test's p-value), per task and over all tasks when there are several, on
+    success (``p_success``) and on env steps to 90% (``p_steps``: fewer is better; a run that
+    never got there ranks at the budget, which both share). Its steps and success themselves are
+    the variant's entry under ``experiments``."""
     ev = params.evaluation
     reference = ev.no_world_model
     if reference not in complete:
         return {}
-    tasks = list(params.experiments[reference].tasks)
     out: dict[str, Any] = {}
     for name in params.expand(ev.world_model):
         if name not in complete:
             continue
+        tasks = [t for t in params.experiments[name].tasks if t in params.experiments[reference].tasks]
         config = params.run_config(name, tasks[0])
         entry: dict[str, Any] = {"target": config.model.world_model_target,
                                  "world_model_coef": config.algorithm.world_model_coef,
                                  "embedding_after_steps": config.model.embedding_after_steps,
-                                 "embedding_after_success": config.model.embedding_after_success}
+                                 "embedding_after_success": config.model.embedding_after_success, "tasks": tasks}
         for key, column, sign in (("p_success", "success_greedy", 1.0), ("p_steps", "steps_to_0.9_censored", -1.0)):
             x, y = sign * _matrix(table, name, column, tasks), sign * _matrix(table, reference, column, tasks)
-            entry[key] = {**{task: stats.probability_of_improvement(x[:, [i]], y[:, [i]], ev.bootstrap_reps, ev.seed)
-                             for i, task in enumerate(tasks)},
-                          "all_tasks": stats.probability_of_improvement(x, y, ev.bootstrap_reps, ev.seed)}
+            entry[key] = {task: stats.probability_of_improvement(x[:, [i]], y[:, [i]], ev.bootstrap_reps, ev.seed)
+                          for i, task in enumerate(tasks)}
+            if len(tasks) > 1:
+                entry[key]["all_tasks"] = stats.probability_of_improvement(x, y, ev.bootstrap_reps, ev.seed)
         if config.model.world_model_target == "embedding":  # env steps at each seed's switch (None: never)
             runs = table[table["experiment"] == name].sort_values("seed")
             entry["embedding_switch_step"] = {task: [None if pd.isna(v) else int(v) for v in
@@ -192,17 +197,20 @@ def world_model_comparison(params: Params, table: pd.DataFrame, complete: list[s
     return {"reference": reference, "variants": out}
 
 
-#: The curriculum comparison's measures: column of the run table, and +1 where higher is better.
-CURRICULUM_MEASURES = {"success_level2": ("success_greedy", 1.0), "success_all_levels": ("success_all_levels", 1.0),
-                       "steps_to_0.9": ("steps_to_0.9_censored", -1.0)}
+#: The curriculum comparison's measures: column of the run table, +1 where higher is better, and
+#: whether it is pooled over tasks too (rates are; env steps, with a budget per task, are not).
+CURRICULUM_MEASURES = {"success_level2": ("success_greedy", 1.0, True),
+                       "success_all_levels": ("success_all_levels", 1.0, True),
+                       "steps_to_0.9": ("steps_to_0.9_censored", -1.0, False)}
 
 
 def curriculum_comparison(params: Params, table: pd.DataFrame, complete: list[str]) -> dict[str, Any]:
     """The method with the mastery curriculum (``evaluation.curriculum``) against the method itself
-    (``evaluation.method``), which shares every setting and the env-step budget: held-out greedy
-    success on the full task (level 2) and averaged over all levels, and env steps to 90% on the
-    full task (fewer is better; never: the budget). Per measure and task (and over all tasks): the
-    IQM [95% CI] of each and P(curriculum beats the method) (rliable; ties count half)."""
+    (``evaluation.method``), which shares every setting and the env-step budget: greedy success on
+    the training problems of the full task (level 2) and averaged over all levels (IQM [95% CI]),
+    and env steps to 90% on the full task (Kaplan-Meier median, censored at the budget). Per
+    measure and task (and over all tasks for the rates): each arm's estimate and P(curriculum
+    beats the method) (rliable; ties count half; fewer steps is better, never ranks at the budget)."""
     ev = params.evaluation
     method, curriculum = ev.method, ev.curriculum
     if method not in complete or curriculum not in complete:
@@ -211,11 +219,15 @@ def curriculum_comparison(params: Params, table: pd.DataFrame, complete: list[st
     reps, seed = ev.bootstrap_reps, ev.seed
     out: dict[str, Any] = {"method": method, "curriculum": curriculum,
                            "budget": {t: params.run_config(curriculum, t).training.max_steps for t in tasks}}
-    for measure, (column, sign) in CURRICULUM_MEASURES.items():
+    for measure, (column, sign, pooled) in CURRICULUM_MEASURES.items():
         per_experiment = {name: {**{t: _matrix(table, name, column, [t]) for t in tasks},
-                                 "all_tasks": _matrix(table, name, column, tasks)} for name in (curriculum, method)}
-        entry: dict[str, Any] = {name: {key: est["iqm"] for key, est in stats.interval_estimates(
-            matrices, reps, seed, aggregates=("iqm",)).items()} for name, matrices in per_experiment.items()}
+                                 **({"all_tasks": _matrix(table, name, column, tasks)} if pooled else {})}
+                          for name in (curriculum, method)}
+        if pooled:
+            entry: dict[str, Any] = {name: {key: est["iqm"] for key, est in stats.interval_estimates(
+                matrices, reps, seed, aggregates=("iqm",)).items()} for name, matrices in per_experiment.items()}
+        else:
+            entry = {name: {t: steps_to_mastery(table, name, t) for t in tasks} for name in (curriculum, method)}
         entry["p"] = {key: stats.probability_of_improvement(sign * per_experiment[curriculum][key],
                                                             sign * per_experiment[method][key], reps, seed)
                       for key in per_experiment[curriculum]}
@@ -223,52 +235,143 @@ def curriculum_comparison(params: Params, table: pd.DataFrame, complete: list[st
     return out
 
 
+def training_ceiling(block: dict[str, Any], task: Task, run_seed: int) -> tuple[float, float, int] | None:
+    """``(mean, pick variance, problems)`` of the audit's episode ceilings over the problems of one
+    run's training split (``block``: the audit's task x level block); None when the audit has no
+    per-problem ceilings (written before they were) or none of its problems is a training one."""
+    per_problem = block["episode"].get("per_problem")
+    if not per_problem:
+        return None
+    held_out = task.held_out(torch.tensor([p["problem"] for p in per_problem]), split_seed(run_seed)).numpy()
+    chances = np.array([p["ceiling"][0] for p in per_problem])[~held_out]
+    return (float(chances.mean()), stats.pick_variance(chances), len(chances)) if len(chances) else None
+
+
+def predict_runs(block: dict[str, Any], task: Task, rows: pd.DataFrame) -> dict[str, Any] | None:
+    """Each run's predicted success from the audit's task x level ``block`` (see
+    :func:`llm_outcomes`), over its own training problems; None where the audit cannot say."""
+    found = [training_ceiling(block, task, int(run_seed)) for run_seed in rows["seed"]]
+    ceilings = [c for c in found if c is not None]
+    if len(ceilings) < len(found):
+        return None
+    episodes = int(rows["held_out_episodes"].iloc[0])
+    per_seed = []
+    for c, pick, problems in ceilings:
+        sd = float(np.sqrt(pick / problems + c * (1 - c) / episodes))
+        per_seed.append({"mean": c, "interval": [max(0.0, c - 1.96 * sd), min(1.0, c + 1.96 * sd)]})
+    return {"rule": "episode ceiling over the run's training problems (systematic errors)",
+            "mean": float(np.mean([p["mean"] for p in per_seed])),
+            "interval": [min(p["interval"][0] for p in per_seed), max(p["interval"][1] for p in per_seed)],
+            "per_seed": per_seed}
+
+
 def llm_outcomes(params: Params, table: pd.DataFrame, experiments: dict[str, Any], complete: list[str],
                  audit: dict[str, Any] | None, points: list[dict[str, Any]]) -> dict[str, Any]:
-    """For every experiment x task taught by the LLM: held-out success (IQM, CI, per seed) beside
-    what its audit predicts, when the audit covers its protocol at its model, action space and
-    episode length. The rule: the parent answers at temperature 0, so its errors are
-    systematic and the prediction is the audit's episode ceiling ``c`` at the run's protocol,
-    task and level (the per-state ceilings multiplied along each problem's episode, continuations
-    included), with a 95% interval ``c +- 1.96 sd``: ``sd^2 = pick_variance / problems`` (the
-    policy's choice where the verdicts leave one, a coin per problem of the level) ``+ c (1 - c) /
-    episodes`` (the held-out episodes), clipped to ``[0, 1]``; a run agrees when its success lies
-    inside. The J curve's value at the audited J (random errors) is shown beside it."""
+    """For every experiment x task taught by the LLM: success on its training problems (IQM, CI,
+    per seed) beside what its audit predicts, when the audit covers its protocol at its model,
+    action space and episode length. The rule: the parent answers at temperature 0, so its errors
+    are systematic and the prediction for a run is the audit's episode ceiling ``c`` at the run's
+    protocol, task and level (the per-state ceilings multiplied along each problem's episode,
+    continuations included), averaged over the run's training problems, with a 95% interval ``c
+    +- 1.96 sd``: ``sd^2 = pick_variance / problems`` (the policy's choice where the verdicts leave
+    one, a coin per problem) ``+ c (1 - c) / episodes`` (the evaluation episodes), clipped to ``[0,
+    1]``; a run agrees when its success lies inside its own interval. The J curve's value at the
+    audited J (random errors) is shown beside it."""
     out: dict[str, Any] = {}
     for name, exp in params.experiments.items():
-        for task in exp.tasks:
-            config = params.run_config(name, task)
+        for task_name in exp.tasks:
+            config = params.run_config(name, task_name)
             if config.parent.name != "llm" or name not in complete:
                 continue
-            rows = table[(table["experiment"] == name) & (table["task"] == task)].sort_values("seed")
+            rows = table[(table["experiment"] == name) & (table["task"] == task_name)].sort_values("seed")
             entry: dict[str, Any] = {"protocol": config.parent.llm.protocol, "level": config.env.level,
-                                     "success_greedy": experiments[name]["success_greedy"][task]}
+                                     "success_greedy": experiments[name]["success_greedy"][task_name]}
             audited = (audit or {}).get("protocols", {}).get(config.parent.llm.protocol)
             settings = (config.parent.llm.model, config.env.num_actions, config.env.episode_length)
             if audited is not None and (audited["model"], audited["num_actions"], audited["episode_length"]) != settings:
                 audited = None  # audited with another model, action space or episode length: no prediction
-            if audited is None:
-                entry["prediction"] = None  # the audit is missing or does not cover this protocol and settings
+            block = None if audited is None else audited["by_task_level"][task_name][str(config.env.level)]
+            task = make_task(task_name, config.env.num_actions, config.env.episode_length)
+            predicted = None if block is None else predict_runs(block, task, rows)
+            entry["prediction"] = predicted
+            if predicted is None:
+                entry["no_prediction"] = ("no audit of its protocol at its model, A and T" if block is None else
+                                          "its audit has no episode ceiling per problem (rerun wmil llm-audit)")
             else:
-                block = audited["by_task_level"][task][str(config.env.level)]
-                c = block["episode"]["ceiling"]
-                episodes = int(rows["held_out_episodes"].iloc[0])
-                sd = float(np.sqrt(c["pick_variance"] / block["problems"] + c["mean"] * (1 - c["mean"]) / episodes))
-                interval = [max(0.0, c["mean"] - 1.96 * sd), min(1.0, c["mean"] + 1.96 * sd)]
-                inside = [bool(interval[0] <= s <= interval[1]) for s in rows["success_greedy"]]
+                inside = [bool(p["interval"][0] <= s <= p["interval"][1])
+                          for p, s in zip(predicted["per_seed"], rows["success_greedy"])]
                 entry.update(audited_j=block["j"], audited_tpr=block["tpr"], audited_fpr=block["fpr"],
-                             prediction={"rule": "episode ceiling (systematic errors)",
-                                         "mean": c["mean"], "interval": interval},
-                             j_curve=j_curve(points, task, block["j"],
+                             j_curve=j_curve(points, task_name, block["j"],
                                              (1 / config.env.num_actions) ** config.env.episode_length),
-                             inside=inside,
-                             agrees=all(inside))
-            out.setdefault(name, {})[task] = entry
+                             inside=inside, agrees=all(inside))
+            out.setdefault(name, {})[task_name] = entry
     return out
 
 
-def summarize(params: Params, runs_root: Path, audit: dict[str, Any] | None = None
-              ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+def steps_to_mastery(table: pd.DataFrame, experiment: str, task: str) -> dict[str, Any]:
+    """Env steps to 90% rolling success of ``experiment``'s runs on ``task`` as censored data: the
+    Kaplan-Meier median [95% CI] (a run that never got there is censored at its budget), the share
+    that got there, and the budget (one per task, never pooled across tasks)."""
+    runs = table[(table["experiment"] == experiment) & (table["task"] == task)].sort_values("seed")
+    reached = runs["steps_to_0.9"].notna().to_numpy()
+    km = stats.steps_to_mastery(runs["steps_to_0.9_censored"].to_numpy(), reached)
+    return {**km, "budget": int(runs["max_steps"].max()),
+            "per_seed": [None if pd.isna(v) else int(v) for v in runs["steps_to_0.9"]]}
+
+
+def the_rule(params: Params, table: pd.DataFrame, experiments: dict[str, Any], complete: list[str],
+             tabular: dict[str, Any] | None) -> dict[str, Any]:
+    """Does the baby learn the rule? Per task that holds problems out, at the method's settings:
+    each experiment's success on its training problems and on its held-out problems (IQM [95% CI]
+    over seeds), the tabular reference's (it memorises and never generalises), and chance (a uniform
+    guess at every step of an episode)."""
+    method = params.experiments[params.evaluation.method]
+    reps, seed = params.evaluation.bootstrap_reps, params.evaluation.seed
+    out: dict[str, Any] = {}
+    for task in method.tasks:
+        config = params.run_config(params.evaluation.method, task)
+        entry: dict[str, Any] = {"chance": (1 / config.env.num_actions) ** config.env.episode_length,
+                                 "episode_length": config.env.episode_length, "experiments": {}}
+        for name in complete:
+            if task not in params.experiments[name].tasks:
+                continue
+            runs = table[(table["experiment"] == name) & (table["task"] == task)]
+            exp_config = params.run_config(name, task)
+            same = (exp_config.env.num_actions, exp_config.env.episode_length) == (config.env.num_actions,
+                                                                                    config.env.episode_length)
+            if not same or runs["held_out_success_greedy"].isna().all():
+                continue
+            entry["experiments"][name] = {"training": experiments[name]["success_greedy"][task],
+                                          "held_out": experiments[name]["held_out_success_greedy"][task],
+                                          "seeds": len(runs)}
+        if tabular is not None and task in tabular["tasks"]:
+            t_runs = tabular["tasks"][task]["runs"]
+            held = [r["held_out_success_greedy"] for r in t_runs]
+            if None not in held:
+                estimates = stats.interval_estimates(
+                    {"training": np.array([[r["success_greedy"]] for r in t_runs]), "held_out": np.array([[h] for h in held])},
+                    reps, seed, aggregates=("iqm",))
+                entry["tabular"] = {"training": estimates["training"]["iqm"], "held_out": estimates["held_out"]["iqm"],
+                                    "seeds": len(t_runs), "steps_to_0.9": stats.steps_to_mastery(
+                                        np.array([r["steps_to_0.9"] or r["max_steps"] for r in t_runs], dtype=float),
+                                        np.array([r["steps_to_0.9"] is not None for r in t_runs]))}
+        if entry["experiments"]:
+            out[task] = entry
+    return out
+
+
+def comparisons(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every comparison result (P(X > Y) with its interval) that the summary holds, in a fixed order."""
+    found = [poi[key] for poi in summary["probability_of_improvement"].values() for key in poi]
+    for variant in (summary["world_model"] or {}).get("variants", {}).values():
+        found += [variant[measure][key] for measure in ("p_steps", "p_success") for key in variant[measure]]
+    for measure in CURRICULUM_MEASURES:
+        found += list((summary["curriculum"] or {}).get(measure, {}).get("p", {}).values())
+    return found
+
+
+def summarize(params: Params, runs_root: Path, audit: dict[str, Any] | None = None,
+              tabular: dict[str, Any] | None = None) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
     """``summary.json`` and the plot tables ``{"runs": ..., "sample_efficiency": ...}``. An
     experiment with a failed run is listed under ``missing`` (with each failed job and its log)
     and its entry is ``{"missing": true}``; comparisons that need it are left out."""
@@ -277,40 +380,52 @@ def summarize(params: Params, runs_root: Path, audit: dict[str, Any] | None = No
     complete = [name for name in params.experiments if name not in {m["experiment"] for m in missing}]
     table = run_table(params, runs_root)
     reps, seed = ev.bootstrap_reps, ev.seed
-    # steps to 90%: a run that never got there counts as its whole budget (a censored value)
+    # steps to 90% for rank comparisons at one budget: a run that never got there ranks at its budget
     table["steps_to_0.9_censored"] = table["steps_to_0.9"].fillna(table["max_steps"]).astype(float)
     summary: dict[str, Any] = {"settings": {
-        "score": "greedy episode success on the full task (level 2) in held-out episodes (an independent "
-                 "stream of the same problem tables), eval.json",
+        "score": "greedy episode success on the full task (level 2) in fresh episodes of the run's training "
+                 "problems (an evaluation stream apart from training's), eval.json; held-out: the same on the "
+                 "problems the run's split kept out of training",
         "aggregate": "IQM over seeds with 95% stratified-bootstrap interval (rliable)",
-        "bootstrap_reps": reps, "seeds": list(params.seeds)}, "experiments": {}, "missing": missing}
+        "steps_to_0.9": "Kaplan-Meier median of env steps to 90% rolling success with its 95% interval (log-log), "
+                        "a run that never got there censored at its budget; per task, never pooled",
+        "verdicts": "two-sided Mann-Whitney U test of P(X > Y) = 1/2 per task, Holm-adjusted over every "
+                    f"verdict of the report (family-wise error {stats.ALPHA}); pooled over tasks: no verdict",
+        "bootstrap_reps": reps, "seeds": list(params.seeds), "tuning_seeds": list(params.tuning_seeds)},
+        "experiments": {}, "missing": missing}
     for name, exp in params.experiments.items():
         if name not in complete:
             summary["experiments"][name] = {"missing": True}
             continue
         tasks = list(exp.tasks)
-        entry: dict[str, Any] = {}
-        for column in ("success_greedy", "success_sampled", "steps_to_0.9_censored", "failures_to_0.99"):
-            per_task = {task: _matrix(table, name, column, [task]) for task in tasks}
-            estimates = stats.interval_estimates({**per_task, "all_tasks": _matrix(table, name, column, tasks)}, reps, seed,
-                                                 aggregates=("iqm",))
+        entry: dict[str, Any] = {"seeds": len(params.seeds_of(name))}
+        for column, pooled in (("success_greedy", True), ("held_out_success_greedy", False),
+                               ("success_sampled", True), ("failures_to_0.99", False)):
+            per_task = {task: m for task in tasks if not np.isnan(m := _matrix(table, name, column, [task])).any()}
+            matrices = {**per_task, **({"all_tasks": _matrix(table, name, column, tasks)} if pooled else {})}
+            estimates = stats.interval_estimates(matrices, reps, seed, aggregates=("iqm",)) if matrices else {}
             entry[column] = {key: {**est["iqm"], "per_seed": per_task[key][:, 0].tolist() if key in per_task else None}
                              for key, est in estimates.items()}
+        entry["steps_to_0.9"] = {task: steps_to_mastery(table, name, task) for task in tasks}
         runs = table[table["experiment"] == name]
-        entry["reached_0.9"] = {task: int(runs[runs["task"] == task]["steps_to_0.9"].notna().sum()) for task in tasks}
         entry["reached_0.99"] = {task: int(runs[runs["task"] == task]["reached_0.99"].sum()) for task in tasks}
         ideal = runs["ideal_failures"].dropna()
         entry["ideal_failures"] = float(ideal.iloc[0]) if len(ideal) else None
         summary["experiments"][name] = entry
     method = params.experiments[ev.method]
+    tasks = list(method.tasks)
     summary["probability_of_improvement"] = {
-        baseline: stats.probability_of_improvement(
-            _matrix(table, ev.method, "success_greedy", list(method.tasks)),
-            _matrix(table, baseline, "success_greedy", list(method.tasks)), reps, seed)
+        baseline: {**{task: stats.probability_of_improvement(_matrix(table, ev.method, "success_greedy", [task]),
+                                                             _matrix(table, baseline, "success_greedy", [task]), reps, seed)
+                      for task in tasks},
+                   "all_tasks": stats.probability_of_improvement(_matrix(table, ev.method, "success_greedy", tasks),
+                                                                 _matrix(table, baseline, "success_greedy", tasks), reps, seed)}
         for baseline in ev.baselines if ev.method in complete and baseline in complete}
+    summary["rule"] = the_rule(params, table, summary["experiments"], complete, tabular)
     summary["parent_quality"] = parent_quality(params, summary["experiments"], complete)
     summary["world_model"] = world_model_comparison(params, table, complete)
     summary["curriculum"] = curriculum_comparison(params, table, complete)
+    summary["settings"]["comparisons_tested"] = stats.holm_verdicts(comparisons(summary))
     summary["llm"] = llm_outcomes(params, table, summary["experiments"], complete, audit, summary["parent_quality"])
     return summary, {"runs": table, "sample_efficiency": sample_efficiency_table(params, runs_root, complete)}
 

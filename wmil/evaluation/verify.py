@@ -35,7 +35,7 @@ from wmil.errors import ConfigError
 from wmil.evaluation.summary import CURRICULUM_MEASURES
 
 FILES = ("metrics/summary.json", "metrics/mvp_criteria.json", "metrics/llm_audit.json", "metrics/machine.json")
-SCORES = ("success_greedy", "steps_to_0.9_censored", "failures_to_0.99")
+SCORES = ("success_greedy", "held_out_success_greedy", "failures_to_0.99")
 J_TOLERANCE = 0.1  # an LLM served by other float kernels may answer a few states differently
 SEED_TOLERANCE = 1  # seeds inside a prediction or passing an MVP criterion: one may cross an edge
 
@@ -96,6 +96,25 @@ def _estimate(name: str, old: dict | None, new: dict | None, value: str = "value
     return {"number": name, "committed": interval(old), "fresh": interval(new), "verdict": verdict}
 
 
+def _median(name: str, old: dict | None, new: dict | None) -> dict[str, Any] | None:
+    """A Kaplan-Meier median ``{median, lo, hi, budget}`` (None: not reached by half the runs, or
+    an open end): equivalent when the intervals overlap. An open upper end reaches to infinity; an
+    open lower end means the lower band never fell to one half either, so the interval starts at
+    the budget (fewer than half of the runs got there at all)."""
+    if old is None or new is None:
+        return _absent(name, old, new)
+    ends = [(e["lo"] if e["lo"] is not None else e.get("budget", float("inf")),
+             e["hi"] if e["hi"] is not None else float("inf")) for e in (old, new)]
+    keys = ("median", "lo", "hi")
+    if all(old[k] == new[k] for k in keys):
+        verdict = "identical"
+    elif ends[0][0] <= ends[1][1] and ends[1][0] <= ends[0][1]:
+        verdict = "equivalent"
+    else:
+        verdict = "different"
+    return {"number": name, "committed": [old[k] for k in keys], "fresh": [new[k] for k in keys], "verdict": verdict}
+
+
 def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per headline number: ``number``, ``committed``, ``fresh``, ``verdict``."""
     rows = []
@@ -106,9 +125,19 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, 
             tasks = sorted(set(a.get(score, {})) | set(b.get(score, {})))
             for task in tasks:
                 rows.append(_estimate(f"{experiment} {task} {score}", a.get(score, {}).get(task), b.get(score, {}).get(task)))
-    for baseline in sorted(set(old.get("probability_of_improvement", {})) | set(new.get("probability_of_improvement", {}))):
-        rows.append(_estimate(f"P(method > {baseline})", old.get("probability_of_improvement", {}).get(baseline),
-                              new.get("probability_of_improvement", {}).get(baseline), value="p"))
+        for task in sorted(set(a.get("steps_to_0.9", {})) | set(b.get("steps_to_0.9", {}))):
+            rows.append(_median(f"{experiment} {task} env steps to 90% (Kaplan-Meier median)",
+                                a.get("steps_to_0.9", {}).get(task), b.get("steps_to_0.9", {}).get(task)))
+    improvements = [x.get("probability_of_improvement", {}) for x in (old, new)]
+    for baseline in sorted(set(improvements[0]) | set(improvements[1])):
+        a, b = improvements[0].get(baseline, {}), improvements[1].get(baseline, {})
+        for task in sorted(set(a) | set(b)):
+            rows.append(_estimate(f"P(method > {baseline}) {task}", a.get(task), b.get(task), value="p"))
+    rules = [x.get("rule", {}) for x in (old, new)]
+    for task in sorted(set(rules[0]) | set(rules[1])):
+        a, b = (r.get(task, {}).get("tabular") or {} for r in rules)
+        for part in ("training", "held_out"):
+            rows.append(_estimate(f"tabular reference {task} {part} success", a.get(part), b.get(part)))
     variants = [x.get("world_model", {}).get("variants", {}) for x in (old, new)]
     for variant in sorted(set(variants[0]) | set(variants[1])):
         a, b = variants[0].get(variant, {}), variants[1].get(variant, {})

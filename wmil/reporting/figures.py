@@ -90,6 +90,18 @@ def _interval_points(ax, labels: list[str], entries: list[dict], color, offset: 
     ax.errorbar(x, values, yerr=err, fmt="o", color=color, capsize=3, label=label)
 
 
+def _km_points(ax, labels: list[str], entries: list[dict], color, offset: float = 0.0, label: str | None = None):
+    """Kaplan-Meier medians with their 95% interval at x = 0..n-1 (+ offset); an open end (never
+    reached by half the runs, or an unbounded interval) is drawn up to ``budget`` with a caret."""
+    x = np.arange(len(labels)) + offset
+    for i, e in enumerate(entries):
+        hi = e["hi"] if e["hi"] is not None else e["budget"]
+        lo = e["lo"] if e["lo"] is not None else hi
+        median = e["median"] if e["median"] is not None else e["budget"]
+        ax.errorbar([x[i]], [median], yerr=[[median - lo], [hi - median]], fmt="o" if e["median"] is not None else "^",
+                    color=color, capsize=3, label=label if i == 0 else None)
+
+
 def learning_curves(ctx: Context):
     plt, _ = _plt()
     table = ctx.csv("plots/sample_efficiency.csv")
@@ -133,14 +145,15 @@ def steps_to_90(ctx: Context):
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     width = 0.8 / len(learners)
     for i, name in enumerate(learners):
-        entries = [summary[name]["steps_to_0.9_censored"][t] for t in ctx.tasks]
-        reached = summary[name]["reached_0.9"]
-        label = f"{name} (reached: " + ", ".join(str(reached[t]) for t in ctx.tasks) + ")"
-        _interval_points(ax, ctx.tasks, entries, colors[name], offset=(i - (len(learners) - 1) / 2) * width, label=label)
-    budget = runs[runs["experiment"] == ctx.params.evaluation.method]["max_steps"].max()
-    ax.axhline(budget, color="grey", linestyle="--", linewidth=1, label="budget (never reached = budget)")
+        entries = [summary[name]["steps_to_0.9"][t] for t in ctx.tasks]
+        label = f"{name} (reached: " + ", ".join(f"{e['reached']}/{e['runs']}" for e in entries) + ")"
+        _km_points(ax, ctx.tasks, entries, colors[name], offset=(i - (len(learners) - 1) / 2) * width, label=label)
+    method = runs[runs["experiment"] == ctx.params.evaluation.method]
+    for i, task in enumerate(ctx.tasks):
+        ax.hlines(method[method["task"] == task]["max_steps"].max(), i - 0.45, i + 0.45, color="grey", linestyle="--",
+                  linewidth=1, label="budget" if i == 0 else None)
     ax.set_xticks(range(len(ctx.tasks)), ctx.tasks)
-    ax.set(ylabel="env steps to 90% rolling success\non the full task (IQM, 95% CI)")
+    ax.set(ylabel="env steps to 90% rolling success\non the full task (Kaplan-Meier median, 95% CI)")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     return fig
 
@@ -371,14 +384,37 @@ def regret(ctx: Context):
 def probability_of_improvement(ctx: Context):
     plt, _ = _plt()
     poi = ctx.json("metrics/summary.json")["probability_of_improvement"]
-    names = list(poi)
-    fig, ax = plt.subplots(figsize=(6, 0.7 * len(names) + 1.5))
-    y = np.arange(len(names))
-    ax.errorbar([poi[n]["p"] for n in names], y, capsize=3, fmt="o",
-                xerr=[[poi[n]["p"] - poi[n]["lo"] for n in names], [poi[n]["hi"] - poi[n]["p"] for n in names]])
+    pairs = [(n, t) for n in poi for t in poi[n]]
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(pairs) + 1.5))
+    y = np.arange(len(pairs))
+    ax.errorbar([poi[n][t]["p"] for n, t in pairs], y, capsize=3, fmt="o",
+                xerr=[[poi[n][t]["p"] - poi[n][t]["lo"] for n, t in pairs], [poi[n][t]["hi"] - poi[n][t]["p"] for n, t in pairs]])
     ax.axvline(0.5, color="grey", linestyle="--", linewidth=1)
-    ax.set_yticks(y, [f"{ctx.params.evaluation.method} > {n}" for n in names])
-    ax.set(xlim=(-0.02, 1.02), xlabel="P(method's run beats the baseline's run on a task), 95% CI")
+    ax.set_yticks(y, [f"{ctx.params.evaluation.method} > {n}: {t.replace('_', ' ')}" for n, t in pairs])
+    ax.invert_yaxis()
+    ax.set(xlim=(-0.02, 1.02), xlabel="P(method's run beats the baseline's run), 95% CI")
+    return fig
+
+
+def rule(ctx: Context):
+    """Training-problem against held-out-problem success per task: each experiment at the method's
+    settings, the tabular reference and chance."""
+    plt, _ = _plt()
+    rule = ctx.json("metrics/summary.json")["rule"]
+    tasks = list(rule)
+    names = list(dict.fromkeys(n for t in tasks for n in rule[t]["experiments"])) + ["tabular"]
+    colors = _palette(names)
+    fig, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 4.2), squeeze=False)
+    for ax, task in zip(axes[0], tasks):
+        entries = {**rule[task]["experiments"], **({"tabular": rule[task]["tabular"]} if "tabular" in rule[task] else {})}
+        width = 0.8 / len(entries)
+        for i, (name, e) in enumerate(entries.items()):
+            _interval_points(ax, ["training problems", "held-out problems"], [e["training"], e["held_out"]], colors[name],
+                             offset=(i - (len(entries) - 1) / 2) * width, label=name)
+        ax.axhline(rule[task]["chance"], color="grey", linestyle=":", linewidth=1, label="chance")
+        ax.set_xticks([0, 1], ["training problems", "held-out problems"])
+        ax.set(title=task, ylim=(-0.05, 1.05), ylabel=SUCCESS if task == tasks[0] else "")
+    axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 
 
@@ -395,15 +431,22 @@ def world_model(ctx: Context):
     for i, name in enumerate(names):
         entry = summary["experiments"][name]
         offset = (i - (len(names) - 1) / 2) * width
-        _interval_points(axes[0], ctx.tasks, [entry["steps_to_0.9_censored"][t] for t in ctx.tasks], colors[name],
-                         offset=offset, label=f"{name} (reached: " + ", ".join(str(entry["reached_0.9"][t]) for t in ctx.tasks) + ")")
+        tasks = [t for t in ctx.tasks if t in entry["steps_to_0.9"]]
+        at = [ctx.tasks.index(t) for t in tasks]
+        steps = [entry["steps_to_0.9"][t] for t in tasks]
+        for x, e in zip(at, steps):
+            _km_points(axes[0], ["x"], [e], colors[name], offset=x + offset, label=None)
+        axes[0].plot([], [], "o", color=colors[name], label=f"{name} (reached: " + ", ".join(f"{e['reached']}/{e['runs']}" for e in steps) + ")")
         if name != reference:
             p = variants[name]["p_steps"]
-            _interval_points(axes[1], labels, [{"value": p[t]["p"], **p[t]} for t in labels], colors[name], offset=offset)
-    budget = ctx.params.run_config(reference, ctx.tasks[0]).training.max_steps
-    axes[0].axhline(budget, color="grey", linestyle="--", linewidth=1, label="budget (never reached = budget)")
+            shown = [t for t in labels if t in p]
+            for t in shown:
+                _interval_points(axes[1], ["x"], [{"value": p[t]["p"], **p[t]}], colors[name], offset=labels.index(t) + offset)
+    for i, task in enumerate(ctx.tasks):
+        axes[0].hlines(ctx.params.run_config(reference, task).training.max_steps, i - 0.45, i + 0.45, color="grey",
+                       linestyle="--", linewidth=1, label="budget" if i == 0 else None)
     axes[0].set_xticks(range(len(ctx.tasks)), ctx.tasks)
-    axes[0].set(ylabel="env steps to 90% rolling success\non the full task (IQM, 95% CI)")
+    axes[0].set(ylabel="env steps to 90% rolling success\non the full task (Kaplan-Meier median, 95% CI)")
     axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     axes[1].axhline(0.5, color="grey", linestyle="--", linewidth=1)
     axes[1].set_xticks(range(len(labels)), [t.replace("_", " ") for t in labels])
@@ -415,9 +458,11 @@ FIGURES: dict[str, FigureSpec] = {
     "learning_curves": FigureSpec(learning_curves, ("plots/sample_efficiency.csv",),
         "Rolling success (last 500 episodes) against env steps per task: IQM over seeds with pointwise 95% stratified-bootstrap intervals."),
     "final_success": FigureSpec(final_success, ("metrics/summary.json",),
-        "Held-out greedy episode success on the full task (level 2): IQM over seeds with 95% intervals, per task and over all tasks."),
+        "Greedy episode success on fresh episodes of the training problems of the full task (level 2): IQM over seeds with 95% intervals, per task and over all tasks."),
     "steps_to_90": FigureSpec(steps_to_90, ("metrics/summary.json", "plots/runs.csv"),
-        "Env steps until the rolling success first reached 90%; a run that never did counts as its whole budget (how many did is in the legend)."),
+        "Env steps until the rolling success first reached 90%: Kaplan-Meier median with its 95% interval, a run that never did censored at its task's budget (dashed); a caret: fewer than half got there (how many did is in the legend)."),
+    "rule": FigureSpec(rule, ("metrics/summary.json",),
+        "Does the baby learn the rule? Greedy success on fresh episodes of the problems each run trained on and on the problems its split held out (IQM over seeds, 95% CI), beside a lookup table that learns from the same verdicts (memorises, never generalises) and chance."),
     "training_dynamics": FigureSpec(training_dynamics, ("plots/curves.csv",),
         "Policy entropy and the world model's raw next-state MSE over training (mean over seeds, 95% CI)."),
     "reward_components": FigureSpec(reward_components, ("plots/curves.csv",),
@@ -429,7 +474,7 @@ FIGURES: dict[str, FigureSpec] = {
     "probes": FigureSpec(probes, ("plots/representation.csv",),
         "Held-out accuracy of linear probes that read each state attribute off the embedding (mean over seeds, 95% CI); black bars mark chance (the majority class)."),
     "world_model": FigureSpec(world_model, ("metrics/summary.json",),
-        "Does the world model help? Left: env steps to 90% rolling success of each world-model variant and of the method without one (IQM, 95% CI; never reached = budget). Right: the probability that a run of each variant needs fewer steps than a run without a world model (rliable, 95% CI), per task and over all tasks."),
+        "Does the world model help? Left: env steps to 90% rolling success of each world-model variant and of the method without one (Kaplan-Meier median, 95% CI, censored at the budget). Right: the probability that a run of each variant needs fewer steps than a run without a world model (rliable, 95% CI), per task and over all tasks."),
     "mvp_criteria": FigureSpec(mvp_criteria, ("metrics/mvp_criteria.json",),
         "The plan's four LOCKED MVP criteria on every seed: success above chance and above the threshold by the step named, falling entropy and falling world-model error."),
     "parent_quality": FigureSpec(parent_quality, ("metrics/summary.json",),
@@ -439,7 +484,7 @@ FIGURES: dict[str, FigureSpec] = {
     "regret": FigureSpec(regret, ("plots/runs.csv",),
         "Failed episodes until 99% rolling success (one point per seed; resolution one curve row), against an ideal trial-and-error learner's expected count."),
     "probability_of_improvement": FigureSpec(probability_of_improvement, ("metrics/summary.json",),
-        "Probability that a run of the method beats a run of each baseline on held-out success (rliable), with 95% intervals."),
+        "Probability that a run of the method beats a run of each baseline on success (rliable), per task and over all tasks, with 95% intervals."),
 }
 
 

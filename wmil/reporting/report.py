@@ -63,36 +63,102 @@ class Table:
                 + "</table>")
 
 
+HEADLINE_CELLS = ("success (training problems)", "success (held-out problems)",
+                  "env steps to 90%: median [95% CI] (reached/runs)", "failed episodes to 99% (reached/runs)")
+
+
+def km(entry: dict[str, Any]) -> str:
+    """A Kaplan-Meier median of env steps with its 95% interval and the runs that got there: ``8,576
+    [7,936, 9,984] (10/10)``; ``>`` the budget when fewer than half did, ``...`` an open end."""
+    reached = f"({entry['reached']}/{entry['runs']})"
+    if entry["median"] is None:
+        return f"> {entry['budget']:{COUNT}} {reached}"
+    lo = "..." if entry["lo"] is None else f"{entry['lo']:{COUNT}}"
+    hi = "..." if entry["hi"] is None else f"{entry['hi']:{COUNT}}"
+    return f"{entry['median']:{COUNT}} [{lo}, {hi}] {reached}"
+
+
 def headline(params: Params, summary: dict[str, Any]) -> Table:
-    """One row per experiment that is not a sweep point: held-out success per task and over all
-    tasks, env steps to 90% and failed episodes until 99% over all tasks."""
-    tasks = params.experiments[params.evaluation.method].tasks
+    """One row per experiment (not a sweep point) and task: success on the training problems and on
+    the held-out ones, env steps to 90% and failed episodes until 99%."""
     rows = []
     for name, exp in params.experiments.items():
         if exp.sweep is not None:
             continue
         entry = summary["experiments"][name]
-        runs = len(params.seeds_of(name)) * len(exp.tasks)
-        cells = [f"success: {t}" for t in tasks] + ["success: all tasks", "env steps to 90% (reached/runs)",
-                                                    "failed episodes to 99% (reached/runs)"]
-        if entry.get("missing"):
-            rows.append({"experiment": name, "tasks": ", ".join(exp.tasks), **dict.fromkeys(cells, MISSING)})
-            continue
-        success = entry["success_greedy"]
-        rows.append({
-            "experiment": name, "tasks": ", ".join(exp.tasks),
-            **{f"success: {t}": interval(success.get(t)) for t in tasks},
-            "success: all tasks": interval(success["all_tasks"]),
-            cells[-2]: f"{interval(entry['steps_to_0.9_censored']['all_tasks'], COUNT)} "
-                       f"({sum(entry['reached_0.9'].values())}/{runs})",
-            cells[-1]: f"{interval(entry['failures_to_0.99']['all_tasks'], COUNT)} "
-                       f"({sum(entry['reached_0.99'].values())}/{runs})",
-        })
+        for task in exp.tasks:
+            if entry.get("missing"):
+                rows.append({"experiment": name, "task": task, "seeds": str(len(params.seeds_of(name))),
+                             **dict.fromkeys(HEADLINE_CELLS, MISSING)})
+                continue
+            held_out = entry["held_out_success_greedy"].get(task)
+            failures = entry["failures_to_0.99"][task]
+            rows.append({"experiment": name, "task": task, "seeds": str(entry["seeds"]),
+                         HEADLINE_CELLS[0]: interval(entry["success_greedy"][task]),
+                         HEADLINE_CELLS[1]: interval(held_out) if held_out else "none held out",
+                         HEADLINE_CELLS[2]: km(entry["steps_to_0.9"][task]),
+                         HEADLINE_CELLS[3]: f"{interval(failures, COUNT)} ({entry['reached_0.99'][task]}/{entry['seeds']})"})
     return Table("Headline numbers",
-                 f"Success: {summary['settings']['score']}, a rate in [0, 1]; steps: env steps (one step is one "
-                 f"answer), a run that never reached 90% counted as its budget; failures: failed episodes. Every "
-                 f"cell is the {summary['settings']['aggregate']} ({len(params.seeds)} seeds unless an experiment sets its own; tasks an experiment "
-                 f"lacks: n/a). Sweep points are in the parent-quality table.", rows)
+                 f"Success: {summary['settings']['score']}, a rate in [0, 1], the {summary['settings']['aggregate']}; "
+                 "PatternEcho holds none out (an unseen target is an untrained output: it tests association). "
+                 f"Steps: env steps (one step is one answer), {summary['settings']['steps_to_0.9']}. Failures: failed "
+                 "episodes until 99% rolling success (all of them where it never came; IQM [95% CI]). Seeds: "
+                 f"{len(params.seeds)} on the headline comparisons, fewer where the row says so; none of them tuned "
+                 f"anything (tuning seeds {params.tuning_seeds[0]}-{params.tuning_seeds[-1]}). Sweep points are in the "
+                 "parent-quality table.", rows)
+
+
+def rule_table(summary: dict[str, Any]) -> Table:
+    """Does the baby learn the rule? Per task that holds problems out: each experiment at the
+    method's settings, the tabular reference and chance, on training and held-out problems."""
+    rows = []
+    for task, entry in summary["rule"].items():
+        for name, e in entry["experiments"].items():
+            rows.append({"task": task, "learner": name, "seeds": str(e["seeds"]),
+                         "training problems": interval(e["training"]), "held-out problems": interval(e["held_out"])})
+        if "tabular" in entry:
+            t = entry["tabular"]
+            rows.append({"task": task, "learner": "tabular reference", "seeds": str(t["seeds"]),
+                         "training problems": interval(t["training"]), "held-out problems": interval(t["held_out"])})
+        chance = f"{entry['chance']:.4f}"
+        rows.append({"task": task, "learner": f"chance (1/A per answer, {entry['episode_length']} answers)", "seeds": "-",
+                     "training problems": chance, "held-out problems": chance})
+    return Table("Does the baby learn the rule?",
+                 "Greedy episode success (rate; IQM [95% CI] over seeds) on fresh episodes of the problems a run "
+                 "trained on and of those its split held out (never drawn, never reached by a transition): "
+                 "Conditional holds out one shape per colour and size (a Latin square drawn per seed), SequenceNext "
+                 "every sequence of one step (one sign and magnitude drawn per seed, the opposite step trained). "
+                 "The tabular reference is a lookup table learning from the same verdicts: it memorises every "
+                 "training problem and guesses on the others.", rows)
+
+
+MASTERED = 0.9  # training-problem success (the interval's lower end) before held-out success means anything
+
+
+def rule_findings(summary: dict[str, Any], method: str) -> list[str]:
+    """One sentence per task: once the method masters its training problems, does it learn the
+    rule (held-out success within 0.1 of training), generalise beyond a lookup table (above the
+    table's held-out interval), or memorise (no better than the table)?"""
+    lines = []
+    for task, entry in summary["rule"].items():
+        e = entry["experiments"].get(method)
+        if e is None:
+            continue
+        tabular = entry.get("tabular")
+        train, held = e["training"], e["held_out"]
+        if train["lo"] < MASTERED:
+            answer = "no answer: it does not master its own training problems"
+        elif held["lo"] >= train["value"] - 0.1:
+            answer = "it learns the rule: held-out problems as well as trained ones"
+        elif tabular is not None and held["lo"] > tabular["held_out"]["hi"]:
+            answer = "it generalises beyond a lookup table, short of the rule"
+        else:
+            answer = "it memorises: on held-out problems no better than a lookup table"
+        reference = (f"; lookup table {interval(tabular['training'])} and {interval(tabular['held_out'])}"
+                     if tabular is not None else "")
+        lines.append(f"Does {method} learn the rule on {task}? Success {interval(train)} on its training problems, "
+                     f"{interval(held)} on held-out problems (chance {entry['chance']:.4f}{reference}): {answer}.")
+    return lines
 
 
 def audit_table(audit: dict[str, Any]) -> Table:
@@ -116,7 +182,7 @@ def audit_table(audit: dict[str, Any]) -> Table:
                  "protocol. J = TPR - FPR (rates in "
                  "[0, 1]); ceiling: the success the per-state verdicts allow on the level's problems, mean [sure, at "
                  "best]; episode ceiling: its product over the problems each episode passes through (SequenceNext "
-                 "moves on to continuations outside the table), what a run's held-out success is predicted by; "
+                 "moves on to continuations outside the table), what a run's success is predicted by; "
                  "requests and tokens: what the whole audit costs from an empty cache (wall seconds are in "
                  "results/benchmarks/llm_audit.json, apart, because they are not reproducible).", rows)
 
@@ -183,7 +249,7 @@ def llm_table(summary: dict[str, Any]) -> Table:
         for task, e in by_task.items():
             p = e.get("prediction")
             rows.append({"experiment": name, "task": task, "protocol": e["protocol"],
-                         "held-out success": interval(e["success_greedy"]),
+                         "success (training problems)": interval(e["success_greedy"]),
                          "per seed": ", ".join(f"{s:{RATE}}" for s in e["success_greedy"]["per_seed"]),
                          "audited J": f"{e['audited_j']:{RATE}}" if p else MISSING,
                          "predicted (episode ceiling)": (f"{p['mean']:{RATE}} in [{p['interval'][0]:{RATE}}, "
@@ -191,10 +257,11 @@ def llm_table(summary: dict[str, Any]) -> Table:
                          "J curve at that J": f"{e['j_curve']:{RATE}}" if p and e["j_curve"] is not None else "n/a",
                          "seeds inside": f"{sum(e['inside'])}/{len(e['inside'])}" if p else MISSING})
     return Table("LLM runs against their audit",
-                 "Held-out greedy success (rate; IQM [95% CI] over seeds). At temperature 0 the judge's errors repeat "
-                 "on a state, so the prediction is the audit's episode ceiling at the run's protocol, task and "
-                 "level, with a 95% interval for the policy's pick among the answers the verdicts leave open (a coin per "
-                 "problem) and the held-out episodes' binomial error; the J curve (random errors, anchored at chance "
+                 "Greedy success on the training problems (rate; IQM [95% CI] over seeds). At temperature 0 the "
+                 "judge's errors repeat on a state, so the prediction is the audit's episode ceiling at the run's "
+                 "protocol, task and level over the run's own training problems (the range over seeds shown), with a "
+                 "95% interval for the policy's pick among the answers the verdicts leave open (a coin per "
+                 "problem) and the evaluation episodes' binomial error; the J curve (random errors, anchored at chance "
                  "for J = 0) is shown beside it.", rows)
 
 
@@ -202,15 +269,21 @@ def quality_table(summary: dict[str, Any]) -> Table:
     rows = [{"experiment": p["experiment"], "task": p["task"], "FPR": f"{p['false_positive_rate']:{RATE}}",
              "FNR": f"{p['false_negative_rate']:{RATE}}", "J": f"{p['j']:{RATE}}",
              "noise-corrected": "yes" if p["noise_correction"] else "no",
-             "held-out success": interval(p["success_greedy"])} for p in summary["parent_quality"]]
+             "success (training problems)": interval(p["success_greedy"])} for p in summary["parent_quality"]]
     return Table("How good must a parent be?",
                  "A rule parent that calls a wrong answer right with probability FPR and a right one wrong with FNR "
-                 "(rates), each verdict afresh; held-out greedy success (rate; IQM [95% CI] over seeds).", rows)
+                 "(rates), each verdict afresh; greedy success on the training problems (rate; IQM [95% CI] over "
+                 "seeds; five seeds).", rows)
 
 
-def _verdict(poi: dict[str, float]) -> str:
-    """Better, worse, or no clear difference: whether the 95% interval of P(X > Y) excludes 1/2."""
-    return "better" if poi["lo"] > 0.5 else "worse" if poi["hi"] < 0.5 else "no clear difference"
+def _verdict(poi: dict[str, Any]) -> str:
+    """The summary's verdict on one comparison: better, worse or no clear difference by its
+    Holm-adjusted test (``p_holm``); a comparison pooled over tasks has none (not tested)."""
+    return f"{poi['verdict']} (Holm p = {poi['p_holm']:.3f})" if "verdict" in poi else "pooled, not tested"
+
+
+def _poi(poi: dict[str, Any]) -> str:
+    return f"{interval({'value': poi['p'], **poi})} {_verdict(poi)}"
 
 
 def world_model_variants(params: Params, summary: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
@@ -222,12 +295,11 @@ def world_model_variants(params: Params, summary: dict[str, Any]) -> tuple[str |
 
 
 def world_model_table(params: Params, summary: dict[str, Any]) -> Table:
-    """The reference without a world model, then each variant, per task and over all tasks."""
+    """The reference without a world model, then each variant, per task (and over all tasks)."""
     reference, variants = world_model_variants(params, summary)
     rows = []
     for name, v in ({reference: None, **variants}.items() if reference else []):
         entry = summary["experiments"][name]
-        tasks = list(params.experiments[name].tasks)
         if v is None:
             target = "none"
         elif v["target"] == "raw":
@@ -236,90 +308,92 @@ def world_model_table(params: Params, summary: dict[str, Any]) -> Table:
             switch = " and ".join(x for x in (f"{v['embedding_after_steps']:,} steps" if v["embedding_after_steps"] else "",
                                               f"success {v['embedding_after_success']:g}" if v["embedding_after_success"] else "") if x)
             target = f"embedding (raw until {switch})" if switch else "embedding"
-        for task in [*tasks, "all_tasks"]:
-            reached = (sum(entry["reached_0.9"].values()) if task == "all_tasks" else entry["reached_0.9"][task])
-            runs = len(params.seeds_of(name)) * (len(tasks) if task == "all_tasks" else 1)
-            row = {"experiment": name, "target": target,
+        for task in params.experiments[name].tasks:
+            row = {"experiment": name, "target": target, "seeds": str(entry["seeds"]),
                    "coef": "-" if v is None else f"{v['world_model_coef']:g}", "task": task,
-                   "env steps to 90% (reached)": f"{interval(entry['steps_to_0.9_censored'][task], COUNT)} ({reached}/{runs})",
-                   "held-out success": interval(entry["success_greedy"][task])}
+                   "env steps to 90%": km(entry["steps_to_0.9"][task]),
+                   "success": interval(entry["success_greedy"][task])}
             for key, label in (("p_steps", "fewer steps"), ("p_success", "higher success")):
-                row[f"P({label} than {reference})"] = ("-" if v is None else
-                                                       f"{interval({'value': v[key][task]['p'], **v[key][task]})} "
-                                                       f"{_verdict(v[key][task])}")
+                row[f"P({label} than {reference})"] = "-" if v is None else _poi(v[key][task])
             rows.append(row)
     return Table("Does the world model help?",
                  f"ppo's settings and budget with the world model changed; {reference}: none at all. Steps: env steps "
-                 "until 90% rolling success on the full task, a run that never got there counted as its budget; "
-                 "success: held-out greedy success (rate); both IQM [95% CI] over seeds. P: the probability that "
-                 "a run of the variant beats a run of the reference (rliable; ties count half) [95% CI]: better or "
-                 "worse when the interval excludes 0.5.", rows)
+                 "until 90% rolling success on the full task, Kaplan-Meier median [95% CI] with runs censored at the "
+                 "budget (reached/runs); success: greedy success on the training problems (rate; IQM [95% CI] over "
+                 "seeds). P: the probability that a run of the variant beats a run of the reference (rliable; ties "
+                 "count half) [95% CI], and its verdict: a two-sided Mann-Whitney test, Holm-adjusted over every "
+                 "verdict of the report.", rows)
 
 
 def world_model_findings(params: Params, summary: dict[str, Any]) -> list[str]:
-    """Per task: the world-model variants that beat the reference (on steps to 90% or on held-out
-    success, the interval of P above 0.5), or that none does (a null result)."""
+    """Per task: the world-model variants that beat the reference (Holm-adjusted, on steps to 90%
+    or on success), or that none does (a null result)."""
     reference, variants = world_model_variants(params, summary)
     tasks = list(params.experiments[reference].tasks) if variants else []
     lines = []
     for task in tasks:
-        wins = [f"{name} (P(fewer steps) = {v['p_steps'][task]['p']:.2f} [{v['p_steps'][task]['lo']:.2f}, "
-                f"{v['p_steps'][task]['hi']:.2f}], P(higher success) = {v['p_success'][task]['p']:.2f} "
-                f"[{v['p_success'][task]['lo']:.2f}, {v['p_success'][task]['hi']:.2f}])"
-                for name, v in variants.items() if "better" in (_verdict(v["p_steps"][task]), _verdict(v["p_success"][task]))]
+        wins = [f"{name} ({label} P = {v[key][task]['p']:.2f}, Holm p = {v[key][task]['p_holm']:.3f})"
+                for name, v in variants.items() if task in v["p_steps"]
+                for key, label in (("p_steps", "fewer steps"), ("p_success", "higher success"))
+                if v[key][task].get("verdict") == "better"]
         lines.append(f"World model on {task}: " + (f"beats {reference}: " + "; ".join(wins) if wins else
                                                     f"no variant beats {reference} (a null result)") + ".")
     return lines
 
 
 #: The curriculum comparison's measures (summary.json "curriculum"), as the report names them.
-CURRICULUM_MEASURES = {"success_level2": ("held-out success, level 2", RATE, "higher"),
-                       "success_all_levels": ("held-out success, mean of levels 0-2", RATE, "higher"),
-                       "steps_to_0.9": ("env steps to 90%, level 2", COUNT, "fewer")}
+CURRICULUM_MEASURES = {"success_level2": ("success, level 2", "higher"),
+                       "success_all_levels": ("success, mean of levels 0-2", "higher"),
+                       "steps_to_0.9": ("env steps to 90%, level 2", "fewer")}
 
 
 def curriculum_table(summary: dict[str, Any]) -> Table:
-    """Per measure and task (and over all tasks): the curriculum, the method, and P(curriculum better)."""
+    """Per measure and task (and over all tasks for the rates): the curriculum, the method, and
+    P(curriculum better) with its verdict."""
     c = summary.get("curriculum") or {}
     rows = []
-    for measure, (label, fmt, better) in CURRICULUM_MEASURES.items() if c else ():
+    for measure, (label, better) in CURRICULUM_MEASURES.items() if c else ():
         entry = c[measure]
+        shown = km if measure == "steps_to_0.9" else interval
         for task, poi in entry["p"].items():
             rows.append({"measure": label, "task": task,
-                         c["curriculum"]: interval(entry[c["curriculum"]][task], fmt),
-                         c["method"]: interval(entry[c["method"]][task], fmt),
-                         "better": better,
-                         "P(curriculum better)": f"{interval({'value': poi['p'], **poi})} {_verdict(poi)}"})
+                         c["curriculum"]: shown(entry[c["curriculum"]][task]),
+                         c["method"]: shown(entry[c["method"]][task]),
+                         "better": better, "P(curriculum better)": _poi(poi)})
     budget = ", ".join(f"{task} {steps:,}" for task, steps in c.get("budget", {}).items())
     return Table("Does the curriculum help?",
                  f"{c.get('method')} with the mastery curriculum (levels 0 -> 2, replaying easier levels) against "
-                 f"{c.get('method')} itself: the same settings and env-step budget ({budget}). Held-out greedy success "
-                 "(rate) on the full task and averaged over the levels; env steps until 90% rolling success on the full "
-                 "task, a run that never got there counted as its budget; IQM [95% CI] over seeds. P: the probability "
-                 "that a curriculum run beats a run without (higher success, fewer steps; rliable; ties count half) "
-                 "[95% CI].", rows)
+                 f"{c.get('method')} itself: the same settings and env-step budget ({budget}), the curriculum's seeds "
+                 "(five). Greedy success on the training problems (rate) of the full task and averaged over the levels, "
+                 "IQM [95% CI]; env steps until 90% rolling success on the full task, Kaplan-Meier median [95% CI], "
+                 "censored at the budget. P: the probability that a curriculum run beats a run without (higher "
+                 "success, fewer steps; rliable; ties count half) [95% CI], with its Holm-adjusted verdict.", rows)
 
 
 def curriculum_finding(summary: dict[str, Any]) -> list[str]:
-    """Whether the curriculum earns its place: better on some measure over all tasks and worse on none."""
+    """Whether the curriculum earns its place: better on some tested comparison and worse on none."""
     c = summary.get("curriculum") or {}
     if not c:
         return []
-    verdicts = {measure: _verdict(c[measure]["p"]["all_tasks"]) for measure in CURRICULUM_MEASURES}
-    earns = "better" in verdicts.values() and "worse" not in verdicts.values()
-    parts = [f"{CURRICULUM_MEASURES[m][0]} P = {c[m]['p']['all_tasks']['p']:.2f} [{c[m]['p']['all_tasks']['lo']:.2f}, "
-             f"{c[m]['p']['all_tasks']['hi']:.2f}] ({v})" for m, v in verdicts.items()]
-    return [f"Curriculum against {c['method']} at equal env steps, all tasks: " + "; ".join(parts)
+    verdicts = [poi.get("verdict") for m in CURRICULUM_MEASURES for poi in c[m]["p"].values()]
+    better, worse = verdicts.count("better"), verdicts.count("worse")
+    earns = better > 0 and worse == 0
+    return [f"Curriculum against {c['method']} at equal env steps: better on {better}, worse on {worse} of "
+            f"{sum(v is not None for v in verdicts)} tested comparisons (task x measure, Holm-adjusted)"
             + (": it earns its place." if earns else ": it does not earn its place.")]
 
 
 def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None) -> list[str]:
-    """The MVP verdict, the probabilities of improvement and the LLM parent, one line each."""
+    """The rule question, the MVP verdict, the probabilities of improvement and the LLM parent, one
+    line each; how many verdicts the report tests."""
     seeds_passed = sum(s["passed"] for s in criteria["seeds"].values())
-    lines = [f"LOCKED MVP criteria ({criteria['experiment']}): {'pass' if criteria['passed'] else 'FAIL'} "
+    method = params.evaluation.method
+    lines = [*rule_findings(summary, method),
+             f"LOCKED MVP criteria ({criteria['experiment']}): {'pass' if criteria['passed'] else 'FAIL'} "
              f"on {seeds_passed}/{len(criteria['seeds'])} seeds.",
-             *(f"P({params.evaluation.method} > {name}) = {poi['p']:.2f} [{poi['lo']:.2f}, {poi['hi']:.2f}]"
-               for name, poi in summary["probability_of_improvement"].items())]
+             *(f"{method} against {name}: " + "; ".join(
+                 f"{task.replace('_', ' ')} P = {poi['p']:.2f} [{poi['lo']:.2f}, {poi['hi']:.2f}] {_verdict(poi)}"
+                 for task, poi in pois.items()) for name, pois in summary["probability_of_improvement"].items())]
     lines += world_model_findings(params, summary)
     lines += curriculum_finding(summary)
     if audit is None:
@@ -331,10 +405,12 @@ def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], 
         lines.append(f"The LLM's answer programs ({block['model']}) at level {NUM_LEVELS - 1}: right on {rights} problems.")
     for name, by_task in summary["llm"].items():
         for task, e in by_task.items():
-            verdict = ("no audit at its model, A and T" if e.get("prediction") is None else
+            verdict = (e["no_prediction"] if e.get("prediction") is None else
                        f"{sum(e['inside'])}/{len(e['inside'])} seeds inside the predicted interval "
                        f"({'agrees' if e['agrees'] else 'DISAGREES'})")
-            lines.append(f"{name} on {task} ({e['protocol']}): held-out success {interval(e['success_greedy'])}; {verdict}.")
+            lines.append(f"{name} on {task} ({e['protocol']}): success {interval(e['success_greedy'])}; {verdict}.")
+    lines.append(f"Verdicts: {summary['settings']['comparisons_tested']} tested comparisons, "
+                 f"{summary['settings']['verdicts']}.")
     return lines
 
 
@@ -352,7 +428,7 @@ def params_hash(params: Params) -> str:
 
 
 def tables(params: Params, summary: dict[str, Any], audit: dict[str, Any] | None) -> list[Table]:
-    return [headline(params, summary), world_model_table(params, summary), curriculum_table(summary),
+    return [headline(params, summary), rule_table(summary), world_model_table(params, summary), curriculum_table(summary),
             *([audit_table(audit)] if audit is not None else []),
             *([t] if audit is not None and (t := programs_table(audit)) is not None else []),
             llm_table(summary), quality_table(summary)]
@@ -418,28 +494,35 @@ environment: a rule parent, then an LLM. Generated by <code>wmil report</code> f
 
 def headline_metrics(params: Params, summary: dict[str, Any], criteria: dict[str, Any]) -> dict[str, float | int | None]:
     """A short, flat set of the paper's numbers for ``dvc exp show`` / ``dvc metrics diff``: IQM
-    held-out success of every experiment but the sweep points, the method's env steps to 90% per
-    task, the MVP's criteria and regret, the LLM runs' agreement with their audit and the
-    probabilities of improvement."""
+    success of every experiment but the sweep points, the method's success on held-out problems and
+    env steps to 90% per task (Kaplan-Meier median), the MVP's criteria, steps and regret, the LLM
+    runs' agreement with their audit and the probabilities of improvement."""
     out: dict[str, float | int | None] = {"mvp_criteria_seeds_passed": sum(s["passed"] for s in criteria["seeds"].values())}
     method = params.evaluation.method
     for name, exp in params.experiments.items():
         entry = summary["experiments"][name]
         if exp.sweep is None:
             out[f"success.{name}"] = None if entry.get("missing") else round(entry["success_greedy"]["all_tasks"]["value"], 4)
-    mvp = summary["experiments"][params.mvp_criteria.experiment]
+    mvp_name = params.mvp_criteria.experiment
+    mvp = summary["experiments"][mvp_name]
     if not mvp.get("missing"):
-        out["mvp_steps_to_0.9"] = round(mvp["steps_to_0.9_censored"]["all_tasks"]["value"], 1)
-        out["mvp_failures_to_0.99"] = round(mvp["failures_to_0.99"]["all_tasks"]["value"], 1)
+        for task in params.experiments[mvp_name].tasks:
+            out[f"mvp_steps_to_0.9.{task}"] = mvp["steps_to_0.9"][task]["median"]
+            out[f"mvp_failures_to_0.99.{task}"] = round(mvp["failures_to_0.99"][task]["value"], 1)
     if not summary["experiments"][method].get("missing"):
         for task in params.experiments[method].tasks:
-            out[f"steps_to_0.9.{method}.{task}"] = round(summary["experiments"][method]["steps_to_0.9_censored"][task]["value"], 1)
-    for name, poi in summary["probability_of_improvement"].items():
-        out[f"p_improvement.{method}_over_{name}"] = round(poi["p"], 4)
+            out[f"steps_to_0.9.{method}.{task}"] = summary["experiments"][method]["steps_to_0.9"][task]["median"]
+            held_out = summary["experiments"][method]["held_out_success_greedy"].get(task)
+            if held_out is not None:
+                out[f"held_out_success.{method}.{task}"] = round(held_out["value"], 4)
+    for name, pois in summary["probability_of_improvement"].items():
+        out[f"p_improvement.{method}_over_{name}"] = round(pois["all_tasks"]["p"], 4)
     for name, v in (summary.get("world_model") or {}).get("variants", {}).items():
-        out[f"p_fewer_steps_than_no_world_model.{name}"] = round(v["p_steps"]["all_tasks"]["p"], 4)
+        for task in v["tasks"]:
+            out[f"p_fewer_steps_than_no_world_model.{name}.{task}"] = round(v["p_steps"][task]["p"], 4)
     for measure, entry in {k: v for k, v in (summary.get("curriculum") or {}).items() if k in CURRICULUM_MEASURES}.items():
-        out[f"p_curriculum_over_method.{measure}"] = round(entry["p"]["all_tasks"]["p"], 4)
+        for task, poi in entry["p"].items():
+            out[f"p_curriculum_over_method.{measure}.{task}"] = round(poi["p"], 4)
     for name, by_task in summary["llm"].items():
         for task, e in by_task.items():
             out[f"llm_seeds_inside_prediction.{name}.{task}"] = sum(e["inside"]) if e.get("prediction") else None

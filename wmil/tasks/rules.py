@@ -95,6 +95,15 @@ class Task(ABC):
     def answer(self, states: torch.Tensor) -> torch.Tensor:
         """The rule: correct action ``LongTensor (n,)`` for states ``(n, >= num_problem_slots)``."""
 
+    def held_out(self, problems: torch.Tensor, split_seed: int) -> torch.Tensor:
+        """Which ``problems (P, >= num_problem_slots)`` the split seeded by ``split_seed`` holds out
+        of training, ``BoolTensor (P,)``: problems whose answers the rule determines from the ones
+        trained on, so that success on them tells a rule from a lookup table. The choice is the
+        same at every level (a problem held out at one level is held out wherever it occurs), and
+        no transition from a training problem leads to a held-out one (:meth:`next_problem`).
+        By default none is held out."""
+        return torch.zeros(len(problems), dtype=torch.bool)
+
     def next_problem(self, states: torch.Tensor, actions: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
         """Problem slots after answering ``actions`` where ``answers`` (the rule's) were right,
         ``(n, num_problem_slots)``. By default the problem stays on the table, so the next step
@@ -209,6 +218,10 @@ class PatternEchoTask(Task):
     def answer(self, states: torch.Tensor) -> torch.Tensor:
         return states[:, 0].clone()
 
+    # held_out: none. An unseen target's answer is an action whose output weights were never
+    # rewarded, and the input and output embeddings are untied, so no learner of this architecture
+    # can answer it: PatternEcho tests association, not a rule that could generalise.
+
 
 class SequenceNextTask(Task):
     """``State: seq_0, seq_1, seq_2`` (right-padded with the blank ``A``); answer the next term.
@@ -271,6 +284,31 @@ class SequenceNextTask(Task):
         prev = torch.where(blank, states[:, 0], states[:, 1])
         return (2 * last - prev) % self.num_actions
 
+    def step_of(self, problems: torch.Tensor) -> torch.Tensor:
+        """Each sequence's step modulo ``A``, ``LongTensor (P,)``; a continuation keeps its step."""
+        blank = problems[:, 2] == self.num_actions
+        last = torch.where(blank, problems[:, 1], problems[:, 2])
+        prev = torch.where(blank, problems[:, 0], problems[:, 1])
+        return (last - prev) % self.num_actions
+
+    def held_out_step(self, split_seed: int) -> int:
+        """The one step the split holds out: a sign and a magnitude from 2 to one below the largest
+        (the largest has the fewest problems at level 2; 2 itself where it is the largest, A < 14),
+        drawn from ``split_seed``. Step 1 is never
+        held out (levels 0 and 1 have no other), and the opposite step stays in training, so both
+        the magnitude and the sign have been seen."""
+        top = max(self._steps(NUM_LEVELS - 1))
+        magnitudes = list(range(2, max(2, top - 1) + 1))
+        g = torch.Generator().manual_seed(split_seed)
+        magnitude = magnitudes[int(torch.randint(len(magnitudes), (1,), generator=g))]
+        return magnitude * (1 if int(torch.randint(2, (1,), generator=g)) else -1)
+
+    def held_out(self, problems: torch.Tensor, split_seed: int) -> torch.Tensor:
+        """Every sequence of one step (:meth:`held_out_step`): a sequence moves on within its
+        step's orbit (modulo ``A``), so its continuations are held out with it and no training
+        episode ever reaches one; the answer is the same ``2 * last - previous`` rule."""
+        return self.step_of(problems) == self.held_out_step(split_seed) % self.num_actions
+
     def next_problem(self, states: torch.Tensor, actions: torch.Tensor, answers: torch.Tensor) -> torch.Tensor:
         blank = states[:, 2] == self.num_actions
         return torch.stack([
@@ -313,6 +351,21 @@ class ConditionalTask(Task):
         uses_color = (rule >= 1) & (red == 1)
         reversed_ = (rule >= 2) & (red == 1) & (large == 1)
         return torch.where(reversed_, 7 - shape, shape + 4 * uses_color)
+
+    def held_out_shapes(self, split_seed: int) -> torch.Tensor:
+        """The shape held out for each (colour, size) group ``2 * color + size``, ``LongTensor (4,)``:
+        a permutation drawn from ``split_seed`` (a Latin square), so every shape is held out in one
+        group and trained in the other three, and every group trains three shapes."""
+        return torch.randperm(4, generator=torch.Generator().manual_seed(split_seed))
+
+    def held_out(self, problems: torch.Tensor, split_seed: int) -> torch.Tensor:
+        """One (shape, colour, size) combination per colour and size group (:meth:`held_out_shapes`),
+        at every rule: its answer follows from what training shows, the shape's value from the
+        shape in the other groups and the group's effect (plus 4, or 7 minus) from its other
+        shapes; a lookup table has never seen it. The problem never moves on, so no training
+        episode reaches it."""
+        group = 2 * problems[:, 2] + problems[:, 3]
+        return problems[:, 1] == self.held_out_shapes(split_seed)[group]
 
 
 def make_task(name: str, num_actions: int, episode_length: int = 1) -> Task:

@@ -37,9 +37,9 @@ from wmil import atomic
 from wmil.config import RunConfig
 from wmil.envs.env import VectorEnv
 from wmil.models.baby import BabyModel
-from wmil.parents import make_parent
+from wmil.parents import Split, make_parent
 from wmil.provenance import training_code_hash
-from wmil.seeding import training_seeds
+from wmil.seeding import split_seed, training_seeds
 from wmil.tasks.rules import NUM_LEVELS, make_task
 from wmil.training.algorithms import ALGORITHMS
 from wmil.training.buffer import RolloutBuffer
@@ -69,7 +69,8 @@ class Trainer:
         seeds = training_seeds(config.seed)
         env = config.env
         self.task = make_task(env.task, env.num_actions, env.episode_length)
-        self.parent = make_parent(config.parent, self.task, torch.Generator().manual_seed(seeds.parent), server)
+        self.parent = make_parent(config.parent, self.task, torch.Generator().manual_seed(seeds.parent), server,
+                                  Split(split_seed(config.seed), "training"))
         self.env = VectorEnv(self.parent, env.num_envs, env.episode_length, torch.Generator().manual_seed(seeds.env))
         algorithm = ALGORITHMS[config.algorithm.name]
         torch.manual_seed(seeds.init)

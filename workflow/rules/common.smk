@@ -86,6 +86,7 @@ MVP_CRITERIA = str(layout.MVP_CRITERIA)
 SUMMARY = str(layout.SUMMARY)
 MACHINE = str(layout.MACHINE)
 LLM_AUDIT = str(layout.LLM_AUDIT)
+TABULAR = str(layout.TABULAR)
 LLM_AUDIT_TIMING = str(layout.BENCHMARKS / "llm_audit.json")  # measured, never compared
 PLOT_TABLES = [str(layout.plot_table(name)) for name in layout.PLOT_TABLES]
 REPORT_HTML = str(layout.REPORT_HTML)
@@ -192,6 +193,18 @@ def audit_fingerprint():
         config = PARAMS.run_config(experiment)
         llm = {k: v for k, v in dataclasses.asdict(config.parent.llm).items() if k not in LLM_OPERATIONAL}
         body.append([llm, config.env.num_actions, config.env.episode_length])
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+
+
+TABULAR_READS = ("env.", "parent.", "training.max_steps", "training.success_window")
+
+
+def tabular_fingerprint():
+    """Hash of what the tabular reference reads of the method's runs: their env, parent, budget and
+    success window on each task, and their seeds (nothing of the learner)."""
+    method = PARAMS.evaluation.method
+    body = [[{k: v for k, v in PARAMS.run_config(method, task).identity().items() if k.startswith(TABULAR_READS)}
+             for task in PARAMS.experiments[method].tasks], PARAMS.seeds_of(method)]
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -5,6 +5,7 @@ rule summarize:
         metrics=per_run("metrics"),
         analysis=ANALYSIS_OUTPUTS,
         audit=rules.llm_audit.output.audit,
+        tabular=rules.tabular.output.tabular,
     output:
         summary=SUMMARY,
         tables=PLOT_TABLES,
@@ -27,7 +28,8 @@ rule summarize:
         runtime=10,
     shell:
         "wmil summarize --params {params.params_file} --runs-root {params.runs_root} --out {output.summary}"
-        " --plots {params.plots} --analysis {input.analysis} --audit {input.audit} --machine {output.machine}"
+        " --plots {params.plots} --analysis {input.analysis} --audit {input.audit} --tabular {input.tabular}"
+        " --machine {output.machine}"
         " > {log} 2>&1"
 
 

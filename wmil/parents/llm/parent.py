@@ -28,7 +28,7 @@ import torch
 
 from wmil.config import LLMConfig
 from wmil.errors import LLMError
-from wmil.parents.base import Parent
+from wmil.parents.base import Parent, Split
 from wmil.parents.deterministic import DeterministicParent
 from wmil.parents.llm.answers import Answers, Outcome, Plan
 from wmil.parents.llm.codes import RowCodes
@@ -51,8 +51,8 @@ class ParentLLM(Parent):
     replaces the HTTP client: tests of the invalid-answer policies)."""
 
     def __init__(self, task: Task, config: LLMConfig, server: LocalLLMServer | None = None,
-                 transport: Transport | None = None, backoff_s: float = BACKOFF_S):
-        super().__init__(task)
+                 transport: Transport | None = None, backoff_s: float = BACKOFF_S, split: Split | None = None):
+        super().__init__(task, split)
         self.config = config
         self.protocol = PROTOCOLS.get(config.protocol)  # None: the program protocol
         self.rules = DeterministicParent(task)
@@ -140,7 +140,7 @@ class ParentLLM(Parent):
                                      rule_reward)
         if len(found) > 1:
             P = self.task.num_problem_slots
-            nxt[:, :P] = self.answers.problems("transition", *found[1], nxt[:, :P])
+            nxt[:, :P] = self.kept_in_split(self.answers.problems("transition", *found[1], nxt[:, :P]), nxt[:, :P])
         nxt[:, self.task.feedback_slot] = verdict_feedback(reward)
         return reward, nxt
 
@@ -159,7 +159,8 @@ class ParentLLM(Parent):
         if self.config.roles != "reward":
             rules = self.task.answer(states)
             moved_by = rules if answers is None else torch.where(invalid, rules, answers)
-            nxt[:, : self.task.num_problem_slots] = self.task.next_problem(states, actions, moved_by)
+            P = self.task.num_problem_slots
+            nxt[:, :P] = self.kept_in_split(self.task.next_problem(states, actions, moved_by), nxt[:, :P])
         nxt[:, self.task.feedback_slot] = verdict_feedback(reward)
         return reward, nxt
 
@@ -192,7 +193,7 @@ class ParentLLM(Parent):
         codes = levels * 1_000_000_000 + index  # tables are far smaller than 1e9 rows
         [(outcomes, inverse)] = self.answers.lookup(
             [("generate", codes, lambda i: self.requests.generate(int(levels[i]), int(index[i])))])
-        states[:, :P] = self.answers.problems("generate", outcomes, inverse, states[:, :P])
+        states[:, :P] = self.kept_in_split(self.answers.problems("generate", outcomes, inverse, states[:, :P]), states[:, :P])
         return states
 
     def action_distribution(self, states: torch.Tensor) -> torch.Tensor:
@@ -202,11 +203,13 @@ class ParentLLM(Parent):
         """Counters since construction: ``answers`` (rows and problems answered by the LLM path),
         memo and persistent-cache hits/misses, ``requests`` sent (retries included), ``retries``,
         ``transport_errors``, ``invalid_responses``, ``fallbacks`` (rows answered by the
-        ``on_invalid`` policy), tokens, and ``latency_p50_s``/``latency_p95_s`` of the requests
+        ``on_invalid`` policy), tokens, ``held_out_replaced`` (problems the LLM made that the run's split
+        holds out, replaced by the rules': :meth:`Parent.kept_in_split`), and ``latency_p50_s``/``latency_p95_s`` of the requests
         sent (None when none was, never NaN: the trainer writes these to JSON)."""
         counts = {**self.answers.counts, **self.endpoint.counts}
         out: dict[str, float | int | None] = {k: counts[k] for k in COUNTERS}
         lat = np.array(self.endpoint.latencies)
+        out["held_out_replaced"] = self.held_out_replaced
         out["latency_p50_s"] = float(np.percentile(lat, 50)) if len(lat) else None
         out["latency_p95_s"] = float(np.percentile(lat, 95)) if len(lat) else None
         return out
