@@ -20,7 +20,7 @@ from wmil.config import TASK_NAMES, Params
 from wmil.errors import MissingResult
 from wmil.jobs import check_result
 
-SUCCESS = "greedy success on held-out episodes\n(full task; IQM, 95% CI)"
+SUCCESS = "greedy success, fresh episodes of\nthe training problems (full task; IQM, 95% CI)"
 
 
 @dataclass(frozen=True)
@@ -215,7 +215,7 @@ def curriculum(ctx: Context):
         if task == ctx.tasks[-1]:
             ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax.set(ylim=(0, 1.05), xlabel="difficulty level",
-               ylabel="held-out greedy success\n(mean, 95% CI)" if task == ctx.tasks[0] else "")
+               ylabel="greedy success, training problems\n(mean, 95% CI)" if task == ctx.tasks[0] else "")
     return fig
 
 
@@ -413,7 +413,8 @@ def rule(ctx: Context):
                              offset=(i - (len(entries) - 1) / 2) * width, label=name)
         ax.axhline(rule[task]["chance"], color="grey", linestyle=":", linewidth=1, label="chance")
         ax.set_xticks([0, 1], ["training problems", "held-out problems"])
-        ax.set(title=task, ylim=(-0.05, 1.05), ylabel=SUCCESS if task == tasks[0] else "")
+        ax.set(title=task, ylim=(-0.05, 1.05),
+               ylabel="greedy episode success\n(full task; IQM, 95% CI)" if task == tasks[0] else "")
     axes[0, -1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return fig
 
@@ -468,7 +469,7 @@ FIGURES: dict[str, FigureSpec] = {
     "reward_components": FigureSpec(reward_components, ("plots/curves.csv",),
         "The reward vector's components per step over training: goal (the parent's verdict), prediction (exp(-MSE) x scale) and consistency (logged, weight 0)."),
     "curriculum": FigureSpec(curriculum, ("plots/curves.csv", "plots/runs.csv"),
-        "Top: the curriculum's level over training, per seed. Bottom: held-out greedy success per difficulty level, with and without the curriculum."),
+        "Top: the curriculum's level over training, per seed. Bottom: greedy success on the training problems per difficulty level, with and without the curriculum."),
     "tsne": FigureSpec(tsne, ("analysis/{task}.json",),  # one per analysed task
         "t-SNE maps of the state embeddings of a fixed grid of states, coloured by the correct action: the method, its ablation without a world model, an untrained model and the raw one-hot states."),
     "probes": FigureSpec(probes, ("plots/representation.csv",),
@@ -478,7 +479,7 @@ FIGURES: dict[str, FigureSpec] = {
     "mvp_criteria": FigureSpec(mvp_criteria, ("metrics/mvp_criteria.json",),
         "The plan's four LOCKED MVP criteria on every seed: success above chance and above the threshold by the step named, falling entropy and falling world-model error."),
     "parent_quality": FigureSpec(parent_quality, ("metrics/summary.json",),
-        "How good must a parent be? Held-out success against the parent's informativeness J = TPR - FPR: a rule parent erring at random with known rates (symmetric, yes-biased, no-biased; and a learner that corrects for them), and every LLM run placed at its audited J, with the interval its per-state audit predicts."),
+        "How good must a parent be? Success on the training problems against the parent's informativeness J = TPR - FPR: a rule parent erring at random with known rates (symmetric, yes-biased, no-biased; and a learner that corrects for them), and every LLM run placed at its audited J, with the interval its per-state audit predicts."),
     "llm_audit": FigureSpec(llm_audit, ("metrics/llm_audit.json",),
         "Each judge protocol of the bundled LLM against the rules, every state of a level with every action: J = TPR - FPR per task and level, and the requests each protocol needs."),
     "regret": FigureSpec(regret, ("plots/runs.csv",),
