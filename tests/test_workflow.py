@@ -157,7 +157,7 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     page = (results / "report/report.html").read_text()
     assert "<h2>Missing results</h2>" in page and "metrics/llm_audit.json: job &#x27;llm_audit&#x27; failed" in page
     table = (results / "report/summary.md").read_text()
-    assert "| llm_solve | pattern_echo | missing |" in table and "LLM parent audit: missing" in table
+    assert "| llm_solve | pattern_echo | 2 | missing |" in table and "LLM parent audit: missing" in table
     # the records are gone, so the same command redoes exactly the failed jobs and what reads them
     assert all(failure_of(results / run / "metrics.json") is None for run in llm_runs)
     redo = job_counts(sh([*snakemake, "-n", "all"], tmp_path).stdout)
