@@ -94,6 +94,8 @@ def tiny_params() -> dict:
     # programs are tested in test_programs.py and test_llm.py)
     for name in ("llm_verdict", "llm", "llm_all", "llm_mvp"):
         del raw["experiments"][name]
+    for name in ("answer_head", "detached_head"):  # the world-model controls' mechanics need one task
+        raw["experiments"][name]["tasks"] = ["sequence_next"]
     return raw
 
 
@@ -103,11 +105,11 @@ def lean_params() -> dict:
     raw = tiny_params()
     raw["seeds"] = [10]
     experiments = raw["experiments"]
-    for name in [n for n, e in experiments.items()
-                 if "sweep" in e or n.startswith(("llm", "t1_")) or n == "raw_then_embedding"]:
+    controls = ("raw_then_embedding", "answer_head", "detached_head", "ppo_fresh", "rl_only_fresh")
+    for name in [n for n, e in experiments.items() if "sweep" in e or n.startswith(("llm", "t1_")) or n in controls]:
         del experiments[name]
-    experiments["ppo"]["tasks"] = experiments["curriculum"]["tasks"] = ["conditional"]
-    raw["evaluation"].update(noise=["mvp"], world_model=["ppo"])
+    experiments["ppo"]["tasks"] = ["conditional"]  # ppo_matched and the curriculum inherit it
+    raw["evaluation"].update(noise=["mvp"], world_model={"ppo": "rl_only"})
     raw["llm_audit"]["experiment"] = raw["llm_audit"]["per_state_experiment"] = "mvp"
     return raw
 

@@ -29,14 +29,37 @@ PARAMS = load_params(PARAMS_PATH)
     ("kl_distill", {"algorithm.distill_coef"}),
 ])
 def test_baselines_differ_from_the_method_only_in_their_ablated_part(baseline, ablated):
+    """... and in the settings a recorded search tuned for them (params.yaml ``tuning``), each one of
+    the values it searched."""
     method = PARAMS.evaluation.method
     assert baseline in PARAMS.evaluation.baselines
     assert PARAMS.experiments[baseline].tasks == PARAMS.experiments[method].tasks
+    grid = PARAMS.tuning[baseline].grid if baseline in PARAMS.tuning else {}
     for task in PARAMS.experiments[method].tasks:
         for seed in PARAMS.seeds:
             a = flatten(PARAMS.run_config(method, task, seed).to_dict())
             b = flatten(PARAMS.run_config(baseline, task, seed).to_dict())
-            assert {k for k in a if a[k] != b[k]} == ablated | {"experiment"}
+            changed = {k for k in a if a[k] != b[k]}
+            assert ablated | {"experiment"} <= changed <= ablated | set(grid) | {"experiment"}
+            assert all(b[k] in grid[k] for k in changed & set(grid))
+
+
+@pytest.mark.parametrize("control, base, changed, tasks", [
+    ("answer_head", "rl_only", {"model.world_model", "model.world_model_head"}, None),
+    ("detached_head", "ppo", {"model.world_model_detached"}, None),
+    ("ppo_fresh", "ppo", {"env.next_problem"}, ["sequence_next"]),
+    ("rl_only_fresh", "rl_only", {"env.next_problem"}, ["sequence_next"]),
+    ("ppo_matched", "ppo", {"training.max_steps", "algorithm.lr_schedule"}, None),
+    ("curriculum", "ppo_matched", {"curriculum.enabled"}, None),
+])
+def test_each_control_differs_from_its_base_only_in_what_it_controls(control, base, changed, tasks):
+    """The world-model controls and the curriculum's arms: one change each, on the base's tasks
+    (or the one named), so a difference in the results is that change's."""
+    assert list(PARAMS.experiments[control].tasks) == (tasks or list(PARAMS.experiments[base].tasks))
+    for task in PARAMS.experiments[control].tasks:
+        a = flatten(PARAMS.run_config(base, task, 10).to_dict())
+        b = flatten(PARAMS.run_config(control, task, 10).to_dict())
+        assert {k for k in a if a[k] != b[k]} == changed | {"experiment"}, task
 
 
 @pytest.mark.parametrize("sweep, base, extra", [

@@ -229,11 +229,29 @@ BAD_PARAMS = {
         _set("defaults.model.world_model_target", "latent"), ["defaults.model.world_model_target", "'latent'", "raw"]),
     "target-ema-zero": (_set("defaults.model.target_ema", 0.0), ["defaults.model.target_ema", "out of range", "> 0"]),
     "world-model-variant-unknown": (
-        _set("evaluation.world_model", ["ppo", "nope"]), ["evaluation.world_model[1]", "'nope'", "neither a sweep"]),
-    "no-world-model-reference-has-one": (
-        _set("evaluation.no_world_model", "kl_distill"), ["evaluation.no_world_model", "'kl_distill'", "world_model: false"]),
+        _set("evaluation.world_model", {"ppo": "rl_only", "nope": "rl_only"}),
+        ["evaluation.world_model", "'nope'", "neither a sweep"]),
+    "world-model-reference-unknown": (
+        _set("evaluation.world_model", {"ppo": "nope"}), ["evaluation.world_model.ppo", "'nope'", "not an experiment"]),
+    "world-model-reference-has-one": (
+        _set("evaluation.world_model", {"ppo": "kl_distill"}), ["evaluation.world_model.ppo", "'kl_distill'", "world_model: false"]),
+    "world-model-without-the-method": (
+        _set("evaluation.world_model", {"kl_distill": "rl_only"}), ["evaluation.world_model", "'ppo'", "ablation"]),
+    "world-model-not-a-mapping": (
+        _set("evaluation.world_model", ["ppo"]), ["evaluation.world_model", "mapping of names to names"]),
     "representation-without-the-ablation": (
-        _set("evaluation.representation", ["ppo"]), ["evaluation.representation", "'rl_only'", "no_world_model"]),
+        _set("evaluation.representation", ["ppo"]), ["evaluation.representation", "'rl_only'", "evaluation.world_model.ppo"]),
+    "curriculum-reference-unknown": (
+        _set("evaluation.curriculum_reference", "nope"), ["evaluation.curriculum_reference", "'nope'"]),
+    "tuning-unknown-experiment": (
+        _set("tuning", {"nope": {"seeds": 3, "grid": {"algorithm.lr": [0.001]}}}), ["tuning.nope", "not an experiment"]),
+    "tuning-too-many-seeds": (
+        _set("tuning.rl_only.seeds", 11), ["tuning.rl_only.seeds", "out of range", "<= 10"]),
+    "tuning-bad-grid-key": (
+        _set("tuning.rl_only.grid", {"algorithm.lr_typo": [0.001]}), ["tuning.rl_only.grid", "lr_typo"]),
+    "tuning-bad-grid-value": (
+        _set("tuning.rl_only.grid", {"algorithm.epochs": [4, "many"]}), ["tuning.rl_only.grid", "algorithm.epochs", "'many'"]),
+    "tuning-missing-grid": (_set("tuning.rl_only", {"seeds": 3}), ["tuning.rl_only", "seeds and grid"]),
     "llm-audit-unknown-experiment": (_set("llm_audit.experiment", "nope"), ["llm_audit.experiment", "'nope'"]),
 }
 
@@ -251,11 +269,14 @@ def test_extends_shares_every_setting_of_its_base_in_any_file_order(raw):
     params = parse_params(raw)
     plain = [n for n, body in raw["experiments"].items() if "sweep" not in body]
     assert [n for n, e in params.experiments.items() if e.sweep is None] == plain  # the file's order is kept
-    rl_only, ppo = params.run_config("rl_only", "conditional"), params.run_config("ppo", "conditional")
-    assert rl_only.env == ppo.env and rl_only.algorithm == ppo.algorithm and rl_only.training == ppo.training
-    assert (rl_only.model.world_model, ppo.model.world_model) == (False, True)
-    assert params.experiments["rl_only"].tasks == params.experiments["ppo"].tasks
-    assert params.experiments["rl_only"].extends == "ppo"
+    kl, ppo = params.run_config("kl_distill", "conditional"), params.run_config("ppo", "conditional")
+    assert kl.env == ppo.env and kl.model == ppo.model and kl.training == ppo.training
+    assert dataclasses.replace(kl.algorithm, distill_coef=ppo.algorithm.distill_coef) == ppo.algorithm
+    assert (kl.algorithm.distill_coef, ppo.algorithm.distill_coef) == (1.0, 0.0)
+    assert params.experiments["kl_distill"].tasks == params.experiments["ppo"].tasks
+    assert params.experiments["kl_distill"].extends == "ppo"
+    # two levels down: the curriculum extends ppo_matched, which extends ppo
+    assert params.run_config("curriculum", "conditional").model == ppo.model
 
 
 def test_experiment_seeds_override_the_top_level_and_are_inherited(raw):
@@ -540,7 +561,7 @@ def test_a_key_changes_a_runs_identity_exactly_where_the_run_reads_it(params, pa
         read_somewhere |= reads
         assert (changed.config_hash() != base.config_hash()) == reads, experiment
         budget_only = key == "training.max_steps" and base.algorithm.name == "random" or (
-            key == "training.max_steps" and "linear" not in (base.algorithm.lr_schedule, base.algorithm.entropy_schedule))
+            key == "training.max_steps" and base.algorithm.lr_schedule == base.algorithm.entropy_schedule == "constant")
         assert (changed.fingerprint() != base.fingerprint()) == (reads and not budget_only), experiment
     never = key == "training.save_every" or (path[:2] == ("parent", "llm") and path[-1] in LLM_OPERATIONAL)
     assert read_somewhere != never, f"{key}: read by none of {KINDS}" if not never else key

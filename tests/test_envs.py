@@ -1077,3 +1077,29 @@ def test_module_list_is_complete():
 @pytest.mark.parametrize("module", MODULES)
 def test_module_imports_first(import_failures, module):
     assert module not in import_failures, import_failures.get(module)
+
+
+@pytest.mark.parametrize("task_name", sorted(TASKS))
+def test_fresh_problems_reveal_no_answer_and_keep_to_the_split(task_name):
+    """next_problem fresh: after each answer the problem is a new draw of the level's training
+    problems, whatever the action (so the next state holds no answer), while step, last action and
+    feedback move on as under the rules."""
+    from wmil.parents.base import Split
+
+    task = make_task(task_name, 16, 4)
+    parent = DeterministicParent(task, Split(3, "training"))
+    slots = task.num_problem_slots
+    outcomes = []
+    for actions in (torch.zeros(256, dtype=torch.long), torch.full((256,), 5)):
+        env = VectorEnv(parent, 256, 4, gen(7), next_problem="fresh")
+        states = env.reset(2)
+        step = env.step(actions)
+        rules = parent.step(states, actions)[1]
+        assert torch.equal(step.next_states[:, slots:], rules[:, slots:])  # the history slots as the rules set them
+        outcomes.append(step.next_states[:, :slots])
+    assert torch.equal(outcomes[0], outcomes[1])  # the next problem does not depend on the answer
+    training = {tuple(p) for p in parent.drawn_table(2).tolist()}
+    assert {tuple(p) for p in outcomes[0].tolist()} <= training
+    assert len({tuple(p) for p in outcomes[0].tolist()}) > 1  # drawn, not one fixed problem
+    with pytest.raises(ValueError, match=r"next_problem='later'.*fresh"):
+        VectorEnv(parent, 4, 4, gen(0), next_problem="later")

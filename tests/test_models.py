@@ -278,3 +278,48 @@ def test_the_embedding_target_is_a_moving_average_copy_that_takes_no_gradient(pa
     for b, t, o in zip(before, model.target_encoder.parameters(), model.encoder.parameters()):
         torch.testing.assert_close(t, 0.75 * b + 0.25 * o)
     raw.update_target(0.75)  # no target: nothing to move, no error
+
+
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_the_answer_head_predicts_the_next_problem_from_the_state_alone(params, task_name):
+    """The answer-head control: no action input, the problem slots only, and its error, loss and
+    (absent) consistency reward read those columns alone."""
+    from wmil.training.rewards import RewardComputer, prediction_mse
+
+    config, task, model = build(params, task_name, "answer_head", overrides={"env": {"episode_length": 4}})
+    width = int(task.slot_offsets[task.num_problem_slots])
+    assert model.world_model.action_embed is None and width < task.one_hot_dim
+    parent = DeterministicParent(task)
+    states = parent.generate(2, 6, gen(0))
+    h, _, _ = model(states)
+    first, second = torch.zeros(6, dtype=torch.long), torch.full((6,), 3)
+    predicted = model.predict_next_state(h, first)
+    assert predicted.shape == (6, width) and torch.equal(predicted, model.predict_next_state(h, second))
+    _, next_states = parent.step(states, first)
+    expected = ((predicted - task.one_hot(next_states)[:, :width]) ** 2).mean(-1)
+    assert torch.allclose(prediction_mse(task, predicted, next_states), expected)
+    rewards = RewardComputer(config.rewards, task).compute(torch.ones(6), predicted, next_states)[0]
+    assert torch.equal(rewards.cons, torch.zeros(6))  # it predicts no feedback slot
+    # the dynamics head of the same task predicts every slot from the state and the action
+    _, _, dynamics = build(params, task_name, "ppo")
+    assert dynamics.world_model.action_embed is not None and dynamics.predict_next_state(h, first).shape == (6, task.one_hot_dim)
+
+
+@pytest.mark.parametrize("experiment,encoder_learns", [("ppo", True), ("detached_head", False), ("answer_head", True)])
+def test_a_detached_world_model_head_learns_but_shapes_no_feature(params, experiment, encoder_learns):
+    """With model.world_model_detached the world-model loss trains its head and sends no gradient
+    into the encoder and core the policy reads; otherwise it does."""
+    from wmil.training.auxiliary import add_auxiliary_losses
+
+    config, task, model = build(params, "sequence_next", experiment)
+    states = DeterministicParent(task).generate(2, 16, gen(1))
+    actions = torch.randint(task.num_actions, (16,), generator=gen(2))
+    next_states = DeterministicParent(task).step(states, actions)[1]
+    h, logits, _ = model(states)
+    aux = add_auxiliary_losses(torch.zeros(()), model, config.algorithm, task, h, F.log_softmax(logits, -1), actions,
+                               next_states, None)
+    aux.loss.backward()
+    head = [p.grad for p in model.world_model.parameters()]
+    shared = [p.grad for p in [*model.encoder.parameters(), *model.transformer.parameters()]]
+    assert aux.world_model > 0 and all(g is not None and g.abs().sum() > 0 for g in head)
+    assert any(g is not None and g.abs().sum() > 0 for g in shared) == encoder_learns

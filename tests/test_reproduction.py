@@ -70,14 +70,14 @@ def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     assert "didn't change, skipping" in sh([dvc, "repro"], project).stdout
 
     # a branch that changes one parameter reruns only the runs that read it: ppo and the
-    # experiments that extend it (the baselines and the curriculum), not mvp, nor the random
-    # policy, which reads no learning rate
+    # experiments that extend it (kl_distill, the curriculum's arms), not mvp, nor the random
+    # policy, which reads no learning rate, nor rl_only, which sets its own (tuned)
     sh(["git", "checkout", "-qb", "faster-ppo"], project)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["experiments"]["ppo"]["overrides"]["algorithm"]["lr"] = 0.002
     (project / "params.yaml").write_text(yaml.safe_dump(params))
-    untouched = {e: mtimes(project, e) for e in ("mvp", "random")}
-    rerun = ("ppo", "rl_only", "kl_distill", "curriculum")
+    untouched = {e: mtimes(project, e) for e in ("mvp", "random", "rl_only")}
+    rerun = ("ppo", "kl_distill", "ppo_matched", "curriculum")
     before = {e: mtimes(project, e) for e in rerun}
     sh([dvc, "repro"], project)
     assert {e: mtimes(project, e) for e in untouched} == untouched
@@ -92,8 +92,8 @@ def test_dvc_repro_branches_push_pull_and_realign(tmp_path):
     assert (lr["old"], lr["new"]) == (0.001, 0.002)
     metrics_diff = json.loads(sh([dvc, "metrics", "diff", "main", "faster-ppo", "--json"], project).stdout)
     changed = metrics_diff["results/metrics/headline.json"]
-    assert "success.ppo" in changed and "success.rl_only" in changed
-    assert not any(key in changed for key in ("success.mvp", "mvp_steps_to_0.9.pattern_echo"))
+    assert "success.ppo" in changed and "success.kl_distill" in changed
+    assert not any(key in changed for key in ("success.mvp", "success.rl_only", "mvp_steps_to_0.9.pattern_echo"))
 
     # push to the default remote, lose cache and outputs, pull them back, realign Snakemake
     sh([dvc, "push"], project)

@@ -93,7 +93,7 @@ def test_every_claim_of_the_report_is_checked_and_a_missing_one_fails(tmp_path):
     report, code = verify(same, str(committed))
     rows = {r["number"]: r["verdict"] for r in report["rows"]}
     assert code == 0 and set(rows.values()) == {"identical"}
-    assert {"P(method > random) pattern_echo", "P(curriculum > method) all_tasks success_level2",
+    assert {"P(method > random) pattern_echo", "P(curriculum > its reference) all_tasks success_level2",
             "tabular reference conditional held_out success", "llm pattern_echo predicted success", "llm pattern_echo seeds inside the prediction",
             "MVP criterion entropy_falls: seeds passing", "MVP criterion beats_chance: seeds passing"} <= set(rows)
     one_seed_out = add_claims(write_results(tmp_path / "close", (0.9, 0.8, 1.0)), 0.95, [True] * 4 + [False], 4)
@@ -105,7 +105,7 @@ def test_every_claim_of_the_report_is_checked_and_a_missing_one_fails(tmp_path):
     report, code = verify(worse, str(committed))
     rows = {r["number"]: r["verdict"] for r in report["rows"]}
     assert code == 1 and rows["P(method > random) pattern_echo"] == "different"
-    assert rows["P(curriculum > method) all_tasks success_level2"] == "different"
+    assert rows["P(curriculum > its reference) all_tasks success_level2"] == "different"
     assert rows["llm pattern_echo seeds inside the prediction"] == "different"
     assert rows["MVP criterion entropy_falls: seeds passing"] == "different" and rows["MVP criteria passed"] == "different"
     assert rows["LLM audit solve pattern_echo level 2 J"] == "missing" and report["counts"]["missing"] == 1

@@ -100,14 +100,18 @@ def test_an_experiments_own_seeds_get_their_own_train_rule(tmp_path):
     other = tmp_path / "seeds.yaml"
     other.write_text(yaml.safe_dump(raw))
     result = sh([str(BIN / "snakemake"), "-n", "--forceall", "-p", "all", "--configfile", str(other)], ROOT)
-    tasks = load_params(other).experiments["rl_only"].tasks  # ppo's, through `extends`
-    own_tasks = len(tasks)
+    params = load_params(other)
+    tasks = params.experiments["rl_only"].tasks  # ppo's, through `extends`
+    own = {n for n in params.experiments if params.seeds_of(n) == (13, 15, 17)}
+    assert own == {"rl_only", "answer_head", "rl_only_fresh"}  # the controls that extend it share its seeds
+    own_tasks = sum(len(params.experiments[n].tasks) for n in own)
     counts = job_counts(result.stdout)
     assert counts["train_seeds_13_15_17"] == own_tasks
-    assert counts["train"] == sum(len(e.tasks) for e in load_params(other).experiments.values()) - own_tasks
+    assert counts["train"] == sum(len(e.tasks) for e in params.experiments.values()) - own_tasks
     trains = [line for line in result.stdout.splitlines() if " wmil train " in line]
-    assert {" --seeds 13 15 17 " in c for c in trains if "--experiment rl_only " in c} == {True}
-    assert {" --seeds 10 11 " in c for c in trains if "--experiment rl_only " not in c} == {True}
+    mine = [any(f"--experiment {n} " in c for n in own) for c in trains]
+    assert {" --seeds 13 15 17 " in c for c, m in zip(trains, mine) if m} == {True}
+    assert {" --seeds 10 11 " in c for c, m in zip(trains, mine) if not m} == {True}
     evaluated = {f for rule, fields in dry_run_jobs(result.stdout) if rule == "train_seeds_13_15_17"
                  for f in fields["output"].split(", ") if f.endswith("eval.json")}
     assert evaluated == {f"results/runs/rl_only/{t}/seed{s}/eval.json"

@@ -367,6 +367,9 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=5, help="seeds per experiment x task: the first of tuning_seeds")
     p.add_argument("--llm", action="store_true",
                    help="also measure the LLM parent: cold requests and seconds per protocol, warm-cache speed")
+    p.add_argument("--tune", metavar="EXPERIMENT",
+                   help="instead: run the search params.yaml records under tuning.EXPERIMENT and rank its settings")
+    p.add_argument("--jobs", type=int, default=1, help="--tune: runs in parallel (one process and torch thread each)")
     p.add_argument("--out", type=Path, help="write the JSON report here")
 
 
@@ -374,8 +377,15 @@ def _bench_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_bench(args: argparse.Namespace) -> int:
     from wmil import atomic
     from wmil.bench.training import run_bench
+    from wmil.bench.tuning import tune
 
-    report = run_bench(load_params(args.params), seeds=args.seeds, llm=args.llm)
+    params = load_params(args.params)
+    if args.tune is not None:
+        if args.jobs < 1:
+            raise ConfigError(f"--jobs {args.jobs}: expected at least 1")
+        report = tune(params, args.tune, jobs=args.jobs)
+    else:
+        report = run_bench(params, seeds=args.seeds, llm=args.llm)
     if args.out:
         atomic.write_json(args.out, report)
     return 0

@@ -77,6 +77,9 @@ class EnvConfig:
     episode_length: int = field(metadata=_range(1, 64))
     level: int = field(metadata=_range(0, 2))
     num_envs: int = field(metadata=_range(1, 1 << 20))
+    # after each answer: the task's next problem (rules; SequenceNext's shows the correct term), or a
+    # fresh problem of the level (fresh), so that the next state reveals no answer
+    next_problem: Literal["rules", "fresh"]
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,10 @@ class ModelConfig:
     num_heads: int = field(metadata=_range(1, 16))
     ff_dim: int = field(metadata=_range(8, 8192))
     world_model: bool
+    # dynamics: the next state from the state and the action; answer: the next state's problem
+    # slots from the state alone (no action: a label of the parent's correction, no dynamics)
+    world_model_head: Literal["dynamics", "answer"]
+    world_model_detached: bool  # its input detached from the encoder: it learns, the policy's features do not
     # what the world model's loss predicts: the raw next state, or (from the switch on) the next
     # state's embedding under a slowly updated copy of the encoder and core (SPR/BYOL)
     world_model_target: Literal["raw", "embedding"]
@@ -145,9 +152,10 @@ class AlgorithmConfig:
 
     name: Literal["reinforce", "ppo", "random"]
     lr: float = field(metadata=_range(0.0, 1.0, lo_open=True))
-    lr_schedule: Literal["constant", "linear"]  # linear: to 0 at training.max_steps
+    # linear: to 0 at training.max_steps; linear_from_top: constant until the top level, then linear to 0
+    lr_schedule: Literal["constant", "linear", "linear_from_top"]
     entropy_coef: float = field(metadata=_range(0.0, 10.0))
-    entropy_schedule: Literal["constant", "linear"]
+    entropy_schedule: Literal["constant", "linear", "linear_from_top"]
     world_model_coef: float = field(metadata=_range(0.0, 100.0))
     gamma: float = field(metadata=_range(0.0, 1.0))
     max_grad_norm: float = field(metadata=_range(0.0, 1e6, lo_open=True))
@@ -222,7 +230,7 @@ class RunConfig:
         ``max_steps`` (a longer run extends a shorter one exactly, so it may resume from it; not so
         under a linear schedule)."""
         body = self.identity()
-        annealed = "linear" in (body.get("algorithm.lr_schedule"), body.get("algorithm.entropy_schedule"))
+        annealed = any(str(body.get(f"algorithm.{key}_schedule", "constant")) != "constant" for key in ("lr", "entropy"))
         if not annealed:  # an annealed schedule runs to max_steps: there the budget shapes every step
             del body["training.max_steps"]
         return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
@@ -258,6 +266,10 @@ def _reinforce(config: RunConfig) -> bool:
 
 def _ppo(config: RunConfig) -> bool:
     return config.algorithm.name == "ppo"
+
+
+def _world_model(config: RunConfig) -> bool:
+    return config.model.world_model
 
 
 def _embedding_target(config: RunConfig) -> bool:
@@ -300,6 +312,7 @@ READ_WHEN: dict[str, typing.Callable[[RunConfig], bool]] = {
        for f in dataclasses.fields(LLMConfig)},
     "model.hidden_dim": _always, "model.num_layers": _always, "model.num_heads": _always, "model.ff_dim": _always,
     "model.world_model": _always, "model.world_model_target": _always,
+    "model.world_model_head": _world_model, "model.world_model_detached": _world_model,
     "model.embedding_after_steps": _embedding_target, "model.embedding_after_success": _embedding_target,
     "model.target_ema": _embedding_target,
     "algorithm.name": _always,
@@ -361,12 +374,14 @@ class EvaluationConfig:
     seed: int = field(metadata=_range(0, 2**31 - 1))  # the held-out stream (disjoint from training's)
     bootstrap_reps: int = field(metadata=_range(100, 10**6))  # stratified-bootstrap resamples per CI
     method: str  # the method the baselines are compared against
-    curriculum: str  # the method with the mastery curriculum, shown beside it
+    curriculum: str  # the method with the mastery curriculum ...
+    curriculum_reference: str  # ... against this arm without it at the same budget and schedule
     baselines: tuple[str, ...]
     representation: tuple[str, ...]  # experiments whose embeddings are analysed side by side
     noise: tuple[str, ...]  # the parent-quality sweeps (experiments or sweeps differing in the parent's error rates)
-    world_model: tuple[str, ...]  # the world-model variants (experiments or sweeps) ...
-    no_world_model: str  # ... each compared with this ablation without one
+    # each world-model variant or control (an experiment or sweep) -> the experiment it is compared
+    # with: its ablation without a world model, on the tasks both run
+    world_model: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -388,6 +403,21 @@ class Experiment:
 
 
 @dataclass(frozen=True)
+class Tuning:
+    """The search that chose some of ``experiment``'s settings (``wmil bench --tune``, outside the
+    pipeline): every combination of ``grid`` (``SECTION.KEY`` -> values) on each of its tasks and
+    the first ``seeds`` of ``tuning_seeds``. The winner is written into the experiment's overrides."""
+
+    experiment: str
+    seeds: int
+    grid: dict[str, tuple[Any, ...]]
+
+    def settings(self) -> list[dict[str, Any]]:
+        """Every combination as ``{SECTION.KEY: value}``, in the grid's order."""
+        return [dict(zip(self.grid, values)) for values in itertools.product(*self.grid.values())]
+
+
+@dataclass(frozen=True)
 class Params:
     defaults: dict[str, Any]
     seeds: tuple[int, ...]
@@ -398,6 +428,7 @@ class Params:
     llm_audit: LLMAuditConfig
     evaluation: EvaluationConfig
     sweeps: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sweep -> its experiments, in order
+    tuning: dict[str, "Tuning"] = field(default_factory=dict)  # experiment -> the search that chose its settings
 
     def expand(self, names: tuple[str, ...] | list[str]) -> list[str]:
         """Experiment names, each sweep replaced by its points."""
@@ -487,6 +518,10 @@ def _check_value(key: str, tp: Any, value: Any, meta: dict) -> Any:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{key}: expected a list of strings, got {value!r}")
         return tuple(value)
+    elif tp == dict[str, str]:
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise ConfigError(f"{key}: expected a mapping of names to names, got {value!r}")
+        return dict(value)
     lo, hi = meta.get("lo"), meta.get("hi")
     if lo is not None and (value < lo or (meta.get("lo_open") and value == lo)):
         bound = f"> {lo}" if meta.get("lo_open") else f">= {lo}"
@@ -567,7 +602,8 @@ def load_params(path: str | Path = DEFAULT_PARAMS) -> Params:
 def parse_params(raw: Any, source: str = "params") -> Params:
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: expected a mapping at the top level")
-    allowed = {"defaults", "seeds", "tuning_seeds", "experiments", "sanity", "mvp_criteria", "llm_audit", "evaluation"}
+    allowed = {"defaults", "seeds", "tuning_seeds", "tuning", "experiments", "sanity", "mvp_criteria", "llm_audit",
+               "evaluation"}
     unknown = sorted(set(raw) - allowed)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown top-level key in {source}; allowed: {sorted(allowed)}")
@@ -607,30 +643,62 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     named = [("mvp_criteria.experiment", params.mvp_criteria.experiment),
              ("llm_audit.experiment", params.llm_audit.experiment),
              ("llm_audit.per_state_experiment", params.llm_audit.per_state_experiment), ("evaluation.method", ev.method),
-             ("evaluation.curriculum", ev.curriculum), ("evaluation.no_world_model", ev.no_world_model),
+             ("evaluation.curriculum", ev.curriculum), ("evaluation.curriculum_reference", ev.curriculum_reference),
+             *((f"evaluation.world_model.{variant}", reference) for variant, reference in ev.world_model.items()),
              *((f"evaluation.{key}[{i}]", name) for key in ("baselines", "representation")
                for i, name in enumerate(getattr(ev, key)))]
     for key, name in named:
         if name not in experiments:
             raise ConfigError(f"{key}: {name!r} is not an experiment; allowed: {sorted(experiments)}")
-    for key in ("noise", "world_model"):
-        for i, name in enumerate(getattr(ev, key)):
+    for key, names in (("noise", ev.noise), ("world_model", ev.world_model)):
+        for i, name in enumerate(names):
+            where = f"evaluation.{key}" + (f"[{i}]" if key == "noise" else "")
             if name not in sweeps and name not in experiments:
-                raise ConfigError(f"evaluation.{key}[{i}]: {name!r} is neither a sweep nor an experiment; sweeps: "
-                                  f"{sorted(sweeps)}")
-    if params.experiments[ev.no_world_model].overrides.get("model", {}).get("world_model", True):
-        raise ConfigError(f"evaluation.no_world_model: {ev.no_world_model!r} must set model.world_model: false")
+                raise ConfigError(f"{where}: {name!r} is neither a sweep nor an experiment; sweeps: {sorted(sweeps)}")
+    for variant, reference in ev.world_model.items():
+        if params.experiments[reference].overrides.get("model", {}).get("world_model", True):
+            raise ConfigError(f"evaluation.world_model.{variant}: its reference {reference!r} must set model.world_model: false")
+    if ev.method not in ev.world_model:
+        raise ConfigError(f"evaluation.world_model: must compare the method {ev.method!r} with its ablation")
     protocols = typing.get_args(typing.get_type_hints(LLMConfig)["protocol"])
     for i, name in enumerate(params.llm_audit.protocols):
         if name not in protocols:
             raise ConfigError(f"llm_audit.protocols[{i}]: {name!r} is not allowed; allowed: {list(protocols)}")
     if not params.llm_audit.protocols:
         raise ConfigError(f"llm_audit.protocols: expected at least one of {list(protocols)}")
-    for name in (ev.method, ev.no_world_model):  # the t-SNE figure sets them side by side
+    for name in (ev.method, ev.world_model[ev.method]):  # the t-SNE figure sets them side by side
         if name not in ev.representation:
-            raise ConfigError(f"evaluation.representation: must include {name!r} (evaluation.method and "
-                              f"evaluation.no_world_model are mapped side by side)")
-    return params
+            raise ConfigError(f"evaluation.representation: must include {name!r} (evaluation.method and its "
+                              f"world-model ablation, evaluation.world_model.{ev.method}, are mapped side by side)")
+    return dataclasses.replace(params, tuning=_parse_tuning(raw.get("tuning") or {}, params))
+
+
+def _parse_tuning(raw: Any, params: Params) -> dict[str, Tuning]:
+    """``tuning: {experiment: {seeds: n, grid: {SECTION.KEY: [values]}}}``; every combination must
+    make a valid run of every task of the experiment."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"tuning: expected a mapping of experiment -> {{seeds, grid}}, got {raw!r}")
+    out = {}
+    for name, body in raw.items():
+        where = f"tuning.{name}"
+        if name not in params.experiments:
+            raise ConfigError(f"{where}: {name!r} is not an experiment; allowed: {sorted(params.experiments)}")
+        if not isinstance(body, dict) or set(body) != {"seeds", "grid"}:
+            raise ConfigError(f"{where}: expected exactly the keys seeds and grid")
+        seeds = _check_value(f"{where}.seeds", int, body["seeds"], _range(1, len(params.tuning_seeds)))
+        grid = body["grid"]
+        if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) and v for v in grid.values()):
+            raise ConfigError(f"{where}.grid: expected a mapping of SECTION.KEY -> a non-empty list of values")
+        tuning = Tuning(name, seeds, {key: tuple(values) for key, values in grid.items()})
+        for setting in tuning.settings():
+            try:
+                overrides = setting_overrides(setting)
+                for task in params.experiments[name].tasks:
+                    params.run_config(name, task, params.tuning_seeds[0], overrides)
+            except ConfigError as exc:
+                raise ConfigError(f"{where}.grid: {exc}") from None
+        out[name] = tuning
+    return out
 
 
 def _parse_seeds(seeds: Any, where: str) -> tuple[int, ...]:
@@ -765,6 +833,14 @@ def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: 
     return done[name]
 
 
+def setting_overrides(setting: dict[str, Any]) -> dict[str, Any]:
+    """``{"algorithm.lr": 0.001, ...}`` -> the nested overrides ``{"algorithm": {"lr": 0.001}, ...}``."""
+    overrides: dict[str, Any] = {}
+    for key, value in setting.items():
+        overrides = deep_merge(overrides, parse_override(f"{key}={json.dumps(value)}"), "setting")
+    return overrides
+
+
 def parse_override(assignment: str) -> dict[str, Any]:
     """``"model.hidden_dim=128"`` -> ``{"model": {"hidden_dim": 128}}`` (value parsed as YAML);
     deeper keys too: ``"parent.llm.base_url=http://..."``."""
@@ -796,6 +872,8 @@ def json_schema() -> dict[str, Any]:
                 prop: dict[str, Any] = {"enum": list(choices)}
             elif tp == tuple[str, ...]:
                 prop = {"type": "array", "items": {"type": "string"}}
+            elif tp == dict[str, str]:
+                prop = {"type": "object", "additionalProperties": {"type": "string"}}
             else:
                 prop = {"type": {int: "integer", float: "number", bool: "boolean", str: "string"}[tp]}
                 meta = f.metadata
@@ -831,6 +909,11 @@ def json_schema() -> dict[str, Any]:
             "defaults": section_tree(required=True),
             "seeds": seeds(),
             "tuning_seeds": seeds(),
+            "tuning": {"type": "object", "additionalProperties": {
+                "type": "object", "additionalProperties": False, "required": ["seeds", "grid"],
+                "properties": {"seeds": {"type": "integer", "minimum": 1},
+                               "grid": {"type": "object", "minProperties": 1,
+                                        "additionalProperties": {"type": "array", "minItems": 1}}}}},
             "experiments": {
                 "type": "object",
                 "additionalProperties": {

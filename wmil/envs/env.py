@@ -50,9 +50,18 @@ class RewardVector:
 class VectorEnv:
     """``num_envs`` synchronous episodes of ``episode_length`` steps, problems drawn from
     ``generator``. After ``done`` the caller starts the next episodes with :meth:`reset` (so that a
-    curriculum can choose their level)."""
+    curriculum can choose their level).
 
-    def __init__(self, parent: "Parent", num_envs: int, episode_length: int, generator: torch.Generator):
+    ``next_problem``: after each answer the parent's next state (``rules``), or the same with its
+    problem replaced by a fresh draw at the episode's level (``fresh``): the next state then shows
+    the verdict and the action taken, never the answer (SequenceNext's rules move the sequence on
+    by the correct term)."""
+
+    def __init__(self, parent: "Parent", num_envs: int, episode_length: int, generator: torch.Generator,
+                 next_problem: str = "rules"):
+        if next_problem not in ("rules", "fresh"):
+            raise ValueError(f"next_problem={next_problem!r}; allowed: ['rules', 'fresh']")
+        self.fresh = next_problem == "fresh"
         self.parent = parent
         self.task = parent.task
         self.num_envs = num_envs
@@ -77,6 +86,9 @@ class VectorEnv:
         goal, next_states = self.parent.step(self.states, actions)
         success = actions == self.task.answer(self.states)
         self.t += 1
+        if self.fresh:  # the last step's too: the world model learns from every next state
+            problems = self.parent.generate(self.level, self.num_envs, self.generator)
+            next_states[:, : self.task.num_problem_slots] = problems[:, : self.task.num_problem_slots]
         self.states = next_states
         done = torch.full((self.num_envs,), self.t >= self.episode_length)
         return StepResult(next_states, goal, done, success)

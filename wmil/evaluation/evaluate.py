@@ -17,11 +17,12 @@ class Evaluator:
     training's), drawn by ``parent`` (its split's part of the problems), and measures the model;
     nothing here changes the model."""
 
-    def __init__(self, parent: Parent, episode_length: int, episodes: int, seed: int):
+    def __init__(self, parent: Parent, episode_length: int, episodes: int, seed: int, next_problem: str = "rules"):
         self.parent = parent
         self.episode_length = episode_length
         self.episodes = episodes
         self.seed = seed
+        self.next_problem = next_problem
 
     @torch.inference_mode()
     def evaluate(self, model: BabyModel, level: int, greedy: bool = True) -> dict[str, float]:
@@ -30,7 +31,7 @@ class Evaluator:
         a uniform policy acts uniformly (not always action 0)."""
         task = self.parent.task
         generator = torch.Generator().manual_seed(level_seed(self.seed, level))
-        env = VectorEnv(self.parent, self.episodes, self.episode_length, generator)
+        env = VectorEnv(self.parent, self.episodes, self.episode_length, generator, self.next_problem)
         states = env.reset(level)
         all_right = torch.ones(self.episodes, dtype=torch.bool)
         step_success, entropy, mse = [], [], []

@@ -53,8 +53,8 @@ def evaluate_run(run_dir: Path, settings: EvaluationConfig) -> dict[str, Any]:
     config, task, model = load_model(Path(run_dir) / "model.pt")
     seed, split = held_out_seed(settings.seed, config.seed), split_seed(config.seed)
     T, top = config.env.episode_length, NUM_LEVELS - 1
-    training = Evaluator(DeterministicParent(task, Split(split, "training")), T, settings.episodes, seed)
-    held_out = Evaluator(DeterministicParent(task, Split(split, "held_out")), T, settings.episodes, seed)
+    training, held_out = (Evaluator(DeterministicParent(task, Split(split, part)), T, settings.episodes, seed,
+                                    config.env.next_problem) for part in ("training", "held_out"))
     by_level: dict[str, dict[str, Any]] = {}
     for level in range(NUM_LEVELS):
         entry: dict[str, Any] = {mode: training.evaluate(model, level, greedy=mode == "greedy") for mode in MODES}

@@ -99,6 +99,10 @@ def run_table(params: Params, runs_root: Path) -> pd.DataFrame:
                                                  for lv in range(NUM_LEVELS)])),
             "steps_to_0.9": metrics["steps_to_0.9"], "max_steps": config["training"]["max_steps"],
             "embedding_switch_step": metrics["embedding_switch_step"],
+            # a curriculum's climb: the highest level it reached and the env steps it played at each
+            "top_level": (env["level"] if metrics["level_entered_at"] is None else
+                          max(lv for lv, at in enumerate(metrics["level_entered_at"]) if at is not None)),
+            "level_entered_at": metrics["level_entered_at"], "steps_per_level": metrics["steps_per_level"],
             # the regret: failed episodes until mastery, or all of them when it never came
             "failures_to_0.99": metrics["failures_to_0.99"] if mastered else metrics["failures"], "reached_0.99": mastered,
             # an ideal trial-and-error learner on single-step episodes of the full task's training problems
@@ -161,40 +165,45 @@ def j_curve(points: list[dict[str, Any]], task: str, j: float, chance: float) ->
 
 
 def world_model_comparison(params: Params, table: pd.DataFrame, complete: list[str]) -> dict[str, Any]:
-    """Each world-model variant (``evaluation.world_model``, sweeps expanded) against the method
-    without one (``evaluation.no_world_model``) on the tasks both run: the variant's settings and
-    the probability that one of its runs beats one of the reference's (rliable; ties count half,
-    95% CI, and the test's p-value), per task and over all tasks when there are several, on
-    success (``p_success``) and on env steps to 90% (``p_steps``: fewer is better; a run that
-    never got there ranks at the budget, which both share). Its steps and success themselves are
-    the variant's entry under ``experiments``."""
+    """Each world-model variant or control (the keys of ``evaluation.world_model``, sweeps
+    expanded) against its reference without a world model on the tasks both run: the variant's
+    settings and the probability that one of its runs beats one of the reference's (rliable; ties
+    count half, 95% CI, and the test's p-value), per task and over all tasks when there are
+    several, on success (``p_success``) and on env steps to 90% (``p_steps``: fewer is better; a
+    run that never got there ranks at the budget, which both share). Its steps and success
+    themselves are the variant's entry under ``experiments``."""
     ev = params.evaluation
-    reference = ev.no_world_model
-    if reference not in complete:
-        return {}
     out: dict[str, Any] = {}
-    for name in params.expand(ev.world_model):
-        if name not in complete:
-            continue
-        tasks = [t for t in params.experiments[name].tasks if t in params.experiments[reference].tasks]
-        config = params.run_config(name, tasks[0])
-        entry: dict[str, Any] = {"target": config.model.world_model_target,
-                                 "world_model_coef": config.algorithm.world_model_coef,
-                                 "embedding_after_steps": config.model.embedding_after_steps,
-                                 "embedding_after_success": config.model.embedding_after_success, "tasks": tasks}
-        for key, column, sign in (("p_success", "success_greedy", 1.0), ("p_steps", "steps_to_0.9_censored", -1.0)):
-            x, y = sign * _matrix(table, name, column, tasks), sign * _matrix(table, reference, column, tasks)
-            entry[key] = {task: stats.probability_of_improvement(x[:, [i]], y[:, [i]], ev.bootstrap_reps, ev.seed)
-                          for i, task in enumerate(tasks)}
-            if len(tasks) > 1:
-                entry[key]["all_tasks"] = stats.probability_of_improvement(x, y, ev.bootstrap_reps, ev.seed)
-        if config.model.world_model_target == "embedding":  # env steps at each seed's switch (None: never)
-            runs = table[table["experiment"] == name].sort_values("seed")
-            entry["embedding_switch_step"] = {task: [None if pd.isna(v) else int(v) for v in
-                                                     runs[runs["task"] == task]["embedding_switch_step"]]
-                                              for task in tasks}
-        out[name] = entry
-    return {"reference": reference, "variants": out}
+    for variant, reference in ev.world_model.items():
+        for name in params.expand([variant]):
+            if name in complete and reference in complete:
+                out[name] = _world_model_entry(params, table, name, reference)
+    return {"variants": out} if out else {}
+
+
+def _world_model_entry(params: Params, table: pd.DataFrame, name: str, reference: str) -> dict[str, Any]:
+    """One variant of :func:`world_model_comparison` against ``reference``."""
+    ev = params.evaluation
+    tasks = [t for t in params.experiments[name].tasks if t in params.experiments[reference].tasks]
+    config = params.run_config(name, tasks[0])
+    entry: dict[str, Any] = {"reference": reference, "target": config.model.world_model_target,
+                             "head": config.model.world_model_head, "detached": config.model.world_model_detached,
+                             "next_problem": config.env.next_problem, "distill_coef": config.algorithm.distill_coef,
+                             "world_model_coef": config.algorithm.world_model_coef,
+                             "embedding_after_steps": config.model.embedding_after_steps,
+                             "embedding_after_success": config.model.embedding_after_success, "tasks": tasks}
+    for key, column, sign in (("p_success", "success_greedy", 1.0), ("p_steps", "steps_to_0.9_censored", -1.0)):
+        x, y = sign * _matrix(table, name, column, tasks), sign * _matrix(table, reference, column, tasks)
+        entry[key] = {task: stats.probability_of_improvement(x[:, [i]], y[:, [i]], ev.bootstrap_reps, ev.seed)
+                      for i, task in enumerate(tasks)}
+        if len(tasks) > 1:
+            entry[key]["all_tasks"] = stats.probability_of_improvement(x, y, ev.bootstrap_reps, ev.seed)
+    if config.model.world_model_target == "embedding":  # env steps at each seed's switch (None: never)
+        runs = table[table["experiment"] == name].sort_values("seed")
+        entry["embedding_switch_step"] = {task: [None if pd.isna(v) else int(v) for v in
+                                                 runs[runs["task"] == task]["embedding_switch_step"]]
+                                          for task in tasks}
+    return entry
 
 
 #: The curriculum comparison's measures: column of the run table, +1 where higher is better, and
@@ -204,33 +213,51 @@ CURRICULUM_MEASURES = {"success_level2": ("success_greedy", 1.0, True),
                        "steps_to_0.9": ("steps_to_0.9_censored", -1.0, False)}
 
 
+#: The share of a curriculum's runs that must reach the top level for its verdict on a task: below
+#: it the comparison is zero-shot transfer to a level it never trained on, and reads "inconclusive".
+CURRICULUM_CLIMBED = 0.8
+
+
 def curriculum_comparison(params: Params, table: pd.DataFrame, complete: list[str]) -> dict[str, Any]:
-    """The method with the mastery curriculum (``evaluation.curriculum``) against the method itself
-    (``evaluation.method``), which shares every setting and the env-step budget: greedy success on
-    the training problems of the full task (level 2) and averaged over all levels (IQM [95% CI]),
-    and env steps to 90% on the full task (Kaplan-Meier median, censored at the budget). Per
-    measure and task (and over all tasks for the rates): each arm's estimate and P(curriculum
-    beats the method) (rliable; ties count half; fewer steps is better, never ranks at the budget)."""
+    """The method with the mastery curriculum (``evaluation.curriculum``) against the matched arm
+    without it (``evaluation.curriculum_reference``), which shares every setting, the env-step
+    budget and the learning-rate schedule: greedy success on the training problems of the full task
+    (level 2) and averaged over all levels (IQM [95% CI]), and env steps to 90% on the full task
+    (Kaplan-Meier median, censored at the budget). Per measure and task (and over all tasks for
+    the rates): each arm's estimate and P(curriculum beats the reference) (rliable; ties count
+    half; fewer steps is better, never ranks at the budget). ``climb``: each curriculum run's top
+    level and env steps per level. On a task where fewer than :data:`CURRICULUM_CLIMBED` of the
+    runs reached the top level, its comparisons carry no test (``inconclusive``)."""
     ev = params.evaluation
-    method, curriculum = ev.method, ev.curriculum
-    if method not in complete or curriculum not in complete:
+    reference, curriculum = ev.curriculum_reference, ev.curriculum
+    if reference not in complete or curriculum not in complete:
         return {}
-    tasks = [t for t in params.experiments[curriculum].tasks if t in params.experiments[method].tasks]
+    tasks = [t for t in params.experiments[curriculum].tasks if t in params.experiments[reference].tasks]
     reps, seed = ev.bootstrap_reps, ev.seed
-    out: dict[str, Any] = {"method": method, "curriculum": curriculum,
-                           "budget": {t: params.run_config(curriculum, t).training.max_steps for t in tasks}}
+    runs = table[table["experiment"] == curriculum].sort_values("seed")
+    climb = {t: [{"seed": int(r["seed"]), "top_level": int(r["top_level"]), "level_entered_at": r["level_entered_at"],
+                  "steps_per_level": r["steps_per_level"]} for _, r in runs[runs["task"] == t].iterrows()] for t in tasks}
+    top = NUM_LEVELS - 1
+    reached = {t: sum(r["top_level"] == top for r in climb[t]) for t in tasks}
+    inconclusive = {t: f"inconclusive: {reached[t]}/{len(climb[t])} curriculum runs reached level {top}"
+                    for t in tasks if reached[t] < CURRICULUM_CLIMBED * len(climb[t])}
+    out: dict[str, Any] = {"reference": reference, "curriculum": curriculum,
+                           "budget": {t: params.run_config(curriculum, t).training.max_steps for t in tasks},
+                           "climb": climb, "reached_top": reached}
     for measure, (column, sign, pooled) in CURRICULUM_MEASURES.items():
         per_experiment = {name: {**{t: _matrix(table, name, column, [t]) for t in tasks},
                                  **({"all_tasks": _matrix(table, name, column, tasks)} if pooled else {})}
-                          for name in (curriculum, method)}
+                          for name in (curriculum, reference)}
         if pooled:
             entry: dict[str, Any] = {name: {key: est["iqm"] for key, est in stats.interval_estimates(
                 matrices, reps, seed, aggregates=("iqm",)).items()} for name, matrices in per_experiment.items()}
         else:
-            entry = {name: {t: steps_to_mastery(table, name, t) for t in tasks} for name in (curriculum, method)}
+            entry = {name: {t: steps_to_mastery(table, name, t) for t in tasks} for name in (curriculum, reference)}
         entry["p"] = {key: stats.probability_of_improvement(sign * per_experiment[curriculum][key],
-                                                            sign * per_experiment[method][key], reps, seed)
+                                                            sign * per_experiment[reference][key], reps, seed)
                       for key in per_experiment[curriculum]}
+        for task, reason in inconclusive.items():  # no test where the curriculum never trained on the full task
+            entry["p"][task] = {**entry["p"][task], "p_value": None, "inconclusive": reason}
         out[measure] = entry
     return out
 

@@ -143,13 +143,17 @@ def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, 
         a, b = variants[0].get(variant, {}), variants[1].get(variant, {})
         for key in ("p_success", "p_steps"):
             for task in sorted(set(a.get(key, {})) | set(b.get(key, {}))):
-                rows.append(_estimate(f"P({variant} > no world model) {task} {key}", a.get(key, {}).get(task),
+                rows.append(_estimate(f"P({variant} > its reference) {task} {key}", a.get(key, {}).get(task),
                                       b.get(key, {}).get(task), value="p"))
     comparisons = [x.get("curriculum") or {} for x in (old, new)]
     for measure in CURRICULUM_MEASURES:
         a, b = ((c.get(measure) or {}).get("p", {}) for c in comparisons)
         for task in sorted(set(a) | set(b)):
-            rows.append(_estimate(f"P(curriculum > method) {task} {measure}", a.get(task), b.get(task), value="p"))
+            rows.append(_estimate(f"P(curriculum > its reference) {task} {measure}", a.get(task), b.get(task), value="p"))
+    reached = [c.get("reached_top") or {} for c in comparisons]
+    for task in sorted(set(reached[0]) | set(reached[1])):
+        rows.append(_exact(f"curriculum runs that reached the top level {task}", reached[0].get(task), reached[1].get(task),
+                           tolerance=SEED_TOLERANCE))
     for experiment in sorted(set(old.get("llm", {})) | set(new.get("llm", {}))):
         a, b = old.get("llm", {}).get(experiment, {}), new.get("llm", {}).get(experiment, {})
         for task in sorted(set(a) | set(b)):

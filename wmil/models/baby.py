@@ -35,7 +35,13 @@ class BabyModel(nn.Module):
         self.value_head = ValueHead(d) if value_head else None
         # built last, so that with the same seed a model without it (the RL-only ablation) starts
         # with exactly the same encoder, core, policy and value weights
-        self.world_model = WorldModelHead(d, task.num_actions, task.one_hot_dim) if config.world_model else None
+        self.world_model = None
+        if config.world_model:
+            # the answer head predicts only the problem slots, the first of the one-hot encoding
+            answer = config.world_model_head == "answer"
+            width = int(task.slot_offsets[task.num_problem_slots]) if answer else task.one_hot_dim
+            self.world_model = WorldModelHead(d, task.num_actions, width, action_input=not answer)
+        self.world_model_detached = config.world_model_detached
         self.embedding_predictor = None
         if config.world_model_target == "embedding":  # built after the rest, so it shifts no other initial weight
             self.embedding_predictor = WorldModelHead(d, task.num_actions, d)
@@ -54,7 +60,8 @@ class BabyModel(nn.Module):
         return h, self.action_head(h), value
 
     def predict_next_state(self, h: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Predicted raw next state ``(n, one_hot_dim)`` from embeddings ``h`` and ``actions``."""
+        """Predicted raw next state ``(n, one_hot_dim)`` from embeddings ``h`` and ``actions`` (the
+        answer head: its problem slots alone, the first columns of the encoding)."""
         if self.world_model is None:
             raise RuntimeError("this model has no world-model head (model.world_model: false)")
         return self.world_model(h, actions)

@@ -205,12 +205,13 @@ def curriculum(ctx: Context):
         _steps_axis(ax)
     axes[0, -1].legend(fontsize=7)
     levels = [c for c in runs.columns if c.startswith("success_greedy_level")]
-    long = runs[runs["experiment"].isin([ev.method, ev.curriculum])].melt(
+    arms = [ev.curriculum_reference, ev.curriculum]
+    long = runs[runs["experiment"].isin(arms)].melt(
         id_vars=["experiment", "task", "seed"], value_vars=levels, var_name="level", value_name="success")
     long["level"] = long["level"].str.removeprefix("success_greedy_level")
     for ax, task in zip(axes[1], ctx.tasks):
         sns.barplot(data=long[long["task"] == task], x="level", y="success", hue="experiment",
-                    hue_order=[ev.method, ev.curriculum], palette=_palette([ev.method, ev.curriculum]),
+                    hue_order=arms, palette=_palette(arms),
                     errorbar=("ci", 95), n_boot=200, seed=0, ax=ax, legend=task == ctx.tasks[-1])
         if task == ctx.tasks[-1]:
             ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -223,7 +224,7 @@ def tsne(ctx: Context):
     plt, sns = _plt()
     ev = ctx.params.evaluation
     # the method and its ablation without a world model; the probes compare every analysed variant
-    sources = [ev.method, ev.no_world_model, "untrained", "raw"]
+    sources = [ev.method, ev.world_model[ev.method], "untrained", "raw"]
     tasks = ctx.analysis_tasks
     fig, axes = plt.subplots(len(sources), len(tasks), figsize=(3.6 * len(tasks), 3.3 * len(sources)),
                              squeeze=False)
@@ -422,12 +423,12 @@ def rule(ctx: Context):
 def world_model(ctx: Context):
     plt, _ = _plt()
     summary = ctx.json("metrics/summary.json")
-    comparison = summary["world_model"]
-    reference, variants = comparison["reference"], comparison["variants"]
-    names = [reference, *(n for n in ctx.params.expand(ctx.params.evaluation.world_model) if n in variants)]
+    variants = summary["world_model"]["variants"]
+    ordered = [n for n in ctx.params.expand(list(ctx.params.evaluation.world_model)) if n in variants]
+    names = list(dict.fromkeys(x for n in ordered for x in (variants[n]["reference"], n)))  # each reference before its variants
     colors = _palette(names)
     labels = [*ctx.tasks, "all_tasks"]
-    fig, axes = plt.subplots(1, 2, figsize=(13, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
     width = 0.8 / len(names)
     for i, name in enumerate(names):
         entry = summary["experiments"][name]
@@ -438,20 +439,20 @@ def world_model(ctx: Context):
         for x, e in zip(at, steps):
             _km_points(axes[0], ["x"], [e], colors[name], offset=x + offset, label=None)
         axes[0].plot([], [], "o", color=colors[name], label=f"{name} (reached: " + ", ".join(f"{e['reached']}/{e['runs']}" for e in steps) + ")")
-        if name != reference:
+        if name in variants:
             p = variants[name]["p_steps"]
-            shown = [t for t in labels if t in p]
-            for t in shown:
+            for t in (t for t in labels if t in p):
                 _interval_points(axes[1], ["x"], [{"value": p[t]["p"], **p[t]}], colors[name], offset=labels.index(t) + offset)
+    method = ctx.params.evaluation.method
     for i, task in enumerate(ctx.tasks):
-        axes[0].hlines(ctx.params.run_config(reference, task).training.max_steps, i - 0.45, i + 0.45, color="grey",
+        axes[0].hlines(ctx.params.run_config(method, task).training.max_steps, i - 0.45, i + 0.45, color="grey",
                        linestyle="--", linewidth=1, label="budget" if i == 0 else None)
     axes[0].set_xticks(range(len(ctx.tasks)), ctx.tasks)
     axes[0].set(ylabel="env steps to 90% rolling success\non the full task (Kaplan-Meier median, 95% CI)")
     axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2)
     axes[1].axhline(0.5, color="grey", linestyle="--", linewidth=1)
     axes[1].set_xticks(range(len(labels)), [t.replace("_", " ") for t in labels])
-    axes[1].set(ylim=(-0.02, 1.02), ylabel=f"P(variant needs fewer steps than {reference})\n(95% CI)")
+    axes[1].set(ylim=(-0.02, 1.02), ylabel="P(variant needs fewer steps\nthan its reference) (95% CI)")
     return fig
 
 
@@ -469,13 +470,13 @@ FIGURES: dict[str, FigureSpec] = {
     "reward_components": FigureSpec(reward_components, ("plots/curves.csv",),
         "The reward vector's components per step over training: goal (the parent's verdict), prediction (exp(-MSE) x scale) and consistency (logged, weight 0)."),
     "curriculum": FigureSpec(curriculum, ("plots/curves.csv", "plots/runs.csv"),
-        "Top: the curriculum's level over training, per seed. Bottom: greedy success on the training problems per difficulty level, with and without the curriculum."),
+        "Top: the curriculum's level over training, per seed. Bottom: greedy success on the training problems per difficulty level, with the curriculum and without it at the same budget and schedule."),
     "tsne": FigureSpec(tsne, ("analysis/{task}.json",),  # one per analysed task
         "t-SNE maps of the state embeddings of a fixed grid of states, coloured by the correct action: the method, its ablation without a world model, an untrained model and the raw one-hot states."),
     "probes": FigureSpec(probes, ("plots/representation.csv",),
         "Held-out accuracy of linear probes that read each state attribute off the embedding (mean over seeds, 95% CI); black bars mark chance (the majority class)."),
     "world_model": FigureSpec(world_model, ("metrics/summary.json",),
-        "Does the world model help? Left: env steps to 90% rolling success of each world-model variant and of the method without one (Kaplan-Meier median, 95% CI, censored at the budget). Right: the probability that a run of each variant needs fewer steps than a run without a world model (rliable, 95% CI), per task and over all tasks."),
+        "What does the world model add? Left: env steps to 90% rolling success of each world-model variant and control and of the runs without one (Kaplan-Meier median, 95% CI, censored at the budget). Right: the probability that a run of each variant needs fewer steps than a run of its reference without a world model (rliable, 95% CI), per task and over all tasks."),
     "mvp_criteria": FigureSpec(mvp_criteria, ("metrics/mvp_criteria.json",),
         "The plan's four LOCKED MVP criteria on every seed: success above chance and above the threshold by the step named, falling entropy and falling world-model error."),
     "parent_quality": FigureSpec(parent_quality, ("metrics/summary.json",),

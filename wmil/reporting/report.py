@@ -278,66 +278,141 @@ def quality_table(summary: dict[str, Any]) -> Table:
 
 def _verdict(poi: dict[str, Any]) -> str:
     """The summary's verdict on one comparison: better, worse or no clear difference by its
-    Holm-adjusted test (``p_holm``); a comparison pooled over tasks has none (not tested)."""
-    return f"{poi['verdict']} (Holm p = {poi['p_holm']:.3f})" if "verdict" in poi else "pooled, not tested"
+    Holm-adjusted test (``p_holm``); a comparison pooled over tasks has none (not tested), nor
+    one the summary marks inconclusive (a curriculum that did not reach the full task)."""
+    if "verdict" in poi:
+        return f"{poi['verdict']} (Holm p = {poi['p_holm']:.3f})"
+    return poi.get("inconclusive", "pooled, not tested")
 
 
 def _poi(poi: dict[str, Any]) -> str:
     return f"{interval({'value': poi['p'], **poi})} {_verdict(poi)}"
 
 
-def world_model_variants(params: Params, summary: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
-    """The reference without a world model and the variants compared with it, in the order of
-    ``evaluation.world_model`` (sweeps expanded); ``(None, {})`` when the comparison is missing."""
-    comparison = summary.get("world_model") or {}
-    variants = comparison.get("variants", {})
-    return comparison.get("reference"), {n: variants[n] for n in params.expand(params.evaluation.world_model) if n in variants}
+def world_model_variants(params: Params, summary: dict[str, Any]) -> dict[str, Any]:
+    """The world-model variants and controls in the order of ``evaluation.world_model`` (sweeps
+    expanded), each with its ``reference``; empty when the comparison is missing."""
+    variants = (summary.get("world_model") or {}).get("variants", {})
+    return {n: variants[n] for n in params.expand(list(params.evaluation.world_model)) if n in variants}
+
+
+def world_model_groups(params: Params, summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Reference -> its variants (name -> entry), references in order of first appearance."""
+    groups: dict[str, dict[str, Any]] = {}
+    for name, v in world_model_variants(params, summary).items():
+        groups.setdefault(v["reference"], {})[name] = v
+    return groups
+
+
+def world_model_label(v: dict[str, Any] | None) -> str:
+    """What a variant's world model is, in words (None: the reference, which has none)."""
+    if v is None:
+        return "none"
+    if v["head"] == "answer":
+        label = "answer head (next problem from the state alone)"
+    elif v["target"] == "raw":
+        label = "raw next state"
+    else:
+        switch = " and ".join(x for x in (f"{v['embedding_after_steps']:,} steps" if v["embedding_after_steps"] else "",
+                                          f"success {v['embedding_after_success']:g}" if v["embedding_after_success"] else "") if x)
+        label = f"embedding (raw until {switch})" if switch else "embedding"
+    extras = [text for on, text in ((v["detached"], "detached from the encoder"),
+                                    (v["distill_coef"] > 0, "plus KL to the parent's answer"),
+                                    (v["next_problem"] == "fresh", "fresh problem after each answer")) if on]
+    return ", ".join([label, *extras])
 
 
 def world_model_table(params: Params, summary: dict[str, Any]) -> Table:
-    """The reference without a world model, then each variant, per task (and over all tasks)."""
-    reference, variants = world_model_variants(params, summary)
+    """Each reference without a world model, then its variants and controls, per task."""
     rows = []
-    for name, v in ({reference: None, **variants}.items() if reference else []):
-        entry = summary["experiments"][name]
-        if v is None:
-            target = "none"
-        elif v["target"] == "raw":
-            target = "raw next state"
-        else:
-            switch = " and ".join(x for x in (f"{v['embedding_after_steps']:,} steps" if v["embedding_after_steps"] else "",
-                                              f"success {v['embedding_after_success']:g}" if v["embedding_after_success"] else "") if x)
-            target = f"embedding (raw until {switch})" if switch else "embedding"
-        for task in params.experiments[name].tasks:
-            row = {"experiment": name, "target": target, "seeds": str(entry["seeds"]),
-                   "coef": "-" if v is None else f"{v['world_model_coef']:g}", "task": task,
-                   "env steps to 90%": km(entry["steps_to_0.9"][task]),
-                   "success": interval(entry["success_greedy"][task])}
-            for key, label in (("p_steps", "fewer steps"), ("p_success", "higher success")):
-                row[f"P({label} than {reference})"] = "-" if v is None else _poi(v[key][task])
-            rows.append(row)
-    return Table("Does the world model help?",
-                 f"ppo's settings and budget with the world model changed; {reference}: none at all. Steps: env steps "
-                 "until 90% rolling success on the full task, Kaplan-Meier median [95% CI] with runs censored at the "
-                 "budget (reached/runs); success: greedy success on the training problems (rate; IQM [95% CI] over "
-                 "seeds). P: the probability that a run of the variant beats a run of the reference (rliable; ties "
-                 "count half) [95% CI], and its verdict: a two-sided Mann-Whitney test, Holm-adjusted over every "
-                 "verdict of the report.", rows)
+    for reference, variants in world_model_groups(params, summary).items():
+        compared = list(dict.fromkeys(t for v in variants.values() for t in v["tasks"]))
+        for name, v in {reference: None, **variants}.items():
+            entry = summary["experiments"][name]
+            for task in compared if v is None else v["tasks"]:
+                row = {"experiment": name, "world model": world_model_label(v), "seeds": str(entry["seeds"]),
+                       "coef": "-" if v is None else f"{v['world_model_coef']:g}", "task": task,
+                       "env steps to 90%": km(entry["steps_to_0.9"][task]),
+                       "success": interval(entry["success_greedy"][task]),
+                       "held-out success": interval(entry["held_out_success_greedy"].get(task))}
+                for key, label in (("p_steps", "fewer steps"), ("p_success", "higher success")):
+                    row[f"P({label} than its reference)"] = "-" if v is None else _poi(v[key][task])
+                rows.append(row)
+    return Table("What does the world model add?",
+                 "ppo's settings and budget with the world model changed, each against the run without one on the "
+                 "same tasks (its reference: the row above it with world model 'none'). Steps: env steps until 90% "
+                 "rolling success on the full task, Kaplan-Meier median [95% CI] with runs censored at the budget "
+                 "(reached/runs); success: greedy success on the training problems, held-out: on the problems the run "
+                 "never trained on (rates; IQM [95% CI] over seeds). P: the probability that a run of the variant "
+                 "beats a run of its reference (rliable; ties count half) [95% CI], and its verdict: a two-sided "
+                 "Mann-Whitney test, Holm-adjusted over every verdict of the report.", rows)
+
+
+def _beats(v: dict[str, Any], task: str) -> bool:
+    """Whether a variant beats its reference on ``task`` by a Holm-adjusted verdict (steps or success)."""
+    return any(v[key][task].get("verdict") == "better" for key in ("p_steps", "p_success") if task in v[key])
 
 
 def world_model_findings(params: Params, summary: dict[str, Any]) -> list[str]:
-    """Per task: the world-model variants that beat the reference (Holm-adjusted, on steps to 90%
-    or on success), or that none does (a null result)."""
-    reference, variants = world_model_variants(params, summary)
-    tasks = list(params.experiments[reference].tasks) if variants else []
+    """Per task: the variants and controls that beat their reference (Holm-adjusted, on steps to
+    90% or on success), or that none does (a null result); then what the controls say about the
+    method's world model, in words derived from the same verdicts."""
+    variants = world_model_variants(params, summary)
+    method = params.evaluation.method
+    if method not in variants:
+        return []
     lines = []
+    tasks = list(dict.fromkeys(t for v in variants.values() for t in v["tasks"]))
     for task in tasks:
-        wins = [f"{name} ({label} P = {v[key][task]['p']:.2f}, Holm p = {v[key][task]['p_holm']:.3f})"
+        wins = [f"{name} over {v['reference']} ({label} P = {v[key][task]['p']:.2f}, Holm p = {v[key][task]['p_holm']:.3f})"
                 for name, v in variants.items() if task in v["p_steps"]
                 for key, label in (("p_steps", "fewer steps"), ("p_success", "higher success"))
                 if v[key][task].get("verdict") == "better"]
-        lines.append(f"World model on {task}: " + (f"beats {reference}: " + "; ".join(wins) if wins else
-                                                    f"no variant beats {reference} (a null result)") + ".")
+        lines.append(f"World model on {task}: " + ("; ".join(wins) if wins else "no variant beats its reference (a null result)") + ".")
+    lines += _world_model_explanation(params, summary, variants)
+    return lines
+
+
+def _world_model_explanation(params: Params, summary: dict[str, Any], variants: dict[str, Any]) -> list[str]:
+    """The headline sentence on the method's world model: per task where it beats its reference,
+    which control also does (the answer head: supervision; the detached head: the reward), whether
+    it still does where the next state reveals no answer, and the upper bound of being told the
+    parent's answer outright (distillation)."""
+    method = params.evaluation.method
+    told = [n for n, v in variants.items() if v["distill_coef"] > 0]
+    answer = [n for n, v in variants.items() if v["head"] == "answer"]
+    detached = [n for n, v in variants.items() if v["detached"] and v["head"] == "dynamics"]
+    fresh = [n for n, v in variants.items() if v["next_problem"] == "fresh" and v["distill_coef"] == 0]
+    lines = []
+    for task in variants[method]["tasks"]:
+        def steps(name: str, task: str = task) -> str:
+            return f"{km(summary['experiments'][name]['steps_to_0.9'][task])} env steps to 90%"
+
+        if not _beats(variants[method], task):
+            lines.append(f"The world model on {task}: {method} does not beat {variants[method]['reference']}; "
+                         "nothing to explain.")
+            continue
+        reference = variants[method]["reference"]
+        said = [f"{method} beats {reference} ({steps(method)} against {steps(reference)})"]
+        for names, yes, no in (
+                (answer, "so does a head that predicts the next problem from the state alone (no action): the gain is "
+                         "supervision from the parent's corrections, not a model of dynamics",
+                 "a head that predicts the next problem from the state alone does not: the action-conditioned model "
+                 "adds something"),
+                (detached, "so does the head detached from the encoder: the gain comes through the prediction reward",
+                 "the head detached from the encoder does not: the gain comes through the shared representation")):
+            for name in names:
+                if task in variants[name]["tasks"]:
+                    said.append(f"{yes if _beats(variants[name], task) else no} ({name}: {steps(name)})")
+        for name in fresh:
+            if task in variants[name]["tasks"]:
+                said.append(f"with a fresh problem after each answer (the next state reveals no answer) the world "
+                            f"model {'still beats' if _beats(variants[name], task) else 'no longer beats'} "
+                            f"{variants[name]['reference']}")
+        for name in told:
+            if task in variants[name]["tasks"]:
+                said.append(f"told the parent's answer outright ({name}), a learner needs {steps(name)}")
+        lines.append(f"The world model on {task}: " + "; ".join(said) + ".")
     return lines
 
 
@@ -348,8 +423,8 @@ CURRICULUM_MEASURES = {"success_level2": ("success, level 2", "higher"),
 
 
 def curriculum_table(summary: dict[str, Any]) -> Table:
-    """Per measure and task (and over all tasks for the rates): the curriculum, the method, and
-    P(curriculum better) with its verdict."""
+    """Per measure and task (and over all tasks for the rates): the curriculum, its matched
+    reference, and P(curriculum better) with its verdict (or why there is none)."""
     c = summary.get("curriculum") or {}
     rows = []
     for measure, (label, better) in CURRICULUM_MEASURES.items() if c else ():
@@ -358,29 +433,52 @@ def curriculum_table(summary: dict[str, Any]) -> Table:
         for task, poi in entry["p"].items():
             rows.append({"measure": label, "task": task,
                          c["curriculum"]: shown(entry[c["curriculum"]][task]),
-                         c["method"]: shown(entry[c["method"]][task]),
+                         c["reference"]: shown(entry[c["reference"]][task]),
                          "better": better, "P(curriculum better)": _poi(poi)})
     budget = ", ".join(f"{task} {steps:,}" for task, steps in c.get("budget", {}).items())
     return Table("Does the curriculum help?",
-                 f"{c.get('method')} with the mastery curriculum (levels 0 -> 2, replaying easier levels) against "
-                 f"{c.get('method')} itself: the same settings and env-step budget ({budget}), the curriculum's seeds "
-                 "(five). Greedy success on the training problems (rate) of the full task and averaged over the levels, "
-                 "IQM [95% CI]; env steps until 90% rolling success on the full task, Kaplan-Meier median [95% CI], "
-                 "censored at the budget. P: the probability that a curriculum run beats a run without (higher "
-                 "success, fewer steps; rliable; ties count half) [95% CI], with its Holm-adjusted verdict.", rows)
+                 f"The mastery curriculum (levels 0 -> 2) against {c.get('reference')}: every "
+                 f"setting, the env-step budget ({budget}) and the learning-rate schedule shared, five seeds. Greedy "
+                 "success on the training problems (rate) of the full task and averaged over the levels, IQM [95% CI]; "
+                 "env steps until 90% rolling success on the full task, Kaplan-Meier median [95% CI], censored at the "
+                 "budget. P: the probability that a curriculum run beats a run without (higher success, fewer steps; "
+                 "rliable; ties count half) [95% CI], with its Holm-adjusted verdict; inconclusive where fewer than "
+                 "four in five curriculum runs reached level 2 (the comparison would be zero-shot transfer).", rows)
+
+
+def climb_table(summary: dict[str, Any]) -> Table:
+    """Each curriculum run's climb: the level it reached and the env steps it spent at each."""
+    c = summary.get("curriculum") or {}
+    rows = [{"task": task, "seed": str(run["seed"]), "top level": str(run["top_level"]),
+             **{f"env steps at level {lv}": f"{steps:,}" if steps else "-" for lv, steps in enumerate(run["steps_per_level"])},
+             "level 2 from": "-" if run["level_entered_at"][-1] is None else f"{run['level_entered_at'][-1]:,}"}
+            for task, runs in c.get("climb", {}).items() for run in runs]
+    return Table("How far did the curriculum climb?",
+                 "Each curriculum run: the highest level it reached, the env steps it played while each level was "
+                 "the current one (replayed easier episodes included), and the env step at which it first played "
+                 "level 2 (the full task, which the verdicts judge).", rows)
 
 
 def curriculum_finding(summary: dict[str, Any]) -> list[str]:
-    """Whether the curriculum earns its place: better on some tested comparison and worse on none."""
+    """Whether the curriculum earns its place: better on some tested comparison and worse on none;
+    inconclusive where it did not reach the full task."""
     c = summary.get("curriculum") or {}
     if not c:
         return []
-    verdicts = [poi.get("verdict") for m in CURRICULUM_MEASURES for poi in c[m]["p"].values()]
+    pois = [poi for m in CURRICULUM_MEASURES for poi in c[m]["p"].values()]
+    verdicts = [poi.get("verdict") for poi in pois]
     better, worse = verdicts.count("better"), verdicts.count("worse")
-    earns = better > 0 and worse == 0
-    return [f"Curriculum against {c['method']} at equal env steps: better on {better}, worse on {worse} of "
-            f"{sum(v is not None for v in verdicts)} tested comparisons (task x measure, Holm-adjusted)"
-            + (": it earns its place." if earns else ": it does not earn its place.")]
+    reached = ", ".join(f"{task} {n}/{len(c['climb'][task])}" for task, n in c["reached_top"].items())
+    inconclusive = sorted({task for m in CURRICULUM_MEASURES for task, poi in c[m]["p"].items() if "inconclusive" in poi})
+    tested = sum(v is not None for v in verdicts)
+    if tested == 0:
+        verdict = ": inconclusive (it reached the full task on too few runs to compare there)."
+    else:
+        verdict = (": it earns its place." if better > 0 and worse == 0 else ": it does not earn its place.")
+        if inconclusive:
+            verdict = verdict[:-1] + f"; inconclusive on {', '.join(inconclusive)}."
+    return [f"Curriculum against {c['reference']} at equal env steps (runs that reached level 2: {reached}): better on "
+            f"{better}, worse on {worse} of {tested} tested comparisons (task x measure, Holm-adjusted)" + verdict]
 
 
 def findings(params: Params, summary: dict[str, Any], criteria: dict[str, Any], audit: dict[str, Any] | None) -> list[str]:
@@ -429,6 +527,7 @@ def params_hash(params: Params) -> str:
 
 def tables(params: Params, summary: dict[str, Any], audit: dict[str, Any] | None) -> list[Table]:
     return [headline(params, summary), rule_table(summary), world_model_table(params, summary), curriculum_table(summary),
+            climb_table(summary),
             *([audit_table(audit)] if audit is not None else []),
             *([t] if audit is not None and (t := programs_table(audit)) is not None else []),
             llm_table(summary), quality_table(summary)]
@@ -519,10 +618,10 @@ def headline_metrics(params: Params, summary: dict[str, Any], criteria: dict[str
         out[f"p_improvement.{method}_over_{name}"] = round(pois["all_tasks"]["p"], 4)
     for name, v in (summary.get("world_model") or {}).get("variants", {}).items():
         for task in v["tasks"]:
-            out[f"p_fewer_steps_than_no_world_model.{name}.{task}"] = round(v["p_steps"][task]["p"], 4)
+            out[f"p_fewer_steps_than_reference.{name}.{task}"] = round(v["p_steps"][task]["p"], 4)
     for measure, entry in {k: v for k, v in (summary.get("curriculum") or {}).items() if k in CURRICULUM_MEASURES}.items():
         for task, poi in entry["p"].items():
-            out[f"p_curriculum_over_method.{measure}.{task}"] = round(poi["p"], 4)
+            out[f"p_curriculum_over_reference.{measure}.{task}"] = round(poi["p"], 4)
     for name, by_task in summary["llm"].items():
         for task, e in by_task.items():
             out[f"llm_seeds_inside_prediction.{name}.{task}"] = sum(e["inside"]) if e.get("prediction") else None

@@ -39,7 +39,9 @@ def add_auxiliary_losses(loss: torch.Tensor, model: BabyModel, config: Algorithm
         # after the switch the raw head still learns, but as a readout of detached embeddings: its
         # error stays the prediction reward and the logged MSE, while the representation is shaped
         # by the self-predictive loss alone
-        readout = h.detach() if model.predicts_embeddings else h
+        # detached (model.world_model_detached), the head learns to predict but the encoder and core
+        # get no gradient from it: a better reward (the prediction bonus) without a better representation
+        readout = h.detach() if model.predicts_embeddings or model.world_model_detached else h
         world_model = prediction_mse(task, model.predict_next_state(readout, actions), next_states).mean()
         loss = loss + config.world_model_coef * world_model
         if model.predicts_embeddings:

@@ -12,7 +12,7 @@ from wmil.models.baby import BabyModel
 from wmil.tasks.rules import Task
 from wmil.training.auxiliary import add_auxiliary_losses, gradient_step
 from wmil.training.buffer import RolloutBatch, gae
-from wmil.training.schedule import scheduled
+from wmil.training.schedule import Progress, scheduled
 
 
 class PPO:
@@ -31,8 +31,8 @@ class PPO:
         self.generator = generator  # minibatch shuffling
         self.optimizer = torch.optim.Adam(model.trainable_parameters(), lr=config.lr, eps=1e-5, fused=True)
 
-    def update(self, batch: RolloutBatch, progress: float = 0.0) -> dict[str, float]:
-        """One rollout of whole episodes; ``progress`` (env steps / budget) sets the scheduled
+    def update(self, batch: RolloutBatch, progress: Progress = Progress()) -> dict[str, float]:
+        """One rollout of whole episodes; ``progress`` (through the budget) sets the scheduled
         learning rate and entropy bonus."""
         cfg = self.config
         lr = scheduled(cfg.lr, cfg.lr_schedule, progress)

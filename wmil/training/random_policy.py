@@ -10,6 +10,7 @@ from wmil.config import AlgorithmConfig
 from wmil.models.baby import BabyModel
 from wmil.tasks.rules import Task
 from wmil.training.buffer import RolloutBatch
+from wmil.training.schedule import Progress
 
 
 class RandomPolicy:
@@ -26,7 +27,7 @@ class RandomPolicy:
         model.action_head.requires_grad_(False)
         self.entropy = float(torch.log(torch.tensor(float(task.num_actions))))
 
-    def update(self, batch: RolloutBatch, progress: float = 0.0) -> dict[str, float]:
+    def update(self, batch: RolloutBatch, progress: Progress = Progress()) -> dict[str, float]:
         return {"entropy": self.entropy}
 
     def state_dict(self) -> dict[str, Any]:

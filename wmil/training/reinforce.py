@@ -12,7 +12,7 @@ from wmil.models.baby import BabyModel
 from wmil.tasks.rules import Task
 from wmil.training.auxiliary import add_auxiliary_losses, gradient_step
 from wmil.training.buffer import RolloutBatch, discounted_returns
-from wmil.training.schedule import scheduled
+from wmil.training.schedule import Progress, scheduled
 
 
 class REINFORCE:
@@ -41,8 +41,8 @@ class REINFORCE:
             return 0.0
         return self.baseline_avg / (1.0 - self.config.baseline_decay**self.baseline_updates)
 
-    def update(self, batch: RolloutBatch, progress: float = 0.0) -> dict[str, float]:
-        """One gradient step on one rollout of whole episodes; ``progress`` (env steps / budget)
+    def update(self, batch: RolloutBatch, progress: Progress = Progress()) -> dict[str, float]:
+        """One gradient step on one rollout of whole episodes; ``progress`` (through the budget)
         sets the scheduled learning rate and entropy bonus."""
         cfg = self.config
         lr = scheduled(cfg.lr, cfg.lr_schedule, progress)

@@ -10,9 +10,10 @@ from wmil.tasks.rules import Task
 
 
 def prediction_mse(task: Task, predicted: torch.Tensor, next_states: torch.Tensor) -> torch.Tensor:
-    """Per-sample MSE ``(n,)`` of predicted raw next states ``(n, one_hot_dim)`` against the
-    actual ones ``(n, num_slots)``: the world model's error, loss and reward all come from here."""
-    return ((predicted - task.one_hot(next_states)) ** 2).mean(-1)
+    """Per-sample MSE ``(n,)`` of predicted raw next states ``(n, width)`` against the actual ones
+    ``(n, num_slots)``: the world model's error, loss and reward all come from here. ``width`` is
+    ``one_hot_dim``, or fewer columns for a head that predicts the leading (problem) slots alone."""
+    return ((predicted - task.one_hot(next_states)[:, : predicted.shape[-1]]) ** 2).mean(-1)
 
 
 class RewardComputer:
@@ -34,10 +35,13 @@ class RewardComputer:
         return torch.exp(-mse) * self.config.pred_scale
 
     def compute_consistency_reward(self, predicted: torch.Tensor, next_states: torch.Tensor) -> torch.Tensor:
-        """1 where the arg-max of the predicted feedback slot equals the actual feedback, ``(n,)``."""
+        """1 where the arg-max of the predicted feedback slot equals the actual feedback, ``(n,)``;
+        0 from a head that does not predict the feedback (the answer head)."""
         slot = self.task.feedback_slot
         start = int(self.task.slot_offsets[slot])
         end = start + self.task.slots[slot].cardinality
+        if predicted.shape[-1] < end:
+            return torch.zeros(len(predicted))
         return (predicted[:, start:end].argmax(-1) == next_states[:, slot]).float()
 
     def compute(self, goal: torch.Tensor, predicted: torch.Tensor | None,

@@ -49,6 +49,7 @@ from wmil.training.event_log import write_events
 from wmil.training.recorder import CURVE_COLUMNS, MASTERY, TIMING_COLUMNS, RunRecorder, curve_to_csv
 from wmil.training.rewards import RewardComputer
 from wmil.training.rollout import RolloutCollector
+from wmil.training.schedule import Progress
 
 __all__ = ["CURVE_COLUMNS", "FINISHED_FILES", "TIMING_COLUMNS", "Trainer"]
 
@@ -71,7 +72,8 @@ class Trainer:
         self.task = make_task(env.task, env.num_actions, env.episode_length)
         self.parent = make_parent(config.parent, self.task, torch.Generator().manual_seed(seeds.parent), server,
                                   Split(split_seed(config.seed), "training"))
-        self.env = VectorEnv(self.parent, env.num_envs, env.episode_length, torch.Generator().manual_seed(seeds.env))
+        self.env = VectorEnv(self.parent, env.num_envs, env.episode_length, torch.Generator().manual_seed(seeds.env),
+                             env.next_problem)
         algorithm = ALGORITHMS[config.algorithm.name]
         torch.manual_seed(seeds.init)
         self.model = BabyModel(self.task, config.model, value_head=algorithm.needs_value)
@@ -124,7 +126,7 @@ class Trainer:
         self.maybe_switch_target()
         level = self.level
         batch = self.collector.collect(self.episode_levels())
-        stats = self.algorithm.update(batch, self.env_steps / self.config.training.max_steps)
+        stats = self.algorithm.update(batch, self.progress())
         self.env_steps += self.buffer.num_steps * self.buffer.num_envs
         self.updates += 1
         levels = self.env.level
@@ -133,8 +135,16 @@ class Trainer:
         successes = self.recorder.record(stats, self.buffer, levels, level, self.env_steps,
                                          self.model.world_model is not None)
         if self.curriculum is not None:  # mastery counts the current level's episodes only
-            self.curriculum.update(successes[levels == level])
+            self.curriculum.update(successes[levels == level], self.env_steps)
         return successes
+
+    def progress(self) -> Progress:
+        """How far through the budget the run is, for the schedules: overall, and since it first
+        played the top level (0 before it)."""
+        budget = self.config.training.max_steps
+        top = 0 if self.curriculum is None else self.curriculum.entered[-1]
+        at_top = 0.0 if top is None else (self.env_steps - top) / max(budget - top, 1)
+        return Progress(self.env_steps / budget, at_top)
 
     def iterations(self) -> Iterator[torch.Tensor]:
         """Train without writing any file, one rollout and update at a time, until the budget
@@ -269,6 +279,10 @@ class Trainer:
             "failures": self.recorder.failures,  # failed episodes, at any level
             f"failures_to_{MASTERY:g}": self.recorder.failures_to_mastery,  # the regret; None: never mastered
             "embedding_switch_step": self.embedding_switch_step,
+            # a curriculum's climb: the env steps at which it reached each level (None: never) and
+            # those it played while each was the current one
+            "level_entered_at": None if self.curriculum is None else list(self.curriculum.entered),
+            "steps_per_level": None if self.curriculum is None else self.curriculum.steps_per_level(self.env_steps),
         }
         atomic.write_text(self.run_dir / "curve.csv", curve_to_csv(curve))
         write_events(self.run_dir, curve, rates)

@@ -13,7 +13,7 @@
   in the table) with every action (batch calibration, Zhou et al. 2023, over a fixed set so that a
   verdict never depends on the batch it came in); ``none`` uses 0.
 
-Only the 0/1 verdict ever reaches the learner (the plan's rule): no probability does.
+Only the 0/1 verdict ever reaches the learner's reward (the plan's rule): no probability does.
 """
 
 from __future__ import annotations

@@ -1,0 +1,29 @@
+"""The hyperparameter schedules: constant, linear over the budget, and linear from the step a run
+first plays the top level."""
+
+from __future__ import annotations
+
+import pytest
+
+from wmil.training.schedule import SCHEDULES, Progress, scheduled
+
+
+def test_constant_and_linear_follow_the_budget():
+    assert scheduled(0.01, "constant", Progress(0.7, 0.7)) == 0.01
+    assert scheduled(0.01, "linear", Progress(0.25, 0.0)) == pytest.approx(0.0075)
+    assert scheduled(0.01, "linear", Progress(1.2, 1.2)) == 0.0  # never negative past the budget
+
+
+def test_linear_from_top_holds_the_rate_until_the_top_level_then_anneals_to_zero():
+    # a curriculum at 40% of its budget still climbing: the full rate, where linear has lost 40%
+    assert scheduled(0.01, "linear_from_top", Progress(0.4, 0.0)) == 0.01
+    assert scheduled(0.01, "linear", Progress(0.4, 0.0)) == pytest.approx(0.006)
+    # half way from its arrival at the top to the budget: half the rate
+    assert scheduled(0.01, "linear_from_top", Progress(0.7, 0.5)) == pytest.approx(0.005)
+    assert scheduled(0.01, "linear_from_top", Progress(1.0, 1.0)) == 0.0
+
+
+def test_an_unknown_schedule_names_the_allowed_ones():
+    with pytest.raises(ValueError, match=r"unknown schedule 'cosine'.*linear_from_top"):
+        scheduled(0.01, "cosine", Progress())
+    assert SCHEDULES == ("constant", "linear", "linear_from_top")
