@@ -94,8 +94,10 @@ def tiny_params() -> dict:
     # programs are tested in test_programs.py and test_llm.py)
     for name in ("llm_verdict", "llm", "llm_all", "llm_mvp"):
         del raw["experiments"][name]
-    for name in ("answer_head", "detached_head"):  # the world-model controls' mechanics need one task
-        raw["experiments"][name]["tasks"] = ["sequence_next"]
+    # the world-model controls are experiments like any other (their mechanics: test_summary, test_report)
+    for name in ("answer_head", "detached_head", "ppo_fresh", "rl_only_fresh"):
+        del raw["experiments"][name]
+        raw["evaluation"]["world_model"].pop(name, None)
     return raw
 
 
@@ -105,11 +107,12 @@ def lean_params() -> dict:
     raw = tiny_params()
     raw["seeds"] = [10]
     experiments = raw["experiments"]
-    controls = ("raw_then_embedding", "answer_head", "detached_head", "ppo_fresh", "rl_only_fresh")
-    for name in [n for n, e in experiments.items() if "sweep" in e or n.startswith(("llm", "t1_")) or n in controls]:
+    for name in [n for n, e in experiments.items()
+                 if "sweep" in e or n.startswith(("llm", "t1_")) or n in ("raw_then_embedding", "ppo_matched")]:
         del experiments[name]
-    experiments["ppo"]["tasks"] = ["conditional"]  # ppo_matched and the curriculum inherit it
-    raw["evaluation"].update(noise=["mvp"], world_model={"ppo": "rl_only"})
+    experiments["ppo"]["tasks"] = ["conditional"]  # the curriculum inherits it
+    experiments["curriculum"]["extends"] = "ppo"  # one job fewer: ppo is its matched arm here
+    raw["evaluation"].update(noise=["mvp"], world_model={"ppo": "rl_only"}, curriculum_reference="ppo")
     raw["llm_audit"]["experiment"] = raw["llm_audit"]["per_state_experiment"] = "mvp"
     return raw
 
