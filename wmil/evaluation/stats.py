@@ -14,6 +14,7 @@ caller's state afterwards, so results depend only on ``seed`` and calls leave no
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,10 +119,12 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int, seed: in
     count half), averaged over tasks, with its 95% CI from resampling X's and Y's runs independently.
 
     ``x``: ``(runs_x, tasks)``, ``y``: ``(runs_y, tasks)`` with the tasks in the same order.
-    Returns ``{"p": float, "lo": float, "hi": float, "p_value": float | None}``; ``p`` is 1.0 when X
-    beats Y in every pairing, 0.5 for identical scores. ``p_value`` (one task only; None over
-    several, where runs of different tasks are not exchangeable): :func:`mann_whitney_p`, the test
-    of P(X > Y) = 1/2, whose statistic is this P times the number of pairings.
+    Returns ``{"p": float, "lo": float, "hi": float, "p_value": float | None, "p_floor": float | None}``;
+    ``p`` is 1.0 when X beats Y in every pairing, 0.5 for identical scores. ``p_value`` (one task
+    only; None over several, where runs of different tasks are not exchangeable):
+    :func:`mann_whitney_p`, the test of P(X > Y) = 1/2, whose statistic is this P times the number
+    of pairings; ``p_floor``: the smallest p-value the test can give at these numbers of runs
+    (complete separation, ``2 / C(n + m, n)``), which says whether a verdict was reachable at all.
     """
     _check_bootstrap_args(reps, seed)
     x = _check_scores("x", x, ndim=2)
@@ -130,8 +133,11 @@ def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int, seed: in
         raise ValueError(f"y: has {y.shape[1]} tasks but x has {x.shape[1]}; both must cover the same tasks")
     point, interval = _bootstrap(
         [x, y], lambda a, b: np.array([metrics.probability_of_improvement(a, b)]), reps, seed)
-    p_value = mann_whitney_p(x[:, 0], y[:, 0]) if x.shape[1] == 1 else None
-    return {"p": float(point[0]), "lo": float(interval[0, 0]), "hi": float(interval[1, 0]), "p_value": p_value}
+    single = x.shape[1] == 1
+    p_value = mann_whitney_p(x[:, 0], y[:, 0]) if single else None
+    p_floor = min(1.0, 2 / math.comb(len(x) + len(y), len(x))) if single else None
+    return {"p": float(point[0]), "lo": float(interval[0, 0]), "hi": float(interval[1, 0]), "p_value": p_value,
+            "p_floor": p_floor}
 
 
 def mann_whitney_p(x: np.ndarray, y: np.ndarray) -> float:

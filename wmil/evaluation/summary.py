@@ -22,6 +22,7 @@ from wmil.config import Params
 from wmil.evaluation import stats
 from wmil.jobs import failure_of
 from wmil.seeding import split_seed
+from wmil.tasks.registry import TASKS
 from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 from wmil.training.recorder import MASTERY
 
@@ -178,7 +179,13 @@ def world_model_comparison(params: Params, table: pd.DataFrame, complete: list[s
         for name in params.expand([variant]):
             if name in complete and reference in complete:
                 out[name] = _world_model_entry(params, table, name, reference)
-    return {"variants": out} if out else {}
+    if not out:
+        return {}
+    # whether the rules' next problem depends on the answer (SequenceNext moves on by it): there the
+    # next state a world model predicts holds the answer
+    tasks = {t for v in out.values() for t in v["tasks"]}
+    holds = {t: TASKS[t].next_problem is not Task.next_problem for t in sorted(tasks)}
+    return {"variants": out, "next_problem_holds_answer": holds}
 
 
 def _world_model_entry(params: Params, table: pd.DataFrame, name: str, reference: str) -> dict[str, Any]:
@@ -418,7 +425,8 @@ def summarize(params: Params, runs_root: Path, audit: dict[str, Any] | None = No
                         "a run that never got there censored at its budget; per task, never pooled",
         "verdicts": "two-sided Mann-Whitney U test of P(X > Y) = 1/2 per task, Holm-adjusted over every "
                     f"verdict of the report (family-wise error {stats.ALPHA}); pooled over tasks: no verdict",
-        "bootstrap_reps": reps, "seeds": list(params.seeds), "tuning_seeds": list(params.tuning_seeds)},
+        "alpha": stats.ALPHA, "bootstrap_reps": reps, "seeds": list(params.seeds),
+        "tuning_seeds": list(params.tuning_seeds)},
         "experiments": {}, "missing": missing}
     for name, exp in params.experiments.items():
         if name not in complete:
