@@ -414,9 +414,11 @@ def _world_model_explanation(params: Params, summary: dict[str, Any], variants: 
             lines.append(f"The world model on {task}: {method} does not beat {reference}; nothing to explain.")
             continue
         said = [f"{method} beats {reference} ({steps(method)} against {steps(reference)})"]
-        why = ("the next problem holds the answer, so the gain is supervision from the parent's corrections, not a "
-               "model of dynamics" if holds.get(task) else
-               "the problem stays, so that head only reconstructs it: an auxiliary loss on the state, no dynamics")
+        why, some = (("the next problem holds the answer, so the gain is supervision from the parent's corrections, not "
+                      "a model of dynamics", "the next problem holds the answer, and that label alone carries some of the "
+                      "gain") if holds.get(task) else
+                     ("the problem stays, so that head only reconstructs it: an auxiliary loss on the state, no dynamics",
+                      "the problem stays, and reconstructing it carries some of the gain"))
         for name, v in variants.items():
             if task not in v["tasks"] or name == method or v["next_problem"] != "rules" or v["distill_coef"] > 0:
                 continue
@@ -424,7 +426,7 @@ def _world_model_explanation(params: Params, summary: dict[str, Any], variants: 
             if v["head"] == "answer":
                 said.append(_control_clause(
                     v, reached(method), "a head that predicts the next problem from the state alone (no action)",
-                    f": {why}", f": {why}, which carries some of the gain", ": the action-conditioned model adds more",
+                    f": {why}", f": {some}", ": the action-conditioned model adds more",
                     task) + f" ({name}: {steps(name)})")
             elif v["detached"]:
                 said.append(_control_clause(
