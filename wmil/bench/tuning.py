@@ -18,6 +18,7 @@ import tempfile
 from typing import Any
 
 from wmil.config import Params, setting_overrides
+from wmil.errors import ConfigError
 
 
 def _run(job: tuple[Params, str, str, int, dict[str, Any]]) -> dict[str, Any]:
@@ -45,8 +46,6 @@ def _run(job: tuple[Params, str, str, int, dict[str, Any]]) -> dict[str, Any]:
 
 def tune(params: Params, experiment: str, jobs: int = 1) -> dict[str, Any]:
     """Every setting's runs and score, best first; prints one line per setting."""
-    from wmil.errors import ConfigError
-
     if experiment not in params.tuning:
         raise ConfigError(f"--tune {experiment!r}: params.yaml has no tuning.{experiment}; tuned: {sorted(params.tuning)}")
     tuning = params.tuning[experiment]

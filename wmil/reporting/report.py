@@ -380,15 +380,13 @@ def _unreachable(poi: dict[str, Any], summary: dict[str, Any]) -> bool:
     return poi.get("p_floor") is not None and poi["p_floor"] * settings["comparisons_tested"] >= settings["alpha"]
 
 
-def _control_clause(v: dict[str, Any], method_reached: float, what: str, full: str, part: str, none: str,
-                    task: str) -> str:
+def _control_clause(v: dict[str, Any], task: str, as_far: bool, what: str, full: str, part: str, none: str) -> str:
     """How far a control gets against its reference: as far as the method (it beats the reference
-    and at least as many of its runs reach 90% as the method's, in share), part of the way (it
-    beats it, fewer reach 90%), or not (no verdict in its favour)."""
+    and ``as_far``: at least the method's share of runs reach 90%), part of the way (it beats it,
+    fewer reach 90%), or not (no verdict in its favour)."""
     if not _beats(v, task):
         return f"{what} does not beat {v['reference']}{none}"
-    return f"{what} {'does as well' if v['reached'][task] >= method_reached else 'gets part of the way'}" + (
-        full if v["reached"][task] >= method_reached else part)
+    return f"{what} does as well{full}" if as_far else f"{what} gets part of the way{part}"
 
 
 def _world_model_explanation(params: Params, summary: dict[str, Any], variants: dict[str, Any]) -> list[str]:
@@ -422,18 +420,17 @@ def _world_model_explanation(params: Params, summary: dict[str, Any], variants: 
         for name, v in variants.items():
             if task not in v["tasks"] or name == method or v["next_problem"] != "rules" or v["distill_coef"] > 0:
                 continue
-            v = {**v, "reached": {task: reached(name)}}
+            as_far = reached(name) >= reached(method)
             if v["head"] == "answer":
                 said.append(_control_clause(
-                    v, reached(method), "a head that predicts the next problem from the state alone (no action)",
-                    f": {why}", f": {some}", ": the action-conditioned model adds more",
-                    task) + f" ({name}: {steps(name)})")
+                    v, task, as_far, "a head that predicts the next problem from the state alone (no action)",
+                    f": {why}", f": {some}", ": the action-conditioned model adds more") + f" ({name}: {steps(name)})")
             elif v["detached"]:
                 said.append(_control_clause(
-                    v, reached(method), "the head detached from the encoder",
+                    v, task, as_far, "the head detached from the encoder",
                     ": the gain comes through the prediction reward",
                     ": most of the gain comes through the shared representation",
-                    ": the gain comes through the shared representation", task) + f" ({name}: {steps(name)})")
+                    ": the gain comes through the shared representation") + f" ({name}: {steps(name)})")
         for name, v in variants.items():
             if task in v["tasks"] and v["next_problem"] == "fresh" and v["distill_coef"] == 0:
                 success = " against ".join(interval(experiments[n]["success_greedy"][task]) for n in (name, v["reference"]))
