@@ -31,7 +31,10 @@ test-fast: setup
 bench: setup
 	$(BIN)/wmil bench
 
+# ruff and mypy read their settings from pyproject.toml; Snakemake lints the workflow.
 lint: setup
+	$(BIN)/ruff check wmil tests
+	$(BIN)/mypy
 	$(BIN)/snakemake --lint
 
 # After `git checkout` + `dvc checkout`/`dvc pull`, file times disagree with Snakemake's records

@@ -49,6 +49,6 @@ if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
 fi
 "$VENV/bin/python" -m pip install --quiet --no-cache-dir --force-reinstall --no-deps "$wheels"/llama_cpp_python-*.whl
 
-"$VENV/bin/python" -m pip install --quiet -c constraints.txt -e '.[test,llm]'
+"$VENV/bin/python" -m pip install --quiet -c constraints.txt -e '.[test,llm,lint]'
 echo "$want" > "$stamp"
 echo "environment ready: $VENV"

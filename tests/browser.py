@@ -1,5 +1,6 @@
-"""Open a page in headless Chromium (Debian's package) with every host unresolvable, and read
-back what it loaded: images (and which are broken), figures, sections, resources fetched."""
+"""Open a page in headless Chromium (Debian's package) with every host unresolvable, in a window
+as wide as a desktop's, and read back what it loaded: images (and which are broken), figures,
+sections, tables, in-page links, which figure sits beside its table, resources fetched."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ import shutil
 import subprocess
 from pathlib import Path
 
+WIDTH = 1500  # CSS pixels: the window the page is laid out in
+
 PROBE = """<script>window.addEventListener("load", () => {
-  const images = Array.from(document.images);
+  const images = Array.from(document.images), all = s => Array.from(document.querySelectorAll(s));
+  const box = e => e.getBoundingClientRect();
+  const beside = f => {  // the title of the table that f sits to the right of, in its block
+    const t = f.parentElement.querySelector("table");
+    return t && box(f).left >= box(t).right && box(f).top < box(t).bottom ? t.querySelector("caption b").textContent : null;
+  };
   document.body.setAttribute("data-probe", JSON.stringify({
     images: images.length,
     broken: images.filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.alt),
-    figures: Array.from(document.querySelectorAll("figure")).map(f => f.id),
-    sections: Array.from(document.querySelectorAll("h2")).map(h => h.textContent),
+    figures: all("figure").map(f => f.id),
+    sections: all("h2").map(h => h.textContent),
+    tables: all("caption b").map(b => b.textContent),
+    links: all('a[href^="#"]').map(a => a.getAttribute("href").slice(1)).map(id => [id, document.getElementById(id) !== null]),
+    beside: Object.fromEntries(all(".block figure").map(f => [f.id, beside(f)])),
     resources: performance.getEntriesByType("resource").map(r => r.name)}));
 });</script>"""
 
@@ -33,7 +44,7 @@ def probe(page: Path, tmp: Path) -> dict:
     result = subprocess.run(
         [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         f"--user-data-dir={tmp / 'chromium'}", "--host-resolver-rules=MAP * ~NOTFOUND",
+         f"--user-data-dir={tmp / 'chromium'}", "--host-resolver-rules=MAP * ~NOTFOUND", f"--window-size={WIDTH},1000",
          "--virtual-time-budget=10000", "--dump-dom", copy.as_uri()],
         capture_output=True, text=True, timeout=120)
     start = result.stdout.find('data-probe="')

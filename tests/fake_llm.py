@@ -14,6 +14,7 @@ import re
 import threading
 import time
 
+import pytest
 import torch
 
 from wmil.tasks.rules import FEEDBACK_NONE, FEEDBACK_RIGHT, FEEDBACK_WRONG, TASKS, make_task
@@ -44,9 +45,11 @@ def read_prompt(prompt: str):
     return task, torch.tensor(row), int(action.group(1)) if action else None
 
 
-def exact_program(task, level: int | None) -> str:
+def exact_program(task, level: int | None) -> str | None:
     """The rule of ``task`` as the program protocol asks for it: ``answer`` (``level`` None) or
-    ``in_level`` for ``level``, exact, within the sandbox's whitelist."""
+    ``in_level`` for ``level``, exact, within the sandbox's whitelist; None for a task with no
+    program written here (no generic one fits: a lookup table of the slot grid outgrows the
+    sandbox's size caps)."""
     A, name = task.num_actions, task.name
     if name == "pattern_echo":
         return ("def answer(target):\n    return target\n" if level is None else
@@ -70,7 +73,13 @@ def exact_program(task, level: int | None) -> str:
             return ("def answer(rule, shape, color, size):\n    if rule >= 2 and color == 1 and size == 1:\n"
                     "        return 7 - shape\n    if rule >= 1 and color == 1:\n        return shape + 4\n    return shape\n")
         return f"def in_level(rule, shape, color, size):\n    return rule == {level}\n"
-    raise ValueError(f"no exact program for {name}")
+    return None
+
+
+def skip_without_exact_program(name: str) -> None:
+    """Skip a test that needs the exact programs of task ``name`` when none is written here."""
+    if exact_program(make_task(name, 16), None) is None:
+        pytest.skip(f"tests/fake_llm.py's exact_program writes no program for {name!r}: add one to test it")
 
 
 HOSTILE_PROGRAM = "def answer(target):\n    import os\n    return os.getpid()\n"
@@ -81,7 +90,8 @@ def program_answer(prompt: str, mode: str) -> str:
     one when asked again with the refusal (``refuse-first``); hostile always (``hostile``);
     exact but for an out-of-range answer on the first problem slot's value 3 (``partial``);
     exact answers with ``in_level`` programs that accept nothing (``empty-levels``); or a
-    SequenceNext ``answer`` one above the next term (``step-plus-one``: each move widens the step)."""
+    SequenceNext ``answer`` one above the next term (``step-plus-one``: each move widens the step).
+    A task with no exact program gets a reply with no program in every mode."""
     for A in range(8, 33):
         for cls in TASKS.values():
             task = cls(A)
@@ -94,6 +104,8 @@ def program_answer(prompt: str, mode: str) -> str:
                 if level < 0:
                     continue
             code = exact_program(task, level)
+            if code is None:  # as a model that cannot write it; the parent refuses the answer
+                return "I cannot write this rule as a program."
             if mode == "hostile" or (mode == "refuse-first" and "was refused" not in prompt):
                 code = HOSTILE_PROGRAM
             elif mode == "partial" and level is None:
@@ -175,7 +187,7 @@ class FakeEndpoint:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
-    def __enter__(self) -> "FakeEndpoint":
+    def __enter__(self) -> FakeEndpoint:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 

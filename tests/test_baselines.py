@@ -15,6 +15,7 @@ from wmil.evaluation.evaluate import Evaluator
 from wmil.evaluation.held_out import evaluate_run
 from wmil.models.baby import BabyModel
 from wmil.parents import DeterministicParent
+from wmil.tasks.registry import TASKS
 from wmil.tasks.rules import make_task
 from wmil.training.distill import kl_to_parent
 from wmil.training.trainer import Trainer
@@ -103,7 +104,7 @@ class OraclePolicy(nn.Module):
         return None, logits, None
 
 
-@pytest.mark.parametrize("task_name", ["pattern_echo", "sequence_next", "conditional"])
+@pytest.mark.parametrize("task_name", TASKS)
 def test_evaluator_gives_one_for_the_oracle_and_one_over_a_for_a_uniform_policy(task_name, params):
     task = make_task(task_name, 8, 1)
     evaluator = Evaluator(DeterministicParent(task), 1, 20000, seed=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -37,6 +38,22 @@ def test_plan_mvp_command_trains_the_mvp_config(tmp_path):
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
     mvp = load_params(ROOT / "params.yaml").run_config("mvp", "pattern_echo", 0).to_dict()
     assert {k: v for k, v in resolved.items() if k != "experiment"} == {k: v for k, v in mvp.items() if k != "experiment"}
+
+
+def test_help_describes_the_program_for_its_users(capsys):
+    """``wmil --help`` says what WMIL is and where to start, and names every command in its
+    description (the list cannot fall behind the commands); the module docstring, written for
+    developers, stays out."""
+    from wmil.cli import COMMANDS
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    description = text[text.index("WMIL: "):text.index("positional arguments:")]
+    assert "make pipeline" in description and "wmil verify" in description, description
+    assert sorted(set(COMMANDS) - set(re.findall(r"[a-z][a-z-]*", description))) == [], description
+    assert "cmd_" not in text and "@command" not in text
 
 
 def test_kebab_and_snake_flags_and_set(capsys):
@@ -128,7 +145,7 @@ def test_mvp_criteria_pass_and_fail_per_seed(tmp_path):
     raw["seeds"] = [10, 11]
     params = tmp_path / "params.yaml"
     params.write_text(yaml.safe_dump(raw))
-    good = dict(success=[0.2, 0.6, 0.9, 0.95], entropy=[2.0, 1.0, 0.5, 0.1], mse=[0.1, 0.05, 0.02, 0.01])
+    good = {"success": [0.2, 0.6, 0.9, 0.95], "entropy": [2.0, 1.0, 0.5, 0.1], "mse": [0.1, 0.05, 0.02, 0.01]}
     _fake_run(tmp_path / "runs", 10, **good)
     _fake_run(tmp_path / "runs", 11, **{**good, "success": [0.1, 0.3, 0.45, 0.48], "mse": [0.1, 0.1, 0.2, 0.3]})
     out = tmp_path / "criteria.json"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import re
 import subprocess
 import sys
@@ -16,13 +17,16 @@ import yaml
 
 from wmil.config import (
     SECTIONS,
+    TASK_NAMES,
     ConfigError,
     RunConfig,
+    check_schema_file,
     json_schema,
     load_params,
     parse_override,
     parse_params,
 )
+from wmil.tasks.registry import TASKS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARAMS_PATH = REPO_ROOT / "params.yaml"
@@ -143,7 +147,7 @@ BAD_PARAMS = {
     "unknown-top-level": (_set("sweeps", {}), ["sweeps", "unknown top-level key", "experiments"]),
     "unknown-task-in-experiment": (
         _set("experiments.mvp.tasks", ["pattern_echo", "tower_of_hanoi"]),
-        ["experiments.mvp.tasks", "'tower_of_hanoi'", "pattern_echo", "sequence_next", "conditional"],
+        ["experiments.mvp.tasks", "'tower_of_hanoi'", *TASK_NAMES],
     ),
     "empty-task-list": (_set("experiments.mvp.tasks", []), ["experiments.mvp.tasks", "non-empty"]),
     "unknown-default-task": (_set("defaults.env.task", "chess"), ["defaults.env.task", "'chess'", "pattern_echo"]),
@@ -325,11 +329,11 @@ def test_bad_experiment_override_names_the_experiment(raw):
 
 def test_the_config_knows_the_task_names_without_torch():
     """The registry's names load without the tasks, so the configuration and the CLI start without torch."""
-    code = ("import sys; from wmil.config import TASK_NAMES, json_schema; json_schema(); "
-            "assert list(TASK_NAMES) == ['pattern_echo', 'sequence_next', 'conditional']; "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = ("import json, sys; from wmil.config import TASK_NAMES, json_schema; json_schema(); "
+            "print(json.dumps({'tasks': list(TASK_NAMES), 'torch imported': 'torch' in sys.modules}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
     assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"tasks": list(TASKS), "torch imported": False}
 
 
 def test_config_error_is_a_value_error():
@@ -592,6 +596,7 @@ def test_keys_a_run_does_not_read_do_not_change_what_it_computes(params, experim
     """READ_WHEN is true to the code: every key a run is said not to read, changed at once, leaves
     its curve, metrics and weights byte-identical (a short run of each algorithm)."""
     from conftest import assert_same_run
+
     from wmil.config import READ_WHEN
     from wmil.training.trainer import Trainer
 
@@ -634,10 +639,10 @@ def test_fingerprint_ignores_run_length_and_checkpoint_frequency(params, path):
 def test_fingerprint_changes_with_seed_and_task(params):
     fps = {
         params.run_config(None, task, seed=seed).fingerprint()
-        for task in ("pattern_echo", "sequence_next", "conditional")
+        for task in TASK_NAMES
         for seed in (0, 1)
     }
-    assert len(fps) == 6
+    assert len(fps) == 2 * len(TASK_NAMES)
 
 
 def test_fingerprint_independent_of_experiment_name(params):
@@ -728,10 +733,25 @@ def test_cli_schema_out_file(tmp_path, capsys):
     assert out.read_text() == _cli_schema_text(capsys)
 
 
-def test_committed_schema_is_up_to_date(capsys):
-    assert yaml.safe_load(SCHEMA_FILE.read_text()) == yaml.safe_load(_cli_schema_text(capsys)), (
-        "workflow/schemas/params.schema.yaml is stale: regenerate it with `wmil schema --out ...`"
-    )
+def test_committed_schema_is_up_to_date():
+    check_schema_file(SCHEMA_FILE)
+
+
+def test_a_stale_schema_names_the_command_that_rewrites_it(tmp_path, capsys):
+    """A schema written before a task was added: the error names the file and the command, and that
+    command makes it current."""
+    from wmil.cli import main
+
+    stale = tmp_path / "params.schema.yaml"
+    schema = json_schema()
+    schema["properties"]["experiments"]["additionalProperties"]["properties"]["tasks"]["items"]["enum"].pop()
+    stale.write_text(yaml.safe_dump(schema))
+    with pytest.raises(ConfigError) as info:
+        check_schema_file(stale)
+    command = f"wmil schema --out {stale}"
+    assert str(stale) in str(info.value) and f"`{command}`" in str(info.value), str(info.value)
+    assert main(command.split()[1:]) == 0
+    check_schema_file(stale)
 
 
 def test_task_overrides_set_one_tasks_runs_and_are_inherited_through_extends():
@@ -740,7 +760,7 @@ def test_task_overrides_set_one_tasks_runs_and_are_inherited_through_extends():
                                                    "sequence_next": {"algorithm": {"lr": 0.002}}}
     raw["experiments"]["rl_only"]["task_overrides"] = {"conditional": {"algorithm": {"lr": 0.003}}}
     params = parse_params(raw)
-    ppo = {t: params.run_config("ppo", t) for t in ("pattern_echo", "sequence_next", "conditional")}
+    ppo = {t: params.run_config("ppo", t) for t in params.experiments["ppo"].tasks}
     assert ppo["conditional"].training.max_steps == 4096 and ppo["pattern_echo"].training.max_steps == 32768
     assert ppo["sequence_next"].algorithm.lr == 0.002 and ppo["conditional"].algorithm.lr == 0.001
     rl_only = params.run_config("rl_only", "conditional")  # ppo's budget for the task, its own lr on top

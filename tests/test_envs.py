@@ -56,8 +56,11 @@ def state_row(task, problem: list[int]) -> torch.Tensor:
 
 
 def test_levels_and_tasks_registered():
+    """Three levels; each registry entry loads a :class:`Task` subclass of its name (whatever
+    tasks are registered: the tests of every task read the registry)."""
     assert LEVELS == (0, 1, 2)
-    assert TASK_NAMES == ["conditional", "pattern_echo", "sequence_next"]
+    loaded = {name: (issubclass(cls, Task), cls.name) for name, cls in TASKS.items()}
+    assert TASK_NAMES and loaded == {name: (True, name) for name in TASK_NAMES}
 
 
 @pytest.mark.parametrize("task_name,level,num_actions", ALL_COMBOS, ids=COMBO_IDS)
@@ -330,7 +333,7 @@ def test_parent_transition_and_reward(task_name, num_actions, T):
     assert torch.equal(states, before), "transition must not modify its input"
     assert nxt.dtype == torch.long and nxt.shape == states.shape
     assert torch.equal(nxt[:, :P], task.next_problem(states, actions, oracle))
-    if task_name != "sequence_next":
+    if type(task).next_problem is Task.next_problem:
         assert torch.equal(nxt[:, :P], states[:, :P]), "the problem stays on the table"
     if T > 1:
         assert torch.equal(nxt[:, task.step_slot], states[:, task.step_slot] + 1), "the step slot counts"
@@ -423,7 +426,7 @@ def test_named_history_slots(task_name, T):
         assert task.step_slot == n - 3 == task.num_problem_slots
     else:
         with pytest.raises(ValueError, match="no step slot"):
-            task.step_slot
+            _ = task.step_slot
     assert [task.slot_index(s.name) for s in task.slots] == list(range(n))
     with pytest.raises(ValueError, match="no slot 'nope'"):
         task.slot_index("nope")
@@ -490,7 +493,7 @@ def test_vector_env_step_before_reset_raises():
 def test_vector_env_done_only_at_time_limit(task_name, T):
     env = make_vector_env(task_name, 16, n=32, T=T)
     expected = [False] * (T - 1) + [True]
-    for episode in range(2):
+    for _episode in range(2):
         states = env.reset(level=2)
         assert states.shape == (32, env.task.num_slots)
         dones = []
@@ -849,6 +852,20 @@ def test_gym_ids_registered(gymnasium):
         assert id_ in gymnasium.registry
 
 
+def test_gym_ids_as_the_readme_says_in_a_fresh_interpreter():
+    """Naming the module in the id makes Gymnasium import it, and importing it registers every id
+    of the registry (each makes its task)."""
+    code = ("import json, gymnasium\n"
+            "named = gymnasium.make('wmil.envs.gym:wmil/PatternEcho-v0').unwrapped.task.name\n"
+            "import wmil.envs.gym\n"
+            "made = {i: gymnasium.make(i).unwrapped.task.name for i in gymnasium.registry if i.startswith('wmil/')}\n"
+            "print(json.dumps({'named': named, 'made': made}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == {"named": "pattern_echo", "made": GYM_IDS}
+
+
 @pytest.mark.parametrize("env_id", GYM_IDS)
 @pytest.mark.parametrize("episode_length", [1, 3])
 def test_gym_check_env(gymnasium, env_id, episode_length):
@@ -940,10 +957,11 @@ def test_gym_reset_level_option(gymnasium):
 # --------------------------------------------------------------------------------------------
 
 
-class ParityTask(Task):
-    """A throwaway task for this test only: two numbers, the answer is their sum modulo ``A``."""
+class ZzThrowawayProbeTask(Task):
+    """This module's own task, registered for one test only (a name no user would give a task, so
+    that removing it never removes theirs): two numbers, the answer is their sum modulo ``A``."""
 
-    name = "parity"
+    name = "zz_throwaway_probe"
 
     @property
     def problem_slots(self) -> tuple[Slot, ...]:
@@ -963,31 +981,35 @@ class ParityTask(Task):
         return (states[:, 0] + states[:, 1]) % self.num_actions
 
 
+PROBE = ZzThrowawayProbeTask.name
+PROBE_GYM_ID = "wmil/ZzThrowawayProbe-v0"
+
+
 @pytest.fixture
-def parity(monkeypatch, gymnasium):
-    """``ParityTask`` in the registry for one test; gone again afterwards (also from Gymnasium)."""
-    monkeypatch.setitem(TASKS, ParityTask.name, ParityTask)
-    yield ParityTask
-    gymnasium.registry.pop("wmil/Parity-v0", None)
+def probe_task(monkeypatch, gymnasium):
+    """``ZzThrowawayProbeTask`` in the registry for one test; gone again afterwards (also from Gymnasium)."""
+    monkeypatch.setitem(TASKS, PROBE, ZzThrowawayProbeTask)
+    yield ZzThrowawayProbeTask
+    gymnasium.registry.pop(PROBE_GYM_ID, None)
 
 
-def test_a_registered_task_reaches_config_gym_parents_and_envs(parity, gymnasium):
+def test_a_registered_task_reaches_config_gym_parents_and_envs(probe_task, gymnasium):
     from gymnasium.utils.env_checker import check_env
 
     # config: the registry is the list of allowed tasks, in experiments, env.task and the schema
     raw = yaml.safe_load(PARAMS_PATH.read_text())
-    raw["experiments"]["parity_mvp"] = {"extends": "mvp", "tasks": ["parity", "pattern_echo"]}
+    raw["experiments"]["probe_mvp"] = {"extends": "mvp", "tasks": [PROBE, "pattern_echo"]}
     params = parse_params(raw)
-    config = params.run_config("parity_mvp", "parity", seed=1)
-    assert config.env.task == "parity" and params.run_config(None, "parity").env.task == "parity"
-    assert "parity" in CONFIG_TASK_NAMES
+    config = params.run_config("probe_mvp", PROBE, seed=1)
+    assert config.env.task == PROBE and params.run_config(None, PROBE).env.task == PROBE
+    assert PROBE in CONFIG_TASK_NAMES
     schema = json_schema()["properties"]
-    assert "parity" in schema["defaults"]["properties"]["env"]["properties"]["task"]["enum"]
-    assert "parity" in schema["experiments"]["additionalProperties"]["properties"]["tasks"]["items"]["enum"]
+    assert PROBE in schema["defaults"]["properties"]["env"]["properties"]["task"]["enum"]
+    assert PROBE in schema["experiments"]["additionalProperties"]["properties"]["tasks"]["items"]["enum"]
 
     # make_task and the parent: the oracle is always right, a wrong answer always wrong
-    task = make_task("parity", config.env.num_actions, 2)
-    assert isinstance(task, ParityTask)
+    task = make_task(PROBE, config.env.num_actions, 2)
+    assert isinstance(task, ZzThrowawayProbeTask)
     assert [s.name for s in task.slots] == ["a", "b", "step", "last_action", "feedback"]
     assert task.problems(0).tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
     parent = make_parent(config.parent, task)
@@ -1012,25 +1034,25 @@ def test_a_registered_task_reaches_config_gym_parents_and_envs(parity, gymnasium
 
     # Gymnasium: registered under an id derived from the class name
     wmil_gym.register_envs()
-    assert wmil_gym.env_ids()["wmil/Parity-v0"] == "parity"
-    gym_env = gymnasium.make("wmil/Parity-v0", num_actions=8, episode_length=2).unwrapped
-    assert gym_env.task.name == "parity"
+    assert wmil_gym.env_ids()[PROBE_GYM_ID] == PROBE
+    gym_env = gymnasium.make(PROBE_GYM_ID, num_actions=8, episode_length=2).unwrapped
+    assert gym_env.task.name == PROBE
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_env(gym_env)
 
 
 def test_the_registry_checks_the_name_of_what_it_registers():
-    with pytest.raises(ValueError, match="named 'parity'"):
-        TASKS["parity2"] = ParityTask
-    assert "parity2" not in TASKS
+    with pytest.raises(ValueError, match=f"named '{PROBE}'"):
+        TASKS["zz_other_probe"] = ZzThrowawayProbeTask
+    assert "zz_other_probe" not in TASKS
 
 
 def test_the_throwaway_task_is_gone(gymnasium):
-    assert "parity" not in TASKS and "parity" not in CONFIG_TASK_NAMES
-    assert "wmil/Parity-v0" not in gymnasium.registry
-    with pytest.raises(ValueError, match="unknown task 'parity'"):
-        make_task("parity", 8)
+    assert PROBE not in TASKS and PROBE not in CONFIG_TASK_NAMES
+    assert PROBE_GYM_ID not in gymnasium.registry
+    with pytest.raises(ValueError, match=f"unknown task '{PROBE}'"):
+        make_task(PROBE, 8)
 
 
 # --------------------------------------------------------------------------------------------

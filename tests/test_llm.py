@@ -28,11 +28,12 @@ from wmil.config import load_params
 from wmil.errors import LLMError
 from wmil.parents.deterministic import DeterministicParent
 from wmil.parents.llm.cache import CachedResponse, ResponseCache, request_key
+from wmil.parents.llm.models import bundled
 from wmil.parents.llm.parent import ParentLLM
 from wmil.parents.llm.prompts import InvalidAnswer, parse_problem, parse_verdict, problem_schema, verdict_schema
-from wmil.parents.llm.models import bundled
+from wmil.parents.llm.request import Completion
 from wmil.parents.llm.server import DEFAULT_MODEL, LLMServerDied, LLMServerError, LocalLLMServer, free_port
-from wmil.parents.llm.transport import Completion, OpenAITransport
+from wmil.parents.llm.transport import OpenAITransport
 from wmil.tasks.rules import FEEDBACK_RIGHT, FEEDBACK_WRONG, make_task
 
 A = 8
@@ -270,7 +271,7 @@ def test_a_parallel_runs_cached_answer_wins(tmp_path):
     rival = ResponseCache(config.cache_path)
 
     def answer(prompt: str) -> str:
-        rival.put(parent.protocol.request(parent, states[0], 2).key, config.model, '{"correct": false}', False, 9.0)
+        rival.put(parent.protocol.request(states[0], 2).key, config.model, '{"correct": false}', False, 9.0)
         return '{"correct": true}'
 
     with ParentLLM(task, config, transport=FakeTransport(answer)) as parent:
@@ -311,7 +312,7 @@ def test_on_invalid_error_replaying_a_cached_failure_names_the_cache(tmp_path):
     states, actions = echo_batch([3], [3])
     with ParentLLM(make_task("pattern_echo", A), config, transport=fake) as parent:
         cache = ResponseCache(config.cache_path)  # an invalid answer where earlier versions kept it
-        cache.put(parent.protocol.request(parent, states[0], 3).key, config.model, "Hmm.", None, 0.1)
+        cache.put(parent.protocol.request(states[0], 3).key, config.model, "Hmm.", None, 0.1)
         cache.close()
         with pytest.raises(LLMError, match=rf"replayed from the response cache {re.escape(config.cache_path)}: delete"):
             parent.reward(states, actions)
@@ -467,9 +468,9 @@ def test_server_killed_before_its_first_request_names_the_signal(tmp_path):
         os.killpg(server.process.pid, signal.SIGKILL)
         server.process.wait()
         started = time.perf_counter()
-        with ParentLLM(make_task("pattern_echo", A), llm_config(tmp_path / "c.sqlite"), server=server) as parent:
-            with pytest.raises(LLMServerDied, match=r"(?s)was killed by SIGKILL \(exit status 137\).*its log ends"):
-                parent.reward(*echo_batch([2], [2]))
+        with (ParentLLM(make_task("pattern_echo", A), llm_config(tmp_path / "c.sqlite"), server=server) as parent,
+              pytest.raises(LLMServerDied, match=r"(?s)was killed by SIGKILL \(exit status 137\).*its log ends")):
+            parent.reward(*echo_batch([2], [2]))
         assert time.perf_counter() - started < 3.0
     finally:
         server.stop()
@@ -549,9 +550,9 @@ def test_a_server_that_dies_mid_run_fails_the_request_at_once_without_retries(tm
 
 def test_unreachable_base_url_names_it():
     url = f"http://127.0.0.1:{free_port()}/v1"
-    with ParentLLM(make_task("pattern_echo", A), llm_config(base_url=url, max_retries=1), backoff_s=0.01) as parent:
-        with pytest.raises(LLMError, match=rf"{url}: verdict request failed after 2 attempts: cannot connect"):
-            parent.reward(*echo_batch([1], [1]))
+    with (ParentLLM(make_task("pattern_echo", A), llm_config(base_url=url, max_retries=1), backoff_s=0.01) as parent,
+          pytest.raises(LLMError, match=rf"{url}: verdict request failed after 2 attempts: cannot connect")):
+        parent.reward(*echo_batch([1], [1]))
 
 
 def test_missing_api_key_names_the_variable(monkeypatch):
@@ -591,7 +592,7 @@ def test_llm_audit_of_the_bundled_model_and_its_warm_rerun(tmp_path):
     assert main([*audit, "--out", str(tmp_path / "cold.json"), "--timing", str(tmp_path / "timing.json")]) == 0
     cold = json.loads((tmp_path / "cold.json").read_text())
     for protocol in ("verdict", "solve", "score"):
-        for task, levels in cold["protocols"][protocol]["by_task_level"].items():
+        for levels in cold["protocols"][protocol]["by_task_level"].values():
             for block in levels.values():
                 assert block["states"] == 1 and block["pairs"] == A and block["invalid_rate"] == 0.0
                 assert sum(block["confusion"]["rule_right"].values()) == 1  # one right action per state

@@ -18,8 +18,9 @@ from wmil.config import load_params, parse_params
 from wmil.envs.env import RewardVector
 from wmil.evaluation.llm_audit import run_llm_audit, state_ceiling
 from wmil.parents.llm import prompts
+from wmil.parents.llm.answers import INVALID
 from wmil.parents.llm.parent import ParentLLM
-from wmil.parents.llm.protocols import INVALID, PROTOCOLS
+from wmil.parents.llm.protocols import PROTOCOLS
 from wmil.tasks.rules import TASKS, make_task
 from wmil.tasks.state import State
 from wmil.training.rewards import RewardComputer
@@ -214,9 +215,9 @@ def test_llm_runs_against_a_strong_endpoint_match_the_rule_parent(experiment, ta
 
 def test_an_endpoint_that_answers_with_a_web_page_is_named(tmp_path):
     task = make_task("pattern_echo", A)
-    with FakeEndpoint("html") as fake, ParentLLM(task, llm_config(fake.url, tmp_path)) as parent:
-        with pytest.raises(Exception, match=r"not a chat completion .*Bad Gateway") as failure:
-            parent.reward(*every_pair(task, 0))
+    with (FakeEndpoint("html") as fake, ParentLLM(task, llm_config(fake.url, tmp_path)) as parent,
+          pytest.raises(Exception, match=r"not a chat completion .*Bad Gateway") as failure):
+        parent.reward(*every_pair(task, 0))
     from wmil.errors import LLMError
 
     assert isinstance(failure.value, LLMError)

@@ -286,7 +286,8 @@ def test_the_answer_head_predicts_the_next_problem_from_the_state_alone(params, 
     (absent) consistency reward read those columns alone."""
     from wmil.training.rewards import RewardComputer, prediction_mse
 
-    config, task, model = build(params, task_name, "answer_head", overrides={"env": {"episode_length": 4}})
+    # the experiments' settings on every task of the registry, listed in them or not
+    config, task, model = build(params, task_name, overrides=params.experiments["answer_head"].overrides)
     width = int(task.slot_offsets[task.num_problem_slots])
     assert model.world_model.action_embed is None and width < task.one_hot_dim
     parent = DeterministicParent(task)
@@ -301,7 +302,7 @@ def test_the_answer_head_predicts_the_next_problem_from_the_state_alone(params, 
     rewards = RewardComputer(config.rewards, task).compute(torch.ones(6), predicted, next_states)[0]
     assert torch.equal(rewards.cons, torch.zeros(6))  # it predicts no feedback slot
     # the dynamics head of the same task predicts every slot from the state and the action
-    _, _, dynamics = build(params, task_name, "ppo")
+    _, _, dynamics = build(params, task_name, overrides=params.experiments["ppo"].overrides)
     assert dynamics.world_model.action_embed is not None and dynamics.predict_next_state(h, first).shape == (6, task.one_hot_dim)
 
 

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import torch
 
-from wmil.training.recorder import MASTERY, RunRecorder
+from wmil.results import MASTERY
+from wmil.training.recorder import RunRecorder
 
 
 def record(recorder: RunRecorder, successes: list[bool], levels: list[int], env_steps: int) -> None:

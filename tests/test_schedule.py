@@ -3,9 +3,12 @@ first plays the top level."""
 
 from __future__ import annotations
 
-import pytest
+import dataclasses
 
-from wmil.training.schedule import SCHEDULES, Progress, scheduled
+import pytest
+import torch
+
+from wmil.training.schedule import SCHEDULES, Progress, apply_schedules, scheduled
 
 
 def test_constant_and_linear_follow_the_budget():
@@ -27,3 +30,13 @@ def test_an_unknown_schedule_names_the_allowed_ones():
     with pytest.raises(ValueError, match=r"unknown schedule 'cosine'.*linear_from_top"):
         scheduled(0.01, "cosine", Progress())
     assert SCHEDULES == ("constant", "linear", "linear_from_top")
+
+
+def test_apply_schedules_sets_every_parameter_groups_rate_and_returns_the_entropy_bonus(params):
+    config = dataclasses.replace(params.run_config().algorithm, lr=0.01, lr_schedule="linear",
+                                 entropy_coef=0.02, entropy_schedule="linear_from_top")
+    first, second = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.SGD([{"params": [first]}, {"params": [second], "lr": 1.0}], lr=1.0)
+    lr, entropy_coef = apply_schedules(optimizer, config, Progress(0.25, 0.0))
+    assert lr == pytest.approx(0.0075) and entropy_coef == 0.02  # still climbing: the bonus holds
+    assert [group["lr"] for group in optimizer.param_groups] == [lr, lr]

@@ -10,7 +10,7 @@ import torch
 
 from wmil.parents import DeterministicParent, Split, make_parent
 from wmil.seeding import split_seed
-from wmil.tasks import make_task
+from wmil.tasks import TASKS, make_task
 from wmil.tasks.rules import NUM_LEVELS
 
 SEEDS = [split_seed(s) for s in range(10, 20)]  # the splits of the reported runs
@@ -68,7 +68,7 @@ def test_pattern_echo_holds_nothing_out():
     assert not any(task.held_out(task.problems(level), seed).any() for level in range(NUM_LEVELS) for seed in SEEDS)
 
 
-@pytest.mark.parametrize("task_name", ["pattern_echo", "sequence_next", "conditional"])
+@pytest.mark.parametrize("task_name", list(TASKS))
 @pytest.mark.parametrize("num_actions", [8, 16])
 def test_no_training_episode_ever_reaches_a_held_out_problem(task_name, num_actions):
     """From every training problem of every level, whatever the baby answers at each of T = 8 steps

@@ -5,6 +5,7 @@ against their audit."""
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def summary(tmp_path_factory):
     for name in params.experiments:
         for task in params.experiments[name].tasks:
             for i, seed in enumerate(SEEDS):
-                run = lambda *args, **kw: write_run(root, params, name, task, seed, *args, **kw)  # noqa: E731
+                run = functools.partial(write_run, root, params, name, task, seed)
                 if name == "random":
                     run(0.0, None, NEVER, held_out=0.0)
                 elif name == "llm_solve":

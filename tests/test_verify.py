@@ -94,8 +94,9 @@ def test_every_claim_of_the_report_is_checked_and_a_missing_one_fails(tmp_path):
     rows = {r["number"]: r["verdict"] for r in report["rows"]}
     assert code == 0 and set(rows.values()) == {"identical"}
     assert {"P(method > random) pattern_echo", "P(curriculum > its reference) all_tasks success_level2",
-            "tabular reference conditional held_out success", "llm pattern_echo predicted success", "llm pattern_echo seeds inside the prediction",
-            "MVP criterion entropy_falls: seeds passing", "MVP criterion beats_chance: seeds passing"} <= set(rows)
+            "tabular reference conditional held_out success", "llm pattern_echo predicted success",
+            "llm pattern_echo seeds inside the prediction", "MVP criterion entropy_falls: seeds passing",
+            "MVP criterion beats_chance: seeds passing"} <= set(rows)
     one_seed_out = add_claims(write_results(tmp_path / "close", (0.9, 0.8, 1.0)), 0.95, [True] * 4 + [False], 4)
     rows = {r["number"]: r["verdict"] for r in verify(one_seed_out, str(committed))[0]["rows"]}
     assert rows["P(method > random) pattern_echo"] == "equivalent" and rows["llm pattern_echo seeds inside the prediction"] == "equivalent"
@@ -153,3 +154,15 @@ def test_kaplan_meier_medians_compare_by_their_intervals_with_open_ends_reaching
     assert _median("m", km(None, None, None), km(300.0, 200.0, 400.0))["verdict"] == "different"
     assert _median("m", km(None, None, None), km(16000.0, 9000.0, None))["verdict"] == "equivalent"
     assert _median("m", None, km(3.0, 2.0, 4.0))["verdict"] == "new"
+
+
+def test_a_fresh_result_whose_job_failed_is_missing_not_compared(tmp_path):
+    import sys
+
+    from wmil.jobs import guard
+
+    committed = write_results(tmp_path / "committed", (0.9, 0.8, 1.0))
+    fresh = write_results(tmp_path / "fresh", (0.9, 0.8, 1.0))
+    guard("summarize", tmp_path / "job.log", [fresh / "metrics/summary.json"], [sys.executable, "-c", "raise SystemExit(1)"])
+    report, code = verify(fresh, str(committed))
+    assert code == 1 and {r["verdict"] for r in report["rows"] if r["number"].startswith("ppo ")} == {"missing"}

@@ -48,7 +48,7 @@ def test_snakemake_lint_is_clean():
 
 def test_dry_run_expands_experiments_tasks_seeds():
     result = sh([str(BIN / "snakemake"), "-n", "--forceall", "all"], ROOT)
-    from wmil.reporting.figures import FIGURES
+    from wmil.reporting.figures import FIGURE_SPECS
 
     params = load_params(ROOT / "params.yaml")
     experiments = params.experiments
@@ -63,7 +63,7 @@ def test_dry_run_expands_experiments_tasks_seeds():
         "sanity": 1, **jobs, "analyze": 3, "tabular": 1, "llm_audit": 1, "mvp_criteria": 1,
         "summarize": 1, "figures": 1, "report": 1, "status": 1, "all": 1}
     figures = [fields for rule, fields in dry_run_jobs(result.stdout) if rule == "figures"]
-    assert sorted(figures[0]["output"].split(", ")) == sorted(f"results/figures/{name}.png" for name in FIGURES)
+    assert sorted(figures[0]["output"].split(", ")) == sorted(f"results/figures/{name}.png" for name in FIGURE_SPECS)
     printed = dry_run_jobs(result.stdout)
     assert len(printed) == sum(job_counts(result.stdout).values())
     from wmil import layout
@@ -124,18 +124,28 @@ def test_slurm_profile_leaves_resources_to_the_rules():
     assert not {"default-resources", "set-resources", "set-threads"} & set(profile)
 
 
-def test_committed_schema_is_generated_from_the_config_dataclasses():
-    from wmil.config import json_schema
-
-    committed = yaml.safe_load((ROOT / "workflow/schemas/params.schema.yaml").read_text())
-    assert committed == json_schema(), "run `wmil schema --out workflow/schemas/params.schema.yaml`"
+def test_a_stale_schema_stops_the_workflow_with_the_command_that_regenerates_it(tmp_path):
+    """As after adding a task without regenerating the schema (test_config checks the committed one):
+    Snakemake stops before validating the params against it, and names the fix."""
+    shutil.copytree(ROOT / "workflow", tmp_path / "workflow")
+    shutil.copy(ROOT / "params.yaml", tmp_path)
+    schema = tmp_path / "workflow/schemas/params.schema.yaml"
+    stale = yaml.safe_load(schema.read_text())
+    tasks = stale["properties"]["defaults"]["properties"]["env"]["properties"]["task"]["enum"]
+    tasks.remove(tasks[-1])  # as it was before the last task was added
+    schema.write_text(yaml.safe_dump(stale, sort_keys=False))
+    result = subprocess.run([str(BIN / "snakemake"), "-n", "all"], cwd=tmp_path, env=ENV, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode != 0
+    said = result.stdout + result.stderr
+    assert "is stale" in said and "regenerate it with `wmil schema --out workflow/schemas/params.schema.yaml`" in said
 
 
 def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     """First with an LLM parent that cannot start (every other output is built, the report marks
     what is missing, the invocation fails naming the jobs), then with the real one."""
     from wmil.jobs import failure_of
-    from wmil.reporting.figures import FIGURES
+    from wmil.reporting.figures import FIGURE_SPECS
 
     broken = tiny_params()
     dead = f"http://127.0.0.1:{free_port()}/v1"
@@ -156,7 +166,7 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     assert summary["experiments"]["llm_solve"] == {"missing": True}
     assert {m["result"] for m in summary["missing"]} == set(llm_runs)
     assert summary["experiments"]["ppo"]["success_greedy"]["conditional"]["per_seed"]  # the rest is complete
-    for name in FIGURES:  # every figure is a real PNG, a placeholder where its input is missing
+    for name in FIGURE_SPECS:  # every figure is a real PNG, a placeholder where its input is missing
         assert (results / f"figures/{name}.png").read_bytes().startswith(b"\x89PNG"), name
     page = (results / "report/report.html").read_text()
     assert "<h2>Missing results</h2>" in page and "metrics/llm_audit.json: job &#x27;llm_audit&#x27; failed" in page
@@ -185,14 +195,15 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     assert (results / "benchmarks/train/mvp/pattern_echo.tsv").exists()
     assert (results / "benchmarks/figures.tsv").exists() and (results / "benchmarks/summarize.tsv").exists()
     page = (results / "report/report.html").read_text()
-    for name in FIGURES:  # every figure exists, is a real PNG and is embedded in the report
+    for name in FIGURE_SPECS:  # every figure exists, is a real PNG and is embedded in the report
         png = (results / f"figures/{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
         assert f'<figure id="{name}">' in page
     assert "| experiment |" in (results / "report/summary.md").read_text()
     seen = probe(results / "report/report.html", tmp_path)  # in a real browser, with no network
-    assert seen["images"] == len(FIGURES) and seen["broken"] == [] and seen["figures"] == list(FIGURES)
-    assert seen["resources"] == [] and {"Headline numbers", "LLM runs against their audit", "Figures"} <= set(seen["sections"])
+    assert seen["images"] == len(FIGURE_SPECS) and seen["broken"] == [] and seen["figures"] == list(FIGURE_SPECS)
+    assert seen["resources"] == [] and {"Summary", "What does an LLM parent teach?"} <= set(seen["sections"])
+    assert {"Headline numbers.", "LLM runs against their audit."} <= set(seen["tables"])
     redrawn = tmp_path / "again"  # figures are byte-identical when redrawn (jitter is seeded)
     sh([str(BIN / "wmil"), "figure", "regret", "tsne", "--params", "params.yaml", "--out-dir", str(redrawn)], tmp_path)
     assert sorted(p.name for p in redrawn.iterdir()) == ["regret.png", "tsne.png"]

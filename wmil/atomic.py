@@ -1,14 +1,16 @@
-"""Atomic file writes: a killed process never leaves a half-written file under the final name."""
+"""Atomic file writes: a killed process never leaves a half-written file under the final name.
+
+Standard library only at import (torch is imported by :func:`save_torch` alone), so that the
+pipeline's job guard (``wmil.jobs``) writes its records with this writer at no start-up cost."""
 
 from __future__ import annotations
 
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
-
-import torch
+from typing import Any
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -53,6 +55,8 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def save_torch(path: str | os.PathLike, obj: Any) -> Path:
+    import torch
+
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
             torch.save(obj, f)

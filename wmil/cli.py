@@ -28,6 +28,22 @@ from wmil.config import (
 )
 from wmil.errors import ConfigError, WmilError
 
+#: What ``wmil --help`` tells its user above the list of commands (the docstring above is for developers).
+DESCRIPTION = """\
+WMIL: a small transformer, randomly initialised, learns goal-directed behaviour by answering
+symbolic tasks and being judged by a parent (the tasks' rules, or an LLM). These commands are the
+steps of the pipeline that trains, evaluates and reports it, and the tools around them.
+
+Start with `make pipeline`: every step below, through Snakemake inside `dvc repro`; the report is
+results/report/report.html. Then `wmil verify` compares the fresh results with the committed ones.
+
+The pipeline's steps, in order:
+  restore-runs, sanity, train (each job then runs evaluate), analyze, tabular, llm-audit,
+  mvp-criteria, summarize, figure, report, status
+Around them: verify, config, schema, bench, llm-serve, fetch-model, guard, wandb.
+
+`wmil COMMAND --help` shows a command's options; README.md says more."""
+
 #: The plan's flags and the params key each one sets; kebab-case spellings work too.
 PLAN_FLAGS = {
     "task": ("env.task", str),
@@ -234,7 +250,7 @@ def _summarize_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("summarize", "IQM and 95%% CIs over seeds of every experiment x task, and the plot tables", _summarize_arguments)
 def cmd_summarize(args: argparse.Namespace) -> int:
-    from wmil import atomic
+    from wmil import atomic, results
     from wmil.evaluation.summary import curves, failed_analyses, representation_summary, representation_table, summarize
     from wmil.jobs import failure_of
 
@@ -250,7 +266,7 @@ def cmd_summarize(args: argparse.Namespace) -> int:
             report["missing"] += failed_analyses(args.analysis)
     except FileNotFoundError as exc:
         raise ConfigError(str(exc)) from None
-    atomic.write_json(args.out, report)
+    results.write_summary(args.out, report)
     for name, table in tables.items():
         atomic.write_text(args.plots / f"{name}.csv", table.to_csv(index=False))
     if args.machine:
@@ -281,11 +297,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _evaluate(run_dir: Path, settings: EvaluationConfig, out: Path | None = None) -> None:
     """Held-out evaluation of the finished run in ``run_dir`` -> ``out`` (default its eval.json)."""
-    from wmil import atomic
+    from wmil import results
     from wmil.evaluation.held_out import evaluate_run
 
     report = evaluate_run(run_dir, settings)
-    atomic.write_json(out or run_dir / "eval.json", report)
+    results.write_evaluation(out or results.evaluation_file(run_dir), report)
     print(json.dumps({"run_dir": str(run_dir), **{k: report[k] for k in (
         "success_greedy", "held_out_success_greedy", "success_sampled", "entropy", "world_model_mse")}}))
 
@@ -321,13 +337,13 @@ def _figure_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("figure", "draw figures of the paper from the result files (one process for all)", _figure_arguments)
 def cmd_figure(args: argparse.Namespace) -> int:
-    from wmil.reporting.figures import FIGURES, draw
+    from wmil.reporting.figures import FIGURE_SPECS, draw
 
-    unknown = [name for name in args.names if name not in FIGURES]
+    unknown = [name for name in args.names if name not in FIGURE_SPECS]
     if unknown:
-        raise ConfigError(f"figure {unknown[0]!r}: unknown; allowed: {sorted(FIGURES)}")
+        raise ConfigError(f"figure {unknown[0]!r}: unknown; allowed: {sorted(FIGURE_SPECS)}")
     params = load_params(args.params)
-    for name in args.names or FIGURES:
+    for name in args.names or FIGURE_SPECS:
         out = layout.figure_file(name, args.out_dir)
         try:
             draw(name, params, args.results, out)
@@ -346,13 +362,14 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("report", "the self-contained HTML report and the markdown headline table", _report_arguments)
 def cmd_report(args: argparse.Namespace) -> int:
-    from wmil import atomic
+    from wmil import atomic, results
     from wmil.reporting.report import build_report, headline_metrics
 
     params = load_params(args.params)
     try:
         page, table = build_report(params, args.results)
-        summary, criteria = (json.loads(layout.under(args.results, p).read_text()) for p in (layout.SUMMARY, layout.MVP_CRITERIA))
+        summary = results.read_summary(layout.under(args.results, layout.SUMMARY))
+        criteria = results.read_result(layout.under(args.results, layout.MVP_CRITERIA))
     except FileNotFoundError as exc:
         raise ConfigError(f"{exc.filename}: missing; run the pipeline first (snakemake all)") from None
     atomic.write_text(args.html, page)
@@ -524,7 +541,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="wmil", description=__doc__)
+    parser = argparse.ArgumentParser(prog="wmil", description=DESCRIPTION,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="subcommand", required=True)  # "command" is guard's argument
     for name, spec in COMMANDS.items():
         spec.arguments(sub.add_parser(name, help=spec.help))

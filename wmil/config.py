@@ -428,7 +428,7 @@ class Params:
     llm_audit: LLMAuditConfig
     evaluation: EvaluationConfig
     sweeps: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sweep -> its experiments, in order
-    tuning: dict[str, "Tuning"] = field(default_factory=dict)  # experiment -> the search that chose its settings
+    tuning: dict[str, Tuning] = field(default_factory=dict)  # experiment -> the search that chose its settings
 
     def expand(self, names: tuple[str, ...] | list[str]) -> list[str]:
         """Experiment names, each sweep replaced by its points."""
@@ -550,7 +550,7 @@ def from_dict(cls: type, data: Any, where: str) -> Any:
     for name, value in data.items():
         tp = hints[name]
         key = f"{where}.{name}"
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a hint is a class, never an instance
             kwargs[name] = from_dict(tp, value, key)
         else:
             kwargs[name] = _check_value(key, tp, value, dict(fields[name].metadata))
@@ -805,10 +805,9 @@ def _parse_experiment(name: str, raw: dict, done: dict[str, Experiment], chain: 
     for t in tasks:
         if t not in TASK_NAMES:
             raise ConfigError(f"{where}.tasks: {t!r} is not allowed; allowed: {list(TASK_NAMES)}")
+    seeds: tuple[int, ...] | None = base.seeds if base is not None else None  # None: the top-level seeds
     if "seeds" in body:
         seeds = _parse_seeds(body["seeds"], f"{where}.seeds")
-    else:
-        seeds = base.seeds if base is not None else None
     overrides = body.get("overrides") or {}
     if not isinstance(overrides, dict):
         raise ConfigError(f"{where}.overrides: expected a mapping")
@@ -864,7 +863,7 @@ def json_schema() -> dict[str, Any]:
         props = {}
         for f in dataclasses.fields(cls):
             tp = hints[f.name]
-            if dataclasses.is_dataclass(tp):
+            if isinstance(tp, type) and dataclasses.is_dataclass(tp):
                 props[f.name] = schema_of(tp, required)
                 continue
             choices = _choices(tp, f.metadata)
@@ -945,3 +944,11 @@ def json_schema() -> dict[str, Any]:
             "evaluation": schema_of(EvaluationConfig),
         },
     }
+
+
+def check_schema_file(path: Path) -> None:
+    """Raise :class:`ConfigError` if the schema file at ``path`` is not :func:`json_schema` (a task
+    was added, or a params field changed, since it was written), naming the command that rewrites it."""
+    if yaml.safe_load(path.read_text()) != json_schema():
+        raise ConfigError(f"{path} is stale (a task or a params field changed since it was written): "
+                          f"regenerate it with `wmil schema --out {path}`")

@@ -10,11 +10,13 @@ figure or table) is restored to its committed bytes, dated one second after 1970
 invocation still redoes its job: a failure never deletes the committed result from the working tree.
 
 A record is a small JSON object under the single key :data:`FAILURE_KEY`, whatever the output's
-suffix: no reader can take it for a result (a checkpoint loader refuses it, a CSV reader must
-check first: :func:`failure_of`). A guard that is itself interrupted (Snakemake cancelling its jobs,
-Ctrl-C) writes nothing, so that an interrupted job is rerun as incomplete, never recorded as failed.
+suffix: no reader can take it for a result (a checkpoint loader refuses it, and so do the JSON
+results' readers, ``wmil.results``; a CSV reader must check first: :func:`failure_of`). A guard
+that is itself interrupted (Snakemake cancelling its jobs, Ctrl-C) writes nothing, so that an
+interrupted job is rerun as incomplete, never recorded as failed.
 
-Standard library only: the guard adds no start-up cost to the job it runs.
+Standard library only (and :mod:`wmil.atomic`'s writer, which is too): the guard adds no
+start-up cost to the job it runs.
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
+from wmil import atomic
 from wmil.errors import MissingResult
 
 FAILURE_KEY = "wmil_failed_job"
@@ -42,8 +44,18 @@ def failure_of(path: str | os.PathLike) -> dict[str, Any] | None:
             if f.read(len(_PREFIX)) != _PREFIX:
                 return None
             f.seek(0)
-            return json.loads(f.read())[FAILURE_KEY]
-    except (FileNotFoundError, IsADirectoryError, ValueError, KeyError):
+            return record_in(f.read())
+    except (FileNotFoundError, IsADirectoryError):
+        return None
+
+
+def record_in(data: bytes) -> dict[str, Any] | None:
+    """The failure record that a file's bytes ``data`` are, or None when they are anything else."""
+    if not data.startswith(_PREFIX):
+        return None
+    try:
+        return json.loads(data)[FAILURE_KEY]
+    except (ValueError, KeyError):
         return None
 
 
@@ -53,18 +65,6 @@ def check_result(path: str | os.PathLike) -> Path:
     if record is not None:
         raise MissingResult(Path(path), record)
     return Path(path)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    _write_atomic_bytes(path, text.encode())
-
-
-def _write_atomic_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _log_tail(log: Path) -> str:
@@ -111,7 +111,7 @@ def guard(job: str, log: Path, outputs: list[Path], command: list[str]) -> int:
               "command": command, "log_tail": _log_tail(log)}
     text = json.dumps({FAILURE_KEY: record}) + "\n"  # one line: the prefix identifies a record
     for path in outputs:
-        _write_atomic(path, text)
+        atomic.write_text(path, text)
     with open(log, "a") as f:
         f.write(f"\nwmil guard: {job} failed ({record['reason']}); failure records written to "
                 f"{', '.join(map(str, outputs))}\n")
@@ -130,7 +130,7 @@ def status(roots: list[Path], out: Path) -> int:
             failed.setdefault(record["job"], record)
     report = {"failed": sorted(failed.values(), key=lambda r: r["job"])}
     if not failed:
-        _write_atomic(out, json.dumps(report, indent=2) + "\n")
+        atomic.write_text(out, json.dumps(report, indent=2) + "\n")
         return 0
     lines = [f"wmil status: {len(failed)} job(s) failed; every other result, the figures and the report were "
              "built, with these marked missing:"]
@@ -161,5 +161,5 @@ def _restore_committed(path: Path) -> None:
                                    check=True).stdout
     except (OSError, ValueError, subprocess.CalledProcessError):
         return  # not in a git checkout, or not committed there: nothing to restore
-    _write_atomic_bytes(path, committed)
+    atomic.write_bytes(path, committed)
     os.utime(path, (1, 1))

@@ -28,6 +28,9 @@ HEADLINE = METRICS / "headline.json"
 REPORT_HTML = REPORT / "report.html"
 REPORT_MD = REPORT / "summary.md"
 STATUS = LOGS / "status.json"
+#: A run directory's result files (``wmil.results`` owns their schema and reads them).
+RUN_METRICS = "metrics.json"           # training's final metrics, written last: the mark of a finished run
+RUN_EVALUATION = "eval.json"           # its held-out evaluation (``wmil evaluate``)
 #: The tidy tables ``wmil summarize`` writes under :data:`PLOTS`, one CSV each.
 PLOT_TABLES = ("curves", "runs", "sample_efficiency", "representation")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import ast
 import hashlib
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).parent
@@ -94,7 +94,7 @@ def _matches(module: str, paths: Iterable[str]) -> bool:
     return any(module == p or (p.endswith("/") and module.startswith(p)) for p in paths)
 
 
-@lru_cache(maxsize=None)
+@cache
 def closure(entries: tuple[str, ...], excluded: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Every module (path inside the package) that importing ``entries`` may run, never following
     an import into ``excluded`` (paths; a folder: its modules), sorted."""
@@ -123,7 +123,7 @@ def _code_of(module: str) -> str:
     return ast.dump(tree, include_attributes=False)
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_hash(entries: tuple[str, ...], excluded: tuple[str, ...] = ()) -> str:
     """Hash of the code :func:`closure` finds: each module's path and syntax tree."""
     digest = hashlib.sha256()

@@ -22,15 +22,18 @@ from typing import Any
 
 from wmil.config import Params
 from wmil.errors import ConfigError
+from wmil.results import FAILURES_TO_MASTERY, REACHED_MASTERY, STEPS_TO_90
 from wmil.training.trainer import Trainer
+
+SECONDS_TO_90 = "seconds_to_0.9"  # wall seconds to 90% rolling success (the clock of STEPS_TO_90)
 
 #: (experiment, task, measure) -> target; steps and regret are medians over seeds, lower is better.
 TARGETS: dict[tuple[str, str, str], float] = {
-    ("mvp", "pattern_echo", "steps_to_0.9"): 2000,
-    ("mvp", "pattern_echo", "failures_to_0.99"): 800,
-    ("ppo", "pattern_echo", "steps_to_0.9"): 12_000,
-    ("ppo", "conditional", "steps_to_0.9"): 15_000,
-    ("ppo", "sequence_next", "steps_to_0.9"): 32_768,  # reached inside the budget (a median: 3/5 seeds at least)
+    ("mvp", "pattern_echo", STEPS_TO_90): 2000,
+    ("mvp", "pattern_echo", FAILURES_TO_MASTERY): 800,
+    ("ppo", "pattern_echo", STEPS_TO_90): 12_000,
+    ("ppo", "conditional", STEPS_TO_90): 15_000,
+    ("ppo", "sequence_next", STEPS_TO_90): 32_768,  # reached inside the budget (a median: 3/5 seeds at least)
 }
 
 
@@ -42,15 +45,15 @@ def run_to_mastery(trainer: Trainer) -> dict[str, float | int | None]:
     started = time.perf_counter()
     with trainer:
         for _ in trainer.iterations():
-            if seconds_to_90 is None and recorder.steps_to["steps_to_0.9"] is not None:
+            if seconds_to_90 is None and recorder.steps_to[STEPS_TO_90] is not None:
                 seconds_to_90 = time.perf_counter() - started
             if recorder.failures_to_mastery is not None:
                 break
     mastered = recorder.failures_to_mastery is not None
-    return {"steps_to_0.9": recorder.steps_to["steps_to_0.9"], "seconds_to_0.9": seconds_to_90,
+    return {STEPS_TO_90: recorder.steps_to[STEPS_TO_90], SECONDS_TO_90: seconds_to_90,
             # never mastered: every failure of the budget counts
-            "failures_to_0.99": recorder.failures_to_mastery if mastered else recorder.failures,
-            "reached_0.99": mastered, "env_steps": trainer.env_steps,
+            FAILURES_TO_MASTERY: recorder.failures_to_mastery if mastered else recorder.failures,
+            REACHED_MASTERY: mastered, "env_steps": trainer.env_steps,
             "env_steps_per_s": trainer.env_steps / (time.perf_counter() - started)}
 
 
@@ -71,9 +74,9 @@ def bench(params: Params, experiment: str, task: str, seeds: int) -> dict[str, A
     for seed in params.tuning_seeds[:seeds]:  # bench tunes: never a reported seed
         with tempfile.TemporaryDirectory() as run_dir:
             rows.append(run_to_mastery(Trainer(params.run_config(experiment, task, seed), run_dir)))
-    out = {key: _spread([r[key] for r in rows]) for key in ("steps_to_0.9", "seconds_to_0.9", "failures_to_0.99")}
+    out: dict[str, Any] = {key: _spread([r[key] for r in rows]) for key in (STEPS_TO_90, SECONDS_TO_90, FAILURES_TO_MASTERY)}
     # a run that never reached 99% still has a regret (every failure of its budget): count the masters
-    out["failures_to_0.99"]["reached"] = sum(bool(r["reached_0.99"]) for r in rows)
+    out[FAILURES_TO_MASTERY]["reached"] = sum(bool(r[REACHED_MASTERY]) for r in rows)
     out["env_steps_per_s"] = _spread([r["env_steps_per_s"] for r in rows])
     out["budget"] = params.run_config(experiment, task).training.max_steps
     return out
@@ -91,15 +94,15 @@ def run_bench(params: Params, seeds: int = 5, llm: bool = False) -> dict[str, An
     print(f"{'run':<26}{'env steps to 90%':>30}{'wall s to 90%':>26}{'failed episodes to 99%':>32}{'env steps/s':>32}")
     for experiment, task in runs:
         result = report["results"].setdefault(experiment, {})[task] = bench(params, experiment, task, seeds)
-        print(f"{experiment + ' ' + task:<26}{_fmt(result['steps_to_0.9']):>30}{_fmt(result['seconds_to_0.9'], ' s'):>26}"
-              f"{_fmt(result['failures_to_0.99']):>32}{_fmt(result['env_steps_per_s']):>32}", flush=True)
+        print(f"{experiment + ' ' + task:<26}{_fmt(result[STEPS_TO_90]):>30}{_fmt(result[SECONDS_TO_90], ' s'):>26}"
+              f"{_fmt(result[FAILURES_TO_MASTERY]):>32}{_fmt(result['env_steps_per_s']):>32}", flush=True)
     print("median [min, max] over seeds (seeds that got there / seeds); '-': not reached within the budget")
     report["targets"] = []
     for (experiment, task, measure), target in TARGETS.items():
         spread = report["results"][experiment][task][measure]
         value = spread["median"]
         # a regret counts only over runs that mastered: a run that never did has its whole budget's failures
-        ok = value is not None and value <= target and (measure != "failures_to_0.99" or spread["reached"] == spread["runs"])
+        ok = value is not None and value <= target and (measure != FAILURES_TO_MASTERY or spread["reached"] == spread["runs"])
         report["targets"].append({"experiment": experiment, "task": task, "measure": measure, "target": target,
                                   "median": value, "met": ok})
         print(f"target {experiment} {task} {measure} <= {target:,}: {'met' if ok else 'NOT met'} "

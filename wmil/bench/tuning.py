@@ -19,6 +19,7 @@ from typing import Any
 
 from wmil.config import Params, setting_overrides
 from wmil.errors import ConfigError
+from wmil.results import STEPS_TO_90
 
 
 def _run(job: tuple[Params, str, str, int, dict[str, Any]]) -> dict[str, Any]:
@@ -34,13 +35,13 @@ def _run(job: tuple[Params, str, str, int, dict[str, Any]]) -> dict[str, Any]:
         trainer = Trainer(config, run_dir)
         with trainer:
             for _ in trainer.iterations():
-                if trainer.recorder.steps_to["steps_to_0.9"] is not None:
+                if trainer.recorder.steps_to[STEPS_TO_90] is not None:
                     break
-        steps = trainer.recorder.steps_to["steps_to_0.9"]
+        steps = trainer.recorder.steps_to[STEPS_TO_90]
         final = trainer.recorder.full_task_success() or 0.0
         climb = None if trainer.curriculum is None else list(trainer.curriculum.entered)
     budget = config.training.max_steps
-    return {"task": task, "seed": seed, "steps_to_0.9": steps, "final_success": final,
+    return {"task": task, "seed": seed, STEPS_TO_90: steps, "final_success": final,
             "cost": steps / budget if steps is not None else 2.0 - final, "level_entered_at": climb}
 
 
@@ -56,7 +57,7 @@ def tune(params: Params, experiment: str, jobs: int = 1) -> dict[str, Any]:
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
         runs = pool.map(_run, work, chunksize=1)
     per_setting = len(tasks) * len(seeds)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, setting in enumerate(settings):
         mine = runs[i * per_setting:(i + 1) * per_setting]
         by_task = {task: statistics.median(r["cost"] for r in mine if r["task"] == task) for task in tasks}
@@ -66,14 +67,14 @@ def tune(params: Params, experiment: str, jobs: int = 1) -> dict[str, Any]:
     print(f"tuning {experiment}: {len(settings)} settings x {list(tasks)} x seeds {list(seeds)}; cost = env steps to "
           f"90% / budget (2 - final success when not reached); lower is better")
     for row in rows:
-        setting = ", ".join(f"{k}={v}" for k, v in row["setting"].items())
+        values = ", ".join(f"{k}={v}" for k, v in row["setting"].items())
         per_task = "  ".join(f"{t} {c:.3f}" for t, c in row["median_cost"].items())
-        reached = sum(r["steps_to_0.9"] is not None for r in row["runs"])
-        print(f"{row['score']:.3f}  {setting:<60} median cost: {per_task}  reached 90%: {reached}/{per_setting}")
+        reached = sum(r[STEPS_TO_90] is not None for r in row["runs"])
+        print(f"{row['score']:.3f}  {values:<60} median cost: {per_task}  reached 90%: {reached}/{per_setting}")
         for r in row["runs"]:
             if r["level_entered_at"] is not None:  # a curriculum's climb: env steps at which each level began
                 print(f"       {r['task']} seed {r['seed']}: levels entered at {r['level_entered_at']}, "
-                      f"90% at {r['steps_to_0.9']}")
+                      f"90% at {r[STEPS_TO_90]}")
     print(f"winner: {', '.join(f'{k}={v}' for k, v in rows[0]['setting'].items())}")
     return {"experiment": experiment, "seeds": list(seeds), "grid": {k: list(v) for k, v in tuning.grid.items()},
             "settings": rows}

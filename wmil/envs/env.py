@@ -57,7 +57,7 @@ class VectorEnv:
     the verdict and the action taken, never the answer (SequenceNext's rules move the sequence on
     by the correct term)."""
 
-    def __init__(self, parent: "Parent", num_envs: int, episode_length: int, generator: torch.Generator,
+    def __init__(self, parent: Parent, num_envs: int, episode_length: int, generator: torch.Generator,
                  next_problem: str = "rules"):
         if next_problem not in ("rules", "fresh"):
             raise ValueError(f"next_problem={next_problem!r}; allowed: ['rules', 'fresh']")
@@ -67,7 +67,7 @@ class VectorEnv:
         self.num_envs = num_envs
         self.episode_length = episode_length
         self.generator = generator
-        self.level = 0
+        self.level: int | torch.Tensor = 0  # one for all, or LongTensor (n,): the last reset's
         self.t = episode_length  # no episode running until reset()
         self.states = torch.empty(0, self.task.num_slots, dtype=torch.long)
 
@@ -105,9 +105,11 @@ class VectorEnv:
 
 class SymbolicEnv:
     """The plan's single-episode API: ``reset(difficulty) -> State`` and
-    ``step(action) -> (next_state, RewardVector, done, info)``, a view over one ``VectorEnv`` row."""
+    ``step(action) -> (next_state, RewardVector, done, info)``, a view over one ``VectorEnv`` row.
+    ``info["success"]``: this answer was right; ``info["episode_success"]``: every answer of the
+    episode so far was right, the project's success of an episode (the plan's sketch had any answer)."""
 
-    def __init__(self, parent: "Parent", max_steps: int = 1, seed: int = 0):
+    def __init__(self, parent: Parent, max_steps: int = 1, seed: int = 0):
         if parent.task.episode_length != max_steps:
             raise ValueError(f"max_steps={max_steps} but the task was built for episode_length="
                              f"{parent.task.episode_length}")
@@ -133,7 +135,7 @@ class SymbolicEnv:
         next_state = State.from_tensor(self.task, result.next_states[0])
         self.step_count += 1
         success = bool(result.success[0])
-        self.episode_success = self.episode_success or success
+        self.episode_success = success and (self.step_count == 1 or self.episode_success)
         done = bool(result.done[0])
         self.state = None if done else next_state
         info = {"success": success, "episode_success": self.episode_success, "step": self.step_count}

@@ -1,4 +1,10 @@
-"""Gymnasium view of the batched core: ``gymnasium.make("wmil/PatternEcho-v0")`` and friends."""
+"""Gymnasium view of the batched core: ``gymnasium.make("wmil/PatternEcho-v0")`` and friends.
+
+Importing this module registers an id for every task of the registry; ``import wmil`` does not (the
+package's ``__init__`` is the foundation, below the tasks that name the ids), so either import it
+first or name it in the id, which Gymnasium then imports itself:
+``gymnasium.make("wmil.envs.gym:wmil/PatternEcho-v0")``.
+"""
 
 from __future__ import annotations
 
@@ -58,10 +64,11 @@ class WmilGymEnv(gymnasium.Env):
 
 
 def register_envs() -> None:
-    """Register every task of the registry not yet registered (importing this module does it)."""
+    """Register every task of the registry not yet registered (importing this module does it; call
+    it again after adding a task at run time)."""
     for id_, task in env_ids().items():
         if id_ not in gymnasium.registry:
-            gymnasium.register(id_, entry_point=WmilGymEnv, kwargs={"task": task})
+            gymnasium.register(id_, entry_point=f"{__name__}:{WmilGymEnv.__name__}", kwargs={"task": task})
 
 
 register_envs()

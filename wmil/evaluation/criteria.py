@@ -8,9 +8,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from wmil import layout
+from wmil import layout, results
 from wmil.config import Params
-from wmil.jobs import failure_of
+from wmil.errors import MissingResult
 
 
 def trend_falls(values: pd.Series) -> tuple[float, float, bool]:
@@ -52,12 +52,14 @@ def mvp_criteria(params: Params, runs_root: Path) -> dict[str, Any]:
     for task in exp.tasks:
         for seed in params.seeds_of(crit.experiment):
             run_dir = layout.run_dir(crit.experiment, task, seed, runs_root)
-            record = failure_of(run_dir / "metrics.json")
-            if record is not None:
+            try:
+                results.read_metrics(run_dir)  # a finished run, not its job's failure record
+            except MissingResult as missing:
+                record = missing.record
                 failures.append(f"{run_dir}: its job {record['job']!r} failed ({record['reason']}; see {record['log']})")
                 continue
-            if not (run_dir / "metrics.json").exists():
-                failures.append(f"{run_dir}: no finished run (metrics.json missing)")
+            except FileNotFoundError:
+                failures.append(f"{run_dir}: no finished run ({layout.RUN_METRICS} missing)")
                 continue
             result = seed_criteria(run_dir, crit.by_step, crit.by_step_success)
             seeds[f"{task}/seed{seed}"] = result

@@ -8,7 +8,9 @@ import torch.nn.functional as F
 from wmil.envs.env import VectorEnv
 from wmil.models.baby import BabyModel
 from wmil.parents.base import Parent
+from wmil.results import EpisodeScores
 from wmil.seeding import level_seed
+from wmil.training.entropy import policy_entropy
 from wmil.training.rewards import prediction_mse
 
 
@@ -25,7 +27,7 @@ class Evaluator:
         self.next_problem = next_problem
 
     @torch.inference_mode()
-    def evaluate(self, model: BabyModel, level: int, greedy: bool = True) -> dict[str, float]:
+    def evaluate(self, model: BabyModel, level: int, greedy: bool = True) -> EpisodeScores:
         """Episode success (every step right), per-step success, entropy (nats) and the world
         model's raw next-state MSE on ``level``. Greedy breaks exact ties uniformly at random, so
         a uniform policy acts uniformly (not always action 0)."""
@@ -46,7 +48,7 @@ class Evaluator:
             step = env.step(actions)
             all_right &= step.success
             step_success.append(step.success.float().mean())
-            entropy.append(-(log_probs.exp() * log_probs).sum(-1).mean())
+            entropy.append(policy_entropy(log_probs))
             if model.world_model is not None:
                 predicted = model.predict_next_state(h, actions)
                 mse.append(prediction_mse(task, predicted, step.next_states).mean())

@@ -11,7 +11,6 @@ rule.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -21,6 +20,7 @@ from wmil.jobs import check_result
 from wmil.models.baby import BabyModel
 from wmil.parents.base import Split
 from wmil.parents.deterministic import DeterministicParent
+from wmil.results import Evaluation, LevelEvaluation
 from wmil.seeding import held_out_seed, split_seed
 from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 
@@ -36,16 +36,13 @@ def load_model(model_path: Path) -> tuple[RunConfig, Task, BabyModel]:
     return config, task, model.eval()
 
 
-MODES = ("greedy", "sampled")
-
-
 def held_out_problems(task: Task, run_seed: int, level: int) -> torch.Tensor:
     """The problems of ``level`` that the run with ``run_seed`` never trained on, ``(P, slots)``."""
     table = task.problems(level)
     return table[task.held_out(table, split_seed(run_seed))]
 
 
-def evaluate_run(run_dir: Path, settings: EvaluationConfig) -> dict[str, Any]:
+def evaluate_run(run_dir: Path, settings: EvaluationConfig) -> Evaluation:
     """``eval.json`` of a finished run: greedy and sampled success, entropy and world-model MSE per
     level on ``settings.episodes`` episodes of its training problems, and the same on its held-out
     problems (``held_out_*``; None where the task holds none out); the headline numbers are the
@@ -55,14 +52,15 @@ def evaluate_run(run_dir: Path, settings: EvaluationConfig) -> dict[str, Any]:
     T, top = config.env.episode_length, NUM_LEVELS - 1
     training, held_out = (Evaluator(DeterministicParent(task, Split(split, part)), T, settings.episodes, seed,
                                     config.env.next_problem) for part in ("training", "held_out"))
-    by_level: dict[str, dict[str, Any]] = {}
+    by_level: dict[str, LevelEvaluation] = {}
     for level in range(NUM_LEVELS):
-        entry: dict[str, Any] = {mode: training.evaluate(model, level, greedy=mode == "greedy") for mode in MODES}
         has_held_out = len(held_out_problems(task, config.seed, level)) > 0
-        for mode in MODES:
-            entry[f"held_out_{mode}"] = held_out.evaluate(model, level, greedy=mode == "greedy") if has_held_out else None
-        by_level[str(level)] = entry
+        by_level[str(level)] = {
+            "greedy": training.evaluate(model, level, greedy=True), "sampled": training.evaluate(model, level, greedy=False),
+            "held_out_greedy": held_out.evaluate(model, level, greedy=True) if has_held_out else None,
+            "held_out_sampled": held_out.evaluate(model, level, greedy=False) if has_held_out else None}
     at_top = by_level[str(top)]
+    held_out_greedy, held_out_sampled = at_top["held_out_greedy"], at_top["held_out_sampled"]
     return {
         "experiment": config.experiment, "task": config.env.task, "seed": config.seed,
         "episodes_per_level": settings.episodes, "level": top,
@@ -70,8 +68,8 @@ def evaluate_run(run_dir: Path, settings: EvaluationConfig) -> dict[str, Any]:
         "success_sampled": at_top["sampled"]["success"],
         "entropy": at_top["sampled"]["entropy"],
         "world_model_mse": at_top["sampled"]["world_model_mse"],
-        **{f"held_out_success_{mode}": None if at_top[f"held_out_{mode}"] is None else at_top[f"held_out_{mode}"]["success"]
-           for mode in MODES},
+        "held_out_success_greedy": None if held_out_greedy is None else held_out_greedy["success"],
+        "held_out_success_sampled": None if held_out_sampled is None else held_out_sampled["success"],
         "held_out_problems": held_out_problems(task, config.seed, top).tolist(),
         "training_problems": len(task.problems(top)) - len(held_out_problems(task, config.seed, top)),
         "by_level": by_level,

@@ -69,7 +69,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -77,10 +77,10 @@ from sklearn.metrics import cohen_kappa_score
 
 from wmil.config import TASK_NAMES, Params
 from wmil.evaluation.stats import pick_variance
-from wmil.parents.llm.answers import Outcome
+from wmil.parents.llm.answers import INVALID, RIGHT, WRONG, Outcome
 from wmil.parents.llm.parent import ParentLLM
 from wmil.parents.llm.programs import ANSWER, IN_LEVEL
-from wmil.parents.llm.protocols import INVALID, PROTOCOLS, RIGHT, WRONG
+from wmil.parents.llm.protocols import PROTOCOLS
 from wmil.parents.llm.server import LocalLLMServer
 from wmil.seeding import audit_seed
 from wmil.tasks.rules import NUM_LEVELS, Task, make_task
@@ -215,6 +215,8 @@ def audit_programs(parent: ParentLLM) -> dict[str, Any]:
     """The ``<programs>`` block of one task: its answer program and, per level, what its
     ``in_level`` program accepts against the level's table (precision, recall)."""
     task, programs = parent.task, parent.programs
+    if programs is None:
+        raise ValueError(f"audit_programs: the parent's protocol is {parent.config.protocol!r}, not program")
     programs.answer_table()
     answer = programs.outcomes[ANSWER]
     out: dict[str, Any] = {"answer": answer[-1].value, "responses": [o.raw for o in answer], "in_level": {}}
@@ -248,14 +250,16 @@ def run_llm_audit(params: Params) -> tuple[dict[str, Any], dict[str, Any]]:
             run = params.run_config(experiment)
             # The audit applies no policy (an invalid verdict is a label of its own), but caches invalid
             # answers as a fallback run does, so that a warm rerun is offline and identical.
-            config = dataclasses.replace(run.parent.llm, protocol=protocol, on_invalid="zero")
+            # (params typed llm_audit.protocols as str, and checked each against LLMConfig.protocol's choices)
+            config = dataclasses.replace(run.parent.llm, protocol=cast(Any, protocol), on_invalid="zero")
             model = config.model
             if config.base_url == "" and model not in servers:
                 servers[model] = LocalLLMServer(model=model)
             everything: list[dict[str, Any]] = []
-            out = report["protocols"][protocol] = {
+            out: dict[str, Any] = {
                 "experiment": experiment, "model": model, "num_actions": run.env.num_actions,
                 "episode_length": run.env.episode_length, "by_task": {}, "by_task_level": {}}
+            report["protocols"][protocol] = out
             for task_index, name in enumerate(TASK_NAMES):
                 task = make_task(name, run.env.num_actions, run.env.episode_length)
                 with ParentLLM(task, config, server=servers.get(model)) as parent:

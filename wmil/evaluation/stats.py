@@ -18,12 +18,13 @@ import math
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import numpy as np
 from rliable import library as rly
 from rliable import metrics
 from scipy import stats
+
+from wmil.results import Comparison, KaplanMeier
 
 logging.getLogger("absl").setLevel(logging.WARNING)  # rliable logs one INFO line per estimate
 CONFIDENCE = 0.95
@@ -102,9 +103,9 @@ def interval_estimates(scores: dict[str, np.ndarray], reps: int, seed: int,
     if not scores:
         raise ValueError("scores: expected at least one method")
     out: dict[str, dict] = {}
+    funcs = [AGGREGATES[name] for name in aggregates]
     for method, raw in scores.items():
         data = _check_scores(f"scores[{method!r}]", raw, ndim=2)
-        funcs = [AGGREGATES[name] for name in aggregates]
         point, interval = _bootstrap(data, lambda s: np.array([agg(s) for agg in funcs]), reps, seed)
         out[method] = {
             name: {"value": float(point[i]), "lo": float(interval[0, i]), "hi": float(interval[1, i])}
@@ -114,7 +115,7 @@ def interval_estimates(scores: dict[str, np.ndarray], reps: int, seed: int,
     return out
 
 
-def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int, seed: int) -> dict[str, float]:
+def probability_of_improvement(x: np.ndarray, y: np.ndarray, reps: int, seed: int) -> Comparison:
     """P(X > Y): the chance that a run of method X beats a run of method Y on the same task (ties
     count half), averaged over tasks, with its 95% CI from resampling X's and Y's runs independently.
 
@@ -163,14 +164,14 @@ def mann_whitney_p(x: np.ndarray, y: np.ndarray) -> float:
 ALPHA = 0.05  # the family-wise error rate of the report's verdicts
 
 
-def holm_verdicts(comparisons: list[dict[str, Any]]) -> int:
+def holm_verdicts(comparisons: list[Comparison]) -> int:
     """Adds ``p_holm`` and ``verdict`` to every comparison (a :func:`probability_of_improvement`
     result) that has a ``p_value``: the Holm-adjusted p-value over all of them (one family: every
     verdict the report makes), and ``better`` or ``worse`` (by which side of 1/2 ``p`` lies) when
     it is below :data:`ALPHA`, else ``no clear difference``. Returns the family's size."""
-    tested = [c for c in comparisons if c.get("p_value") is not None]
-    adjusted = holm({str(i): c["p_value"] for i, c in enumerate(tested)})
-    for i, c in enumerate(tested):
+    tested = [(c, p) for c in comparisons if (p := c["p_value"]) is not None]
+    adjusted = holm({str(i): p for i, (_, p) in enumerate(tested)})
+    for i, (c, _) in enumerate(tested):
         c["p_holm"] = adjusted[str(i)]
         c["verdict"] = "no clear difference" if adjusted[str(i)] >= ALPHA else "better" if c["p"] > 0.5 else "worse"
     return len(tested)
@@ -216,7 +217,7 @@ def ideal_trial_and_error_failures(num_problems: int, num_actions: int) -> float
     return num_problems * (num_actions - 1) / 2
 
 
-def steps_to_mastery(steps: np.ndarray, reached: np.ndarray, confidence: float = CONFIDENCE) -> dict[str, float | int | None]:
+def steps_to_mastery(steps: np.ndarray, reached: np.ndarray, confidence: float = CONFIDENCE) -> KaplanMeier:
     """Kaplan-Meier median of env steps to mastery over runs, each either reaching it at
     ``steps[i]`` (``reached[i]``) or censored at its budget ``steps[i]`` (it never got there).
 

@@ -21,11 +21,12 @@ from wmil.evaluation.held_out import held_out_problems
 from wmil.parents import Split, make_parent
 from wmil.parents.base import Part
 from wmil.parents.deterministic import DeterministicParent
+from wmil.results import STEPS_TO_90, SUCCESS_THRESHOLDS
 from wmil.seeding import held_out_seed, level_seed, split_seed, training_seeds
 from wmil.tasks.rules import NUM_LEVELS, Task, make_task
 from wmil.training.curriculum import SuccessWindow
 
-MASTERY_STEPS = 0.9  # the rolling success whose env steps are reported (the baby's steps_to_0.9)
+REPORTED_SUCCESS = SUCCESS_THRESHOLDS[STEPS_TO_90]  # the rolling success whose env steps are reported, as the baby's
 
 
 class LookupTable:
@@ -89,7 +90,7 @@ def tabular_run(config: RunConfig, settings: EvaluationConfig) -> dict[str, Any]
     while env_steps < config.training.max_steps:
         window.push(play(table, env, level, policy, learn=True))
         env_steps += env.num_envs * env.episode_length
-        if steps_to is None and window.full and window.rate() >= MASTERY_STEPS:
+        if steps_to is None and window.full and window.rate() >= REPORTED_SUCCESS:
             steps_to = env_steps
     parent.close()
     seed = held_out_seed(settings.seed, config.seed)
@@ -101,7 +102,7 @@ def tabular_run(config: RunConfig, settings: EvaluationConfig) -> dict[str, Any]
 
     has_held_out = len(held_out_problems(task, config.seed, level)) > 0
     return {"seed": config.seed, "level": level, "max_steps": config.training.max_steps,
-            f"steps_to_{MASTERY_STEPS:g}": steps_to, "problems_learned": int((table.right >= 0).sum()),
+            STEPS_TO_90: steps_to, "problems_learned": int((table.right >= 0).sum()),
             "success_greedy": success("training"),
             "held_out_success_greedy": success("held_out") if has_held_out else None}
 

@@ -26,35 +26,49 @@ committed ones (a git revision, or a folder), and says for each:
 
 from __future__ import annotations
 
-import json
 import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wmil.errors import ConfigError
-from wmil.evaluation.summary import CURRICULUM_MEASURES
+from wmil import layout, results
+from wmil.errors import ConfigError, MissingResult
+from wmil.results import CURRICULUM_MEASURE_KEYS, FAILURES_TO_MASTERY, STEPS_TO_90
 
-FILES = ("metrics/summary.json", "metrics/mvp_criteria.json", "metrics/llm_audit.json", "metrics/machine.json")
-SCORES = ("success_greedy", "held_out_success_greedy", "failures_to_0.99")
+#: The result files compared, relative to a results folder.
+SUMMARY, CRITERIA, AUDIT, MACHINE = (path.relative_to(layout.RESULTS).as_posix()
+                                     for path in (layout.SUMMARY, layout.MVP_CRITERIA, layout.LLM_AUDIT, layout.MACHINE))
+FILES = (SUMMARY, CRITERIA, AUDIT, MACHINE)
 J_TOLERANCE = 0.1  # an LLM served by other float kernels may answer a few states differently
 SEED_TOLERANCE = 1  # seeds inside a prediction or passing an MVP criterion: one may cross an edge
 
 
-def read_committed(against: str, results: Path) -> dict[str, Any]:
+def _produced(read: Callable[..., Any], *args: Any) -> Any:
+    """``read(*args)``: a result, or None where it is absent or its job failed (nothing produced it)."""
+    try:
+        return read(*args)
+    except (FileNotFoundError, MissingResult):
+        return None
+
+
+def read_results(folder: Path) -> dict[str, Any]:
+    """The result files under ``folder`` (None: absent, or a failure record)."""
+    return {name: _produced(results.read_result, Path(folder) / name) for name in FILES}
+
+
+def read_committed(against: str, results_dir: Path) -> dict[str, Any]:
     """The committed result files: from folder ``against`` if it is one, else from git revision
-    ``against`` (paths relative to the repository of ``results``)."""
+    ``against`` (paths relative to the repository of ``results_dir``)."""
+    if Path(against).is_dir():
+        return read_results(Path(against))
     out = {}
-    folder = Path(against)
     for name in FILES:
-        if folder.is_dir():
-            path = folder / name
-            out[name] = json.loads(path.read_text()) if path.exists() else None
-            continue
-        rel = (results / name).resolve().relative_to(_toplevel(results))
-        shown = subprocess.run(["git", "show", f"{against}:{rel.as_posix()}"], cwd=results, capture_output=True, text=True)
+        rel = (results_dir / name).resolve().relative_to(_toplevel(results_dir))
+        shown = subprocess.run(["git", "show", f"{against}:{rel.as_posix()}"], cwd=results_dir, capture_output=True, text=True)
         if shown.returncode != 0 and "exists on disk, but not in" not in shown.stderr and "does not exist" not in shown.stderr:
             raise ConfigError(f"--against {against}: not a folder, and git cannot read it: {shown.stderr.strip()}")
-        out[name] = json.loads(shown.stdout) if shown.returncode == 0 else None
+        out[name] = None if shown.returncode != 0 else _produced(results.parse, shown.stdout, f"{against}:{rel.as_posix()}")
     return out
 
 
@@ -115,88 +129,114 @@ def _median(name: str, old: dict | None, new: dict | None) -> dict[str, Any] | N
     return {"number": name, "committed": [old[k] for k in keys], "fresh": [new[k] for k in keys], "verdict": verdict}
 
 
-def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per headline number: ``number``, ``committed``, ``fresh``, ``verdict``."""
-    rows = []
-    old, new = committed["metrics/summary.json"] or {}, fresh["metrics/summary.json"] or {}
-    for experiment in sorted(set(old.get("experiments", {})) | set(new.get("experiments", {}))):
-        a, b = old.get("experiments", {}).get(experiment, {}), new.get("experiments", {}).get(experiment, {})
-        for score in SCORES:
-            tasks = sorted(set(a.get(score, {})) | set(b.get(score, {})))
-            for task in tasks:
-                rows.append(_estimate(f"{experiment} {task} {score}", a.get(score, {}).get(task), b.get(score, {}).get(task)))
-        for task in sorted(set(a.get("steps_to_0.9", {})) | set(b.get("steps_to_0.9", {}))):
-            rows.append(_median(f"{experiment} {task} env steps to 90% (Kaplan-Meier median)",
-                                a.get("steps_to_0.9", {}).get(task), b.get("steps_to_0.9", {}).get(task)))
-    improvements = [x.get("probability_of_improvement", {}) for x in (old, new)]
-    for baseline in sorted(set(improvements[0]) | set(improvements[1])):
-        a, b = improvements[0].get(baseline, {}), improvements[1].get(baseline, {})
-        for task in sorted(set(a) | set(b)):
-            rows.append(_estimate(f"P(method > {baseline}) {task}", a.get(task), b.get(task), value="p"))
-    rules = [x.get("rule", {}) for x in (old, new)]
-    for task in sorted(set(rules[0]) | set(rules[1])):
-        a, b = (r.get(task, {}).get("tabular") or {} for r in rules)
-        for part in ("training", "held_out"):
-            rows.append(_estimate(f"tabular reference {task} {part} success", a.get(part), b.get(part)))
-    variants = [x.get("world_model", {}).get("variants", {}) for x in (old, new)]
-    for variant in sorted(set(variants[0]) | set(variants[1])):
-        a, b = variants[0].get(variant, {}), variants[1].get(variant, {})
-        for key in ("p_success", "p_steps"):
-            for task in sorted(set(a.get(key, {})) | set(b.get(key, {}))):
-                rows.append(_estimate(f"P({variant} > its reference) {task} {key}", a.get(key, {}).get(task),
-                                      b.get(key, {}).get(task), value="p"))
-    comparisons = [x.get("curriculum") or {} for x in (old, new)]
-    for measure in CURRICULUM_MEASURES:
-        a, b = ((c.get(measure) or {}).get("p", {}) for c in comparisons)
-        for task in sorted(set(a) | set(b)):
-            rows.append(_estimate(f"P(curriculum > its reference) {task} {measure}", a.get(task), b.get(task), value="p"))
-    reached = [c.get("reached_top") or {} for c in comparisons]
-    for task in sorted(set(reached[0]) | set(reached[1])):
-        rows.append(_exact(f"curriculum runs that reached the top level {task}", reached[0].get(task), reached[1].get(task),
-                           tolerance=SEED_TOLERANCE))
-    for experiment in sorted(set(old.get("llm", {})) | set(new.get("llm", {}))):
-        a, b = old.get("llm", {}).get(experiment, {}), new.get("llm", {}).get(experiment, {})
-        for task in sorted(set(a) | set(b)):
-            runs = [x.get(task) or {} for x in (a, b)]
-            predicted = [{"value": r["prediction"]["mean"], "lo": r["prediction"]["interval"][0],
-                          "hi": r["prediction"]["interval"][1]} if r.get("prediction") else None for r in runs]
-            rows.append(_estimate(f"{experiment} {task} predicted success", *predicted))
-            inside = [sum(r["inside"]) if r.get("inside") is not None else None for r in runs]
-            rows.append(_exact(f"{experiment} {task} seeds inside the prediction", *inside, tolerance=SEED_TOLERANCE))
-    a, b = committed["metrics/mvp_criteria.json"], fresh["metrics/mvp_criteria.json"]
-    if a is not None or b is not None:
-        rows.append(_exact("MVP criteria passed", *[None if x is None else x["passed"] for x in (a, b)]))
-        passing = [None if x is None else _seeds_passing(x) for x in (a, b)]
-        for check in sorted(set(passing[0] or {}) | set(passing[1] or {})):
-            rows.append(_exact(f"MVP criterion {check}: seeds passing",
-                               *[None if p is None else p.get(check) for p in passing], tolerance=SEED_TOLERANCE))
-    a, b = committed["metrics/llm_audit.json"] or {}, fresh["metrics/llm_audit.json"] or {}
-    for protocol in sorted(set(a.get("protocols", {})) | set(b.get("protocols", {}))):
-        levels_a = a.get("protocols", {}).get(protocol, {}).get("by_task_level", {})
-        levels_b = b.get("protocols", {}).get(protocol, {}).get("by_task_level", {})
-        for task in sorted(set(levels_a) | set(levels_b)):
-            for level in sorted(set(levels_a.get(task, {})) | set(levels_b.get(task, {}))):
-                j = [x.get(task, {}).get(level, {}).get("j") for x in (levels_a, levels_b)]
-                rows.append(_exact(f"LLM audit {protocol} {task} level {level} J", *j, tolerance=J_TOLERANCE))
-    return [row for row in rows if row is not None]
+def _number(name: str, old: Any, new: Any, tolerance: float) -> dict[str, Any] | None:
+    """A row for one number, compared as its shape says: a Kaplan-Meier median, an estimate or a
+    probability of improvement with its interval, or a plain number (within ``tolerance``)."""
+    if old is None or new is None:
+        return _absent(name, old, new)
+    if isinstance(old, dict):
+        return _median(name, old, new) if "median" in old else _estimate(name, old, new, value="p" if "p" in old else "value")
+    return _exact(name, old, new, tolerance)
 
 
-def _seeds_passing(criteria: dict[str, Any]) -> dict[str, int]:
+class _Every:
+    """In a claim's path: every key either side has, in sorted order."""
+
+
+EVERY = _Every()
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Headline numbers of one kind. ``path`` leads to them in result ``file`` (or in what ``view``
+    makes of it), one step a level: a key, a tuple of keys (each in turn) or :data:`EVERY`;
+    ``name`` formats a row's name from the keys those steps chose (``labels`` renames some);
+    numbers without an interval are equivalent within ``tolerance``."""
+
+    file: str
+    path: tuple[str | tuple[str, ...] | _Every, ...]
+    name: str
+    view: Callable[[Any], Any] | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+    tolerance: float = 0.0
+
+    def source(self, files: dict[str, Any]) -> Any:
+        return files[self.file] if self.view is None else self.view(files[self.file])
+
+    def numbers(self, committed: dict[str, Any], fresh: dict[str, Any]) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
+        """``(keys chosen, committed, fresh)`` for each number the path reaches on either side."""
+        def walk(a: Any, b: Any, steps: tuple[str | tuple[str, ...] | _Every, ...], chosen: tuple[str, ...]
+                 ) -> Iterator[tuple[tuple[str, ...], Any, Any]]:
+            if not steps:
+                yield chosen, a, b
+                return
+            step, a, b = steps[0], (a if isinstance(a, dict) else {}), (b if isinstance(b, dict) else {})
+            if isinstance(step, str):
+                yield from walk(a.get(step), b.get(step), steps[1:], chosen)
+                return
+            for key in sorted(set(a) | set(b)) if isinstance(step, _Every) else step:
+                yield from walk(a.get(key), b.get(key), steps[1:], (*chosen, key))
+
+        yield from walk(self.source(committed), self.source(fresh), self.path, ())
+
+    def rows(self, committed: dict[str, Any], fresh: dict[str, Any]) -> Iterator[dict[str, Any] | None]:
+        for keys, old, new in self.numbers(committed, fresh):
+            yield _number(self.name.format(*(self.labels.get(k, k) for k in keys)), old, new, self.tolerance)
+
+
+def _llm_numbers(summary: Any) -> dict[str, dict[str, dict[str, Any]]]:
+    """Per LLM experiment and task: its predicted success (an interval) and its seeds inside the prediction."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for experiment, by_task in ((summary or {}).get("llm") or {}).items():
+        for task, outcome in by_task.items():
+            prediction, inside = outcome.get("prediction"), outcome.get("inside")
+            out.setdefault(experiment, {})[task] = {
+                "predicted success": {"value": prediction["mean"], "lo": prediction["interval"][0],
+                                      "hi": prediction["interval"][1]} if prediction else None,
+                "seeds inside the prediction": None if inside is None else sum(inside)}
+    return out
+
+
+def _seeds_passing(criteria: dict[str, Any] | None) -> dict[str, int]:
     """How many seeds pass each of the MVP's criteria."""
     counts: dict[str, int] = {}
-    for seed in criteria.get("seeds", {}).values():
+    for seed in (criteria or {}).get("seeds", {}).values():
         for check, passed in seed["checks"].items():
             counts[check] = counts.get(check, 0) + bool(passed)
     return counts
 
 
-def verify(results: Path, against: str) -> tuple[dict[str, Any], int]:
-    """The report (``rows``, ``counts``, both machines) and the exit code: 1 on any difference."""
-    results = Path(results)
-    fresh = {name: json.loads((results / name).read_text()) if (results / name).exists() else None for name in FILES}
-    committed = read_committed(against, results)
+#: Every headline number, in the order of the rows.
+CLAIMS = (
+    Claim(SUMMARY, ("experiments", EVERY, ("success_greedy", "held_out_success_greedy", FAILURES_TO_MASTERY, STEPS_TO_90),
+                    EVERY), "{0} {2} {1}", labels={STEPS_TO_90: "env steps to 90% (Kaplan-Meier median)"}),
+    Claim(SUMMARY, ("probability_of_improvement", EVERY, EVERY), "P(method > {0}) {1}"),
+    Claim(SUMMARY, ("rule", EVERY, "tabular", ("training", "held_out")), "tabular reference {0} {1} success"),
+    Claim(SUMMARY, ("world_model", "variants", EVERY, ("p_success", "p_steps"), EVERY), "P({0} > its reference) {2} {1}"),
+    Claim(SUMMARY, ("curriculum", CURRICULUM_MEASURE_KEYS, "p", EVERY), "P(curriculum > its reference) {1} {0}"),
+    Claim(SUMMARY, ("curriculum", "reached_top", EVERY), "curriculum runs that reached the top level {0}",
+          tolerance=SEED_TOLERANCE),
+    Claim(SUMMARY, (EVERY, EVERY, ("predicted success", "seeds inside the prediction")), "{0} {1} {2}",
+          view=_llm_numbers, tolerance=SEED_TOLERANCE),
+    Claim(CRITERIA, ("passed",), "MVP criteria passed"),
+    Claim(CRITERIA, (EVERY,), "MVP criterion {0}: seeds passing", view=_seeds_passing, tolerance=SEED_TOLERANCE),
+    Claim(AUDIT, ("protocols", EVERY, "by_task_level", EVERY, EVERY, "j"), "LLM audit {0} {1} level {2} J",
+          tolerance=J_TOLERANCE),
+)
+
+
+def compare(committed: dict[str, Any], fresh: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per headline number (:data:`CLAIMS`): ``number``, ``committed``, ``fresh``, ``verdict``."""
+    return [row for claim in CLAIMS for row in claim.rows(committed, fresh) if row is not None]
+
+
+def verify(results_dir: Path, against: str) -> tuple[dict[str, Any], int]:
+    """The report (``rows``, ``counts``, both machines) of the results in ``results_dir`` against
+    the committed ones, and the exit code: 1 on any difference."""
+    fresh = read_results(results_dir)
+    committed = read_committed(against, Path(results_dir))
     rows = compare(committed, fresh)
     counts = {v: sum(r["verdict"] == v for r in rows) for v in ("identical", "equivalent", "different", "missing", "new")}
-    report = {"against": against, "counts": counts, "committed_machine": committed["metrics/machine.json"],
-              "fresh_machine": fresh["metrics/machine.json"], "rows": rows}
+    report = {"against": against, "counts": counts, "committed_machine": committed[MACHINE],
+              "fresh_machine": fresh[MACHINE], "rows": rows}
     return report, int(counts["different"] + counts["missing"] > 0)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import yaml
 
+from wmil import layout, results
 from wmil.errors import ConfigError
 from wmil.jobs import check_result
 from wmil.training.event_log import TAGS
@@ -36,11 +37,13 @@ def log_to_wandb(run_dirs: list[Path], project: str, mode: str | None = None) ->
     except ImportError:
         raise ConfigError("wmil wandb: the wandb package is not installed; pip install -e '.[wandb]'") from None
     run_dirs = [Path(d) for d in run_dirs]
+    finished = {}
     for run_dir in run_dirs:  # every one before logging any: no half-exported set
-        if not (run_dir / "metrics.json").exists():
-            raise ConfigError(f"{run_dir}: not a finished run (no metrics.json)")
-        for name in ("metrics.json", "curve.csv"):
-            check_result(run_dir / name)  # a failed job's record is no result
+        if not results.metrics_file(run_dir).exists():
+            raise ConfigError(f"{run_dir}: not a finished run (no {layout.RUN_METRICS})")
+        # a failed job's record is no result: both refuse one
+        finished[run_dir] = results.read_metrics(run_dir)
+        check_result(run_dir / "curve.csv")
     ids = []
     for run_dir in run_dirs:
         config = yaml.safe_load((run_dir / "config.yaml").read_text())
@@ -58,6 +61,6 @@ def log_to_wandb(run_dirs: list[Path], project: str, mode: str | None = None) ->
             run.define_metric("*", step_metric="env_steps")
             for step in sorted(steps):
                 run.log({"env_steps": step, **steps[step]})
-            run.summary.update(json.loads((run_dir / "metrics.json").read_text()))
+            run.summary.update(finished[run_dir])
         ids.append(run.id)
     return ids

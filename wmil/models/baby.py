@@ -26,6 +26,8 @@ class BabyModel(nn.Module):
     by gradients. ``embedding_target_on`` (a buffer, so it is saved with the weights) says whether
     the switch from the raw target has happened."""
 
+    embedding_target_on: torch.Tensor  # a 0-d bool buffer, registered only with the embedding target
+
     def __init__(self, task: Task, config: ModelConfig, value_head: bool = False):
         super().__init__()
         d = config.hidden_dim
@@ -77,6 +79,8 @@ class BabyModel(nn.Module):
         L2-normalised predicted and target embeddings of the next states ``(n, num_slots)``:
         ``(2 - 2 cos) / hidden_dim``, so one ``world_model_coef`` weighs it like the raw target's
         per-dimension MSE. No gradient reaches the target."""
+        if self.embedding_predictor is None:
+            raise RuntimeError("this model has no embedding target (model.world_model_target: raw)")
         predicted = F.normalize(self.embedding_predictor(h, actions), dim=-1)
         with torch.no_grad():
             target = F.normalize(self.target_transformer(self.target_encoder(next_states)), dim=-1)

@@ -10,6 +10,8 @@ class StateEncoder(nn.Module):
     """Each slot becomes one token: embedding of its value + embedding of the slot, after a
     learned summary token. ``(n, num_slots)`` long -> ``(n, num_slots + 1, hidden_dim)``."""
 
+    offsets: torch.Tensor  # a buffer (moves with the module), declared for the type checker
+
     def __init__(self, cardinalities: torch.Tensor, offsets: torch.Tensor, hidden_dim: int):
         """``cardinalities`` and ``offsets`` ``(num_slots,)``: each slot's value count and the
         start of its values in the shared embedding table (``Task.slot_offsets``)."""

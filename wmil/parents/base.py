@@ -77,31 +77,35 @@ class Parent(ABC):
         return self.task.problems(level)
 
     @abstractmethod
-    def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Goal reward ``FloatTensor (n,)`` in ``[0, 1]``: how right ``actions`` are in ``states``."""
-
-    @abstractmethod
-    def transition(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """Next states ``LongTensor (n, num_slots)``: the problem with the action's consequence."""
-
     def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(reward, next_states)`` in one call, so a parent can judge a batch once."""
-        return self.reward(states, actions), self.transition(states, actions)
+        """``(reward, next_states)`` of ``actions`` in ``states``, one judgement of the batch: the
+        goal reward ``FloatTensor (n,)`` in ``[0, 1]`` (how right each action is) and the next
+        states ``LongTensor (n, num_slots)`` (the problem with the action's consequence)."""
 
-    @abstractmethod
+    def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The reward of :meth:`step` (which it takes: a judgement counts, and may draw, every time)."""
+        return self.step(states, actions)[0]
+
+    def transition(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """The next states of :meth:`step` (which it takes: a judgement counts, and may draw, every time)."""
+        return self.step(states, actions)[1]
+
     def action_distribution(self, states: torch.Tensor) -> torch.Tensor:
-        """The parent's preferred actions as probabilities ``FloatTensor (n, A)``."""
+        """The parent's preferred actions as probabilities ``FloatTensor (n, A)``: the rules' correct
+        action, one-hot (a parent knows the rules; none here has preferences of its own)."""
+        return torch.nn.functional.one_hot(self.task.answer(states), self.task.num_actions).float()
 
-    def stats(self) -> dict[str, float]:
-        """Counters for the run's metrics (requests, cache hits, fallbacks, flips, ...)."""
+    def stats(self) -> dict[str, float | None]:
+        """Counters for the run's metrics (requests, cache hits, fallbacks, flips, ...); None: not
+        measured (a latency when no request was sent)."""
         return {}
 
     def state_dict(self) -> dict:
         """Whatever a resumed run needs to continue exactly (random streams, counters)."""
         return {}
 
-    def load_state_dict(self, state: dict) -> None:
-        pass
+    def load_state_dict(self, state: dict) -> None:  # noqa: B027  # an optional hook: most parents keep no state
+        """Continue from :meth:`state_dict`'s ``state``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  # an optional hook: most parents hold nothing
         """Release what the parent holds (a server, a connection); safe to call twice."""

@@ -12,12 +12,6 @@ class DeterministicParent(Parent):
     """Reward 1 for the task's correct action and 0 otherwise. The next state is the task's next
     problem, one step later, recording the action taken and whether it was right."""
 
-    def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.step(states, actions)[0]
-
-    def transition(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.step(states, actions)[1]
-
     def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         task = self.task
         answers = task.answer(states)
@@ -29,7 +23,3 @@ class DeterministicParent(Parent):
         nxt[:, task.last_action_slot] = actions
         nxt[:, task.feedback_slot] = verdict_feedback(right.float())
         return right.float(), nxt
-
-    def action_distribution(self, states: torch.Tensor) -> torch.Tensor:
-        answers = self.task.answer(states)
-        return torch.nn.functional.one_hot(answers, self.task.num_actions).float()

@@ -30,7 +30,7 @@ class RewardNoise(Parent):
         self.generator = generator
         self.flips = 0
 
-    def generate(self, level, n, generator):
+    def generate(self, level: int | torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor:
         return self.parent.generate(level, n, generator)
 
     def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -43,16 +43,10 @@ class RewardNoise(Parent):
         next_states[:, self.task.feedback_slot] = verdict_feedback(reward)
         return reward, next_states
 
-    def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.step(states, actions)[0]
-
-    def transition(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.step(states, actions)[1]
-
     def action_distribution(self, states: torch.Tensor) -> torch.Tensor:
         return self.parent.action_distribution(states)
 
-    def stats(self) -> dict[str, float]:
+    def stats(self) -> dict[str, float | None]:
         return {**self.parent.stats(), "reward_flips": self.flips}
 
     def state_dict(self) -> dict:

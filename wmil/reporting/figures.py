@@ -1,17 +1,18 @@
 """The paper's figures, each drawn from result files alone (``wmil figure NAME``).
 
-:data:`FIGURES` names every figure, the result files it reads (relative to ``results/``; the
-Snakemake rule ``figure`` declares them as inputs) and its caption (the report prints it). Intervals
-are rliable's 95% stratified-bootstrap intervals over seeds wherever the summary has them.
+:data:`FIGURE_SPECS` names every figure, the result files it reads (relative to ``results/``; the
+Snakemake rule ``figures`` declares them as inputs) and its caption (the report prints it beside
+the figure's table). Intervals are rliable's 95% stratified-bootstrap intervals over seeds wherever
+the summary has them.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,15 +20,29 @@ import pandas as pd
 from wmil.config import TASK_NAMES, Params
 from wmil.errors import MissingResult
 from wmil.jobs import check_result
+from wmil.results import FAILURES_TO_MASTERY, REACHED_MASTERY, STEPS_TO_90, read_result
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SUCCESS = "greedy success, fresh episodes of\nthe training problems (full task; IQM, 95% CI)"
 
 
 @dataclass(frozen=True)
 class FigureSpec:
-    draw: Callable[["Context"], object]  # returns a matplotlib Figure
+    draw: Callable[[Context], Figure]
     inputs: tuple[str, ...]
-    caption: str
+    caption: str  # may name {success_window}: see :func:`success_window`
+
+    def caption_for(self, params: Params) -> str:
+        """The caption with the numbers it names taken from ``params``."""
+        return self.caption.format(success_window=success_window(params))
+
+
+def success_window(params: Params) -> int:
+    """The episodes of the rolling success the learning curves show: the method's window (on its first task)."""
+    method = params.evaluation.method
+    return params.run_config(method, params.experiments[method].tasks[0]).training.success_window
 
 
 @dataclass(frozen=True)
@@ -38,9 +53,9 @@ class Context:
     def csv(self, name: str) -> pd.DataFrame:
         return pd.read_csv(check_result(self.results / name))
 
-    def json(self, name: str):
+    def json(self, name: str) -> Any:
         """A JSON result; :class:`MissingResult` where its job failed."""
-        return json.loads(check_result(self.results / name).read_text())
+        return read_result(self.results / name)
 
     @property
     def compared(self) -> list[str]:
@@ -114,8 +129,7 @@ def learning_curves(ctx: Context):
             ax.fill_between(rows["env_steps"], rows["lo"], rows["hi"], color=colors[name], alpha=0.2, linewidth=0)
         ax.set(title=task, xlabel="env steps", ylim=(-0.02, 1.02))
         _steps_axis(ax)
-    window = ctx.params.run_config(ctx.params.evaluation.method, ctx.tasks[0]).training.success_window
-    axes[0, 0].set_ylabel(f"rolling success on the full task\n(last {window} episodes; IQM, 95% CI)")
+    axes[0, 0].set_ylabel(f"rolling success on the full task\n(last {success_window(ctx.params)} episodes; IQM, 95% CI)")
     axes[0, -1].legend(loc="lower right", fontsize=8)
     return fig
 
@@ -145,7 +159,7 @@ def steps_to_90(ctx: Context):
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     width = 0.8 / len(learners)
     for i, name in enumerate(learners):
-        entries = [summary[name]["steps_to_0.9"][t] for t in ctx.tasks]
+        entries = [summary[name][STEPS_TO_90][t] for t in ctx.tasks]
         label = f"{name} (reached: " + ", ".join(f"{e['reached']}/{e['runs']}" for e in entries) + ")"
         _km_points(ax, ctx.tasks, entries, colors[name], offset=(i - (len(learners) - 1) / 2) * width, label=label)
     method = runs[runs["experiment"] == ctx.params.evaluation.method]
@@ -330,7 +344,7 @@ def parent_quality(ctx: Context):
         ax.set(title=task, xlabel="parent informativeness J = TPR - FPR", xlim=(-0.3, 1.05), ylim=(-0.05, 1.05))
     axes[0, 0].set_ylabel(SUCCESS)
     axes[0, 0].errorbar([], [], fmt="s", color="tab:red", label="LLM parent at its audited J (shaded bar: predicted)")
-    handles = {}
+    handles: dict[str, Any] = {}  # label -> its first artist, one legend entry for the whole figure
     for ax in axes[0]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
@@ -369,7 +383,7 @@ def regret(ctx: Context):
              if n in set(runs["experiment"]) and ctx.params.experiments[n].tasks == ("pattern_echo",)]
     data = runs[runs["experiment"].isin(names)]
     fig, ax = plt.subplots(figsize=(6.5, 3.8))
-    sns.stripplot(data=data, x="experiment", y="failures_to_0.99", hue="reached_0.99", order=names,
+    sns.stripplot(data=data, x="experiment", y=FAILURES_TO_MASTERY, hue=REACHED_MASTERY, order=names,
                   palette={True: "tab:blue", False: "tab:orange"}, size=6, ax=ax)
     ideal = data["ideal_failures"].dropna()
     if len(ideal):
@@ -433,12 +447,13 @@ def world_model(ctx: Context):
     for i, name in enumerate(names):
         entry = summary["experiments"][name]
         offset = (i - (len(names) - 1) / 2) * width
-        tasks = [t for t in ctx.tasks if t in entry["steps_to_0.9"]]
+        tasks = [t for t in ctx.tasks if t in entry[STEPS_TO_90]]
         at = [ctx.tasks.index(t) for t in tasks]
-        steps = [entry["steps_to_0.9"][t] for t in tasks]
+        steps = [entry[STEPS_TO_90][t] for t in tasks]
         for x, e in zip(at, steps):
             _km_points(axes[0], ["x"], [e], colors[name], offset=x + offset, label=None)
-        axes[0].plot([], [], "o", color=colors[name], label=f"{name} (reached: " + ", ".join(f"{e['reached']}/{e['runs']}" for e in steps) + ")")
+        reached = ", ".join(f"{e['reached']}/{e['runs']}" for e in steps)
+        axes[0].plot([], [], "o", color=colors[name], label=f"{name} (reached: {reached})")
         if name in variants:
             p = variants[name]["p_steps"]
             for t in (t for t in labels if t in p):
@@ -456,37 +471,58 @@ def world_model(ctx: Context):
     return fig
 
 
-FIGURES: dict[str, FigureSpec] = {
+#: Every figure, in the order the report shows them.
+FIGURE_SPECS: dict[str, FigureSpec] = {
+    "mvp_criteria": FigureSpec(mvp_criteria, ("metrics/mvp_criteria.json",),
+        "The plan's four LOCKED MVP criteria on every seed: success above chance and above the threshold by the "
+        "step named, falling entropy and falling world-model error."),
     "learning_curves": FigureSpec(learning_curves, ("plots/sample_efficiency.csv",),
-        "Rolling success (last 500 episodes) against env steps per task: IQM over seeds with pointwise 95% stratified-bootstrap intervals."),
+        "Rolling success (last {success_window} episodes) against env steps per task: IQM over seeds with pointwise "
+        "95% stratified-bootstrap intervals."),
     "final_success": FigureSpec(final_success, ("metrics/summary.json",),
-        "Greedy episode success on fresh episodes of the training problems of the full task (level 2): IQM over seeds with 95% intervals, per task and over all tasks."),
+        "Greedy episode success on fresh episodes of the training problems of the full task (level 2): IQM over seeds "
+        "with 95% intervals, per task and over all tasks."),
     "steps_to_90": FigureSpec(steps_to_90, ("metrics/summary.json", "plots/runs.csv"),
-        "Env steps until the rolling success first reached 90%: Kaplan-Meier median with its 95% interval, a run that never did censored at its task's budget (dashed); a caret: fewer than half got there (how many did is in the legend)."),
+        "Env steps until the rolling success first reached 90%: Kaplan-Meier median with its 95% interval, a run that "
+        "never did censored at its task's budget (dashed); a caret: fewer than half got there (how many did is in the "
+        "legend)."),
+    "probability_of_improvement": FigureSpec(probability_of_improvement, ("metrics/summary.json",),
+        "Probability that a run of the method beats a run of each baseline on success (rliable), per task and over "
+        "all tasks, with 95% intervals."),
     "rule": FigureSpec(rule, ("metrics/summary.json",),
-        "Does the baby learn the rule? Greedy success on fresh episodes of the problems each run trained on and on the problems its split held out (IQM over seeds, 95% CI), beside a lookup table that learns from the same verdicts (memorises, never generalises) and chance."),
+        "Does the baby learn the rule? Greedy success on fresh episodes of the problems each run trained on and on the "
+        "problems its split held out (IQM over seeds, 95% CI), beside a lookup table that learns from the same "
+        "verdicts (memorises, never generalises) and chance."),
+    "world_model": FigureSpec(world_model, ("metrics/summary.json",),
+        "What does the world model add? Left: env steps to 90% rolling success of each world-model variant and "
+        "control and of the runs without one (Kaplan-Meier median, 95% CI, censored at the budget). Right: the "
+        "probability that a run of each variant needs fewer steps than a run of its reference without a world model "
+        "(rliable, 95% CI), per task and over all tasks."),
+    "probes": FigureSpec(probes, ("plots/representation.csv",),
+        "Held-out accuracy of linear probes that read each state attribute off the embedding (mean over seeds, 95% "
+        "CI); black bars mark chance (the majority class)."),
+    "tsne": FigureSpec(tsne, ("analysis/{task}.json",),  # one per analysed task
+        "t-SNE maps of the state embeddings of a fixed grid of states, coloured by the correct action: the method, "
+        "its ablation without a world model, an untrained model and the raw one-hot states."),
+    "curriculum": FigureSpec(curriculum, ("plots/curves.csv", "plots/runs.csv"),
+        "Top: the curriculum's level over training, per seed. Bottom: greedy success on the training problems per "
+        "difficulty level, with the curriculum and without it at the same budget and schedule."),
+    "regret": FigureSpec(regret, ("plots/runs.csv",),
+        "Failed episodes until 99% rolling success (one point per seed; resolution one curve row), against an ideal "
+        "trial-and-error learner's expected count."),
+    "parent_quality": FigureSpec(parent_quality, ("metrics/summary.json",),
+        "How good must a parent be? Success on the training problems against the parent's informativeness J = TPR - "
+        "FPR: a rule parent erring at random with known rates (symmetric, yes-biased, no-biased; and a learner that "
+        "corrects for them), and every LLM run placed at its audited J, with the interval its per-state audit "
+        "predicts."),
+    "llm_audit": FigureSpec(llm_audit, ("metrics/llm_audit.json",),
+        "Each judge protocol of the bundled LLM against the rules, every state of a level with every action: J = TPR "
+        "- FPR per task and level, and the requests each protocol needs."),
     "training_dynamics": FigureSpec(training_dynamics, ("plots/curves.csv",),
         "Policy entropy and the world model's raw next-state MSE over training (mean over seeds, 95% CI)."),
     "reward_components": FigureSpec(reward_components, ("plots/curves.csv",),
-        "The reward vector's components per step over training: goal (the parent's verdict), prediction (exp(-MSE) x scale) and consistency (logged, weight 0)."),
-    "curriculum": FigureSpec(curriculum, ("plots/curves.csv", "plots/runs.csv"),
-        "Top: the curriculum's level over training, per seed. Bottom: greedy success on the training problems per difficulty level, with the curriculum and without it at the same budget and schedule."),
-    "tsne": FigureSpec(tsne, ("analysis/{task}.json",),  # one per analysed task
-        "t-SNE maps of the state embeddings of a fixed grid of states, coloured by the correct action: the method, its ablation without a world model, an untrained model and the raw one-hot states."),
-    "probes": FigureSpec(probes, ("plots/representation.csv",),
-        "Held-out accuracy of linear probes that read each state attribute off the embedding (mean over seeds, 95% CI); black bars mark chance (the majority class)."),
-    "world_model": FigureSpec(world_model, ("metrics/summary.json",),
-        "What does the world model add? Left: env steps to 90% rolling success of each world-model variant and control and of the runs without one (Kaplan-Meier median, 95% CI, censored at the budget). Right: the probability that a run of each variant needs fewer steps than a run of its reference without a world model (rliable, 95% CI), per task and over all tasks."),
-    "mvp_criteria": FigureSpec(mvp_criteria, ("metrics/mvp_criteria.json",),
-        "The plan's four LOCKED MVP criteria on every seed: success above chance and above the threshold by the step named, falling entropy and falling world-model error."),
-    "parent_quality": FigureSpec(parent_quality, ("metrics/summary.json",),
-        "How good must a parent be? Success on the training problems against the parent's informativeness J = TPR - FPR: a rule parent erring at random with known rates (symmetric, yes-biased, no-biased; and a learner that corrects for them), and every LLM run placed at its audited J, with the interval its per-state audit predicts."),
-    "llm_audit": FigureSpec(llm_audit, ("metrics/llm_audit.json",),
-        "Each judge protocol of the bundled LLM against the rules, every state of a level with every action: J = TPR - FPR per task and level, and the requests each protocol needs."),
-    "regret": FigureSpec(regret, ("plots/runs.csv",),
-        "Failed episodes until 99% rolling success (one point per seed; resolution one curve row), against an ideal trial-and-error learner's expected count."),
-    "probability_of_improvement": FigureSpec(probability_of_improvement, ("metrics/summary.json",),
-        "Probability that a run of the method beats a run of each baseline on success (rliable), per task and over all tasks, with 95% intervals."),
+        "The reward vector's components per step over training: goal (the parent's verdict), prediction (exp(-MSE) "
+        "x scale) and consistency (logged, weight 0)."),
 }
 
 
@@ -505,12 +541,12 @@ def draw(name: str, params: Params, results: Path, out: Path) -> None:
     """Draw figure ``name`` from the files under ``results`` and save it (PNG, atomically)."""
     from wmil import atomic
 
-    if name not in FIGURES:
-        raise ValueError(f"unknown figure {name!r}; allowed: {sorted(FIGURES)}")
+    if name not in FIGURE_SPECS:
+        raise ValueError(f"unknown figure {name!r}; allowed: {sorted(FIGURE_SPECS)}")
     plt, _ = _plt()
     np.random.seed(0)  # seaborn's strip-plot jitter draws from NumPy's global generator
     try:
-        fig = FIGURES[name].draw(Context(params, Path(results)))
+        fig = FIGURE_SPECS[name].draw(Context(params, Path(results)))
     except MissingResult as missing:
         fig = placeholder(name, missing)
     fig.tight_layout()

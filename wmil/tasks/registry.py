@@ -7,25 +7,26 @@ class (a :class:`~wmil.tasks.rules.Task` subclass with that ``name``) plus one e
 An entry names its class as ``"module:Class"`` (as Gymnasium's entry points do) and looking it up
 imports it: the names are known without importing torch, so the configuration and the CLI start
 without it. A class may also be registered directly (``TASKS[cls.name] = cls``).
+
+The rules (:func:`~wmil.tasks.rules.make_task`) import this module, never the other way round: the
+registry knows a class by its entry and its ``name`` alone (typed ``type[Any]``), and
+:func:`~wmil.tasks.rules.make_task` gives the typed :class:`~wmil.tasks.rules.Task`.
 """
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from wmil.tasks.rules import Task
+from typing import Any
 
 
-class TaskRegistry(MutableMapping[str, "type[Task]"]):
+class TaskRegistry(MutableMapping[str, type[Any]]):
     """Task name -> task class, in the order of registration; classes load on first lookup."""
 
-    def __init__(self, entries: dict[str, str | type[Task]]):
-        self._entries: dict[str, str | type[Task]] = dict(entries)
+    def __init__(self, entries: dict[str, str | type[Any]]):
+        self._entries: dict[str, str | type[Any]] = dict(entries)
 
-    def __getitem__(self, name: str) -> type[Task]:
+    def __getitem__(self, name: str) -> type[Any]:
         entry = self._entries[name]
         if isinstance(entry, str):
             module, _, attr = entry.partition(":")
@@ -35,7 +36,7 @@ class TaskRegistry(MutableMapping[str, "type[Task]"]):
             self._entries[name] = entry
         return entry
 
-    def __setitem__(self, name: str, cls: type[Task]) -> None:
+    def __setitem__(self, name: str, cls: type[Any]) -> None:
         if getattr(cls, "name", None) != name:
             raise ValueError(f"task {name!r}: its class {cls.__name__} is named {getattr(cls, 'name', None)!r}")
         self._entries[name] = cls

@@ -13,7 +13,7 @@ from wmil.training.buffer import RolloutBatch
 from wmil.training.ppo import PPO
 from wmil.training.random_policy import RandomPolicy
 from wmil.training.reinforce import REINFORCE
-from wmil.training.schedule import Progress
+from wmil.training.schedule import AT_START, Progress
 
 
 class Algorithm(Protocol):
@@ -27,7 +27,7 @@ class Algorithm(Protocol):
     def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator,
                  target_ema: float = 1.0) -> None: ...
 
-    def update(self, batch: RolloutBatch, progress: Progress = Progress()) -> dict[str, float]:
+    def update(self, batch: RolloutBatch, progress: Progress = AT_START) -> dict[str, float]:
         """Learn from ``batch``; ``progress`` through the budget sets the schedules. Returns
         the logged scalars (the learning curve's columns it fills)."""
         ...

@@ -13,6 +13,7 @@ import torch
 from wmil.config import AlgorithmConfig
 from wmil.models.baby import BabyModel
 from wmil.tasks.rules import Task
+from wmil.training.buffer import RolloutBatch
 from wmil.training.distill import kl_to_parent
 from wmil.training.rewards import prediction_mse
 
@@ -51,6 +52,16 @@ def add_auxiliary_losses(loss: torch.Tensor, model: BabyModel, config: Algorithm
         distill = kl_to_parent(parent_probs, log_probs)
         loss = loss + config.distill_coef * distill
     return AuxiliaryLosses(loss, world_model, embedding, distill)
+
+
+def distillation_targets(batch: RolloutBatch, config: AlgorithmConfig) -> torch.Tensor | None:
+    """The parent's action distributions ``(T * N, A)`` of ``batch``, time-major like the
+    algorithms' other flattened fields; None without distillation (``distill_coef`` 0)."""
+    if config.distill_coef <= 0:
+        return None
+    if batch.parent_probs is None:
+        raise ValueError("distill_coef > 0 needs a rollout that kept the parent's action distributions")
+    return batch.parent_probs.flatten(0, 1)
 
 
 def gradient_step(model: BabyModel, optimizer: torch.optim.Optimizer, loss: torch.Tensor, max_grad_norm: float,

@@ -28,20 +28,6 @@ class RolloutBatch:
     parent_probs: torch.Tensor | None  # (T, N, A) the parent's action distribution (distillation only)
 
 
-#: Per-step fields beside the states, ``(T, N)`` each; the reward components and the world model's
-#: error are kept for the learning curve.
-FIELDS = {
-    "actions": torch.long,
-    "log_probs": torch.float32,
-    "values": torch.float32,
-    "goal": torch.float32, "pred": torch.float32, "cons": torch.float32,  # reward components
-    "rewards": torch.float32,
-    "world_model_mse": torch.float32,
-    "dones": torch.bool,
-    "success": torch.bool,
-}
-
-
 class RolloutBuffer:
     """``T`` steps of ``N`` environments: states ``(T, N, num_slots)``, every field ``(T, N)``.
     ``next_states[t]`` is the consequence of ``actions[t]`` in ``states[t]``, never a reset state,
@@ -53,8 +39,19 @@ class RolloutBuffer:
         self.states = torch.zeros(num_steps, num_envs, num_slots, dtype=torch.long)
         self.next_states = torch.zeros(num_steps, num_envs, num_slots, dtype=torch.long)
         self.parent_probs = torch.zeros(num_steps, num_envs, num_actions) if parent_probs else None
-        for name, dtype in FIELDS.items():
-            setattr(self, name, torch.zeros(num_steps, num_envs, dtype=dtype))
+
+        def per_step(dtype: torch.dtype) -> torch.Tensor:
+            return torch.zeros(num_steps, num_envs, dtype=dtype)
+
+        self.actions = per_step(torch.long)
+        self.log_probs = per_step(torch.float32)  # of the action taken, at collection time
+        self.values = per_step(torch.float32)
+        # the reward components and the world model's error, kept for the learning curve
+        self.goal, self.pred, self.cons = per_step(torch.float32), per_step(torch.float32), per_step(torch.float32)
+        self.world_model_mse = per_step(torch.float32)
+        self.rewards = per_step(torch.float32)  # the weighted scalar the algorithms optimise
+        self.dones = per_step(torch.bool)
+        self.success = per_step(torch.bool)  # the answer was right
 
     def batch(self) -> RolloutBatch:
         return RolloutBatch(self.states, self.next_states, self.actions, self.log_probs, self.values, self.rewards,

@@ -22,7 +22,8 @@ TAGS = {
     "reward_total": "reward/total",
     "world_model_mse": "losses/world_model_mse", "policy_loss": "losses/policy_loss",
     "world_model_loss": "losses/world_model_loss", "loss": "losses/loss", "grad_norm": "losses/grad_norm",
-    "embedding_loss": "losses/embedding_loss", "distill_loss": "losses/distill_loss", "value_loss": "losses/value_loss", "approx_kl": "losses/approx_kl",
+    "embedding_loss": "losses/embedding_loss", "distill_loss": "losses/distill_loss", "value_loss": "losses/value_loss",
+    "approx_kl": "losses/approx_kl",
     "clip_frac": "losses/clipfrac", "explained_variance": "losses/explained_variance",
     "steps_per_s": "time/steps_per_s",
 }

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from wmil.config import AlgorithmConfig
 from wmil.models.baby import BabyModel
 from wmil.tasks.rules import Task
-from wmil.training.auxiliary import add_auxiliary_losses, gradient_step
+from wmil.training.auxiliary import add_auxiliary_losses, distillation_targets, gradient_step
 from wmil.training.buffer import RolloutBatch, gae
-from wmil.training.schedule import Progress, scheduled
+from wmil.training.entropy import policy_entropy
+from wmil.training.schedule import AT_START, Progress, apply_schedules
 
 
 class PPO:
@@ -22,7 +23,7 @@ class PPO:
     Logged: policy/value/world-model/total loss, entropy, approx-KL (``E[(r - 1) - log r]``),
     clip fraction, explained variance of the value targets, gradient norm."""
 
-    needs_value = True
+    needs_value: ClassVar[bool] = True
 
     def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator,
                  target_ema: float = 1.0):
@@ -31,20 +32,17 @@ class PPO:
         self.generator = generator  # minibatch shuffling
         self.optimizer = torch.optim.Adam(model.trainable_parameters(), lr=config.lr, eps=1e-5, fused=True)
 
-    def update(self, batch: RolloutBatch, progress: Progress = Progress()) -> dict[str, float]:
+    def update(self, batch: RolloutBatch, progress: Progress = AT_START) -> dict[str, float]:
         """One rollout of whole episodes; ``progress`` (through the budget) sets the scheduled
         learning rate and entropy bonus."""
         cfg = self.config
-        lr = scheduled(cfg.lr, cfg.lr_schedule, progress)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        entropy_coef = scheduled(cfg.entropy_coef, cfg.entropy_schedule, progress)
+        lr, entropy_coef = apply_schedules(self.optimizer, cfg, progress)
         advantages, returns = gae(batch.rewards, batch.values, batch.dones, torch.zeros_like(batch.values[0]),
                                   cfg.gamma, cfg.gae_lambda)
         states, next_states = batch.states.flatten(0, 1), batch.next_states.flatten(0, 1)
         actions, old_log_probs = batch.actions.flatten(), batch.log_probs.flatten()
         advantages, returns, old_values = advantages.flatten(), returns.flatten(), batch.values.flatten()
-        parent_probs = batch.parent_probs.flatten(0, 1) if cfg.distill_coef > 0 else None
+        parent_probs = distillation_targets(batch, cfg)
         size = len(actions)  # a multiple of minibatches (validated), so the chunks are equal
         sums: dict[str, float] = {}
         for _ in range(cfg.epochs):
@@ -61,7 +59,7 @@ class PPO:
                 # -- value: regression on the GAE returns
                 value_loss = 0.5 * ((values - returns[idx]) ** 2).mean()
                 # -- entropy bonus
-                entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+                entropy = policy_entropy(log_probs)
                 loss = policy_loss + cfg.value_coef * value_loss - entropy_coef * entropy
                 # -- world model and distillation
                 aux = add_auxiliary_losses(loss, self.model, cfg, self.task, h, log_probs, actions[idx],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -10,14 +10,14 @@ from wmil.config import AlgorithmConfig
 from wmil.models.baby import BabyModel
 from wmil.tasks.rules import Task
 from wmil.training.buffer import RolloutBatch
-from wmil.training.schedule import Progress
+from wmil.training.schedule import AT_START, Progress
 
 
 class RandomPolicy:
     """Zeroes the action head, so the model's policy is exactly uniform over the actions, and
     never takes a gradient step: rollouts, logging and evaluation stay those of the method."""
 
-    needs_value = False
+    needs_value: ClassVar[bool] = False
 
     def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator,
                  target_ema: float = 1.0):
@@ -27,7 +27,7 @@ class RandomPolicy:
         model.action_head.requires_grad_(False)
         self.entropy = float(torch.log(torch.tensor(float(task.num_actions))))
 
-    def update(self, batch: RolloutBatch, progress: Progress = Progress()) -> dict[str, float]:
+    def update(self, batch: RolloutBatch, progress: Progress = AT_START) -> dict[str, float]:
         return {"entropy": self.entropy}
 
     def state_dict(self) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from wmil import atomic
+from wmil.results import MASTERY, SUCCESS_THRESHOLDS, UNREACHED, StepsTo
 from wmil.tasks.rules import NUM_LEVELS
 from wmil.training.buffer import RolloutBuffer
 from wmil.training.curriculum import SuccessWindow
@@ -42,8 +43,6 @@ CURVE_COLUMNS = (
 )
 #: Wall-clock scalars per curve row, kept in timing.json (never in the curve, which is compared).
 TIMING_COLUMNS = ("env_steps", "steps_per_s")
-MASTERY = 0.99  # the rolling full-task success that ends the regret count
-SUCCESS_THRESHOLDS = (0.5, 0.9, MASTERY)
 
 
 class RunRecorder:
@@ -60,7 +59,7 @@ class RunRecorder:
         self.episodes = 0
         self.failures = 0  # failed episodes so far, at any level
         self.failures_to_mastery: int | None = None  # ... when the full task's rolling success first reached MASTERY
-        self.steps_to: dict[str, int | None] = {f"steps_to_{t:g}": None for t in SUCCESS_THRESHOLDS}
+        self.steps_to: StepsTo = UNREACHED.copy()
         self.pending: list[dict[str, float]] = []  # per-update scalars since the last curve row
         self.curve: list[dict[str, float]] = []
         self.rates: list[dict[str, float]] = []  # TIMING_COLUMNS per curve row
@@ -76,7 +75,7 @@ class RunRecorder:
         self.window.push(successes)
         self.top_window.push(successes[levels == NUM_LEVELS - 1])
         if self.top_window.full:
-            for key, threshold in zip(self.steps_to, SUCCESS_THRESHOLDS):
+            for key, threshold in SUCCESS_THRESHOLDS.items():
                 if self.steps_to[key] is None and self.top_window.rate() >= threshold:
                     self.steps_to[key] = env_steps
                     if threshold == MASTERY:
@@ -142,7 +141,7 @@ class RunRecorder:
         self.top_window.load_state_dict(state["top_window"])
         self.episodes, self.failures, self.failures_to_mastery = (
             state["episodes"], state["failures"], state["failures_to_mastery"])
-        self.steps_to, self.pending = dict(state["steps_to"]), list(state["pending"])
+        self.steps_to, self.pending = state["steps_to"].copy(), list(state["pending"])
         self.curve, self.rates = list(state["curve"]), []
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -10,9 +10,10 @@ import torch.nn.functional as F
 from wmil.config import AlgorithmConfig
 from wmil.models.baby import BabyModel
 from wmil.tasks.rules import Task
-from wmil.training.auxiliary import add_auxiliary_losses, gradient_step
+from wmil.training.auxiliary import add_auxiliary_losses, distillation_targets, gradient_step
 from wmil.training.buffer import RolloutBatch, discounted_returns
-from wmil.training.schedule import Progress, scheduled
+from wmil.training.entropy import policy_entropy
+from wmil.training.schedule import AT_START, Progress, apply_schedules
 
 
 class REINFORCE:
@@ -23,7 +24,7 @@ class REINFORCE:
     it is meaningful from the second update on (the first uses 0). ``generator`` is unused: REINFORCE draws no
     random numbers of its own (every algorithm takes the same constructor arguments)."""
 
-    needs_value = False
+    needs_value: ClassVar[bool] = False
 
     def __init__(self, model: BabyModel, config: AlgorithmConfig, task: Task, generator: torch.Generator,
                  target_ema: float = 1.0):
@@ -41,14 +42,11 @@ class REINFORCE:
             return 0.0
         return self.baseline_avg / (1.0 - self.config.baseline_decay**self.baseline_updates)
 
-    def update(self, batch: RolloutBatch, progress: Progress = Progress()) -> dict[str, float]:
+    def update(self, batch: RolloutBatch, progress: Progress = AT_START) -> dict[str, float]:
         """One gradient step on one rollout of whole episodes; ``progress`` (through the budget)
         sets the scheduled learning rate and entropy bonus."""
         cfg = self.config
-        lr = scheduled(cfg.lr, cfg.lr_schedule, progress)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        entropy_coef = scheduled(cfg.entropy_coef, cfg.entropy_schedule, progress)
+        lr, entropy_coef = apply_schedules(self.optimizer, cfg, progress)
         returns = discounted_returns(batch.rewards, batch.dones, cfg.gamma).flatten()
         states, actions = batch.states.flatten(0, 1), batch.actions.flatten()
         advantages = returns - self.baseline  # the baseline of earlier batches: no bias from this one
@@ -60,12 +58,11 @@ class REINFORCE:
         # -- policy gradient with the running baseline, and the entropy bonus
         log_prob_taken = log_probs.gather(1, actions.unsqueeze(1)).squeeze(1)
         policy_loss = -(log_prob_taken * advantages).mean()
-        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+        entropy = policy_entropy(log_probs)
         loss = policy_loss - entropy_coef * entropy
         # -- world model and distillation
         aux = add_auxiliary_losses(loss, self.model, cfg, self.task, h, log_probs, actions,
-                                   batch.next_states.flatten(0, 1),
-                                   batch.parent_probs.flatten(0, 1) if cfg.distill_coef > 0 else None)
+                                   batch.next_states.flatten(0, 1), distillation_targets(batch, cfg))
         grad_norm = gradient_step(self.model, self.optimizer, aux.loss, cfg.max_grad_norm, self.target_ema)
         return {
             "policy_loss": policy_loss.item(),

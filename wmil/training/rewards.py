@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 
 from wmil.config import RewardConfig
@@ -55,7 +57,9 @@ class RewardComputer:
         return RewardVector(goal, pred, self.compute_consistency_reward(predicted, next_states)), mse
 
     def scalar(self, reward: RewardVector) -> torch.Tensor:
-        if self.noise_rates is None:
-            return reward.scalar(self.weights)
-        fpr, fnr = self.noise_rates
-        return RewardVector((reward.goal - fpr) / (1.0 - fpr - fnr), reward.pred, reward.cons).scalar(self.weights)
+        """The weighted reward ``(n,)`` of a batch's components (:meth:`compute`'s)."""
+        if self.noise_rates is not None:
+            fpr, fnr = self.noise_rates
+            reward = RewardVector((reward.goal - fpr) / (1.0 - fpr - fnr), reward.pred, reward.cons)
+        # RewardVector types a component as one step's float or a batch's tensor; a batch's are tensors
+        return cast(torch.Tensor, reward.scalar(self.weights))

@@ -23,12 +23,12 @@ import os
 import shutil
 from pathlib import Path
 
-from wmil import layout
+from wmil import layout, results
 from wmil.config import EvaluationConfig, Params, RunConfig
 from wmil.provenance import evaluation_code_hash, training_code_hash
 
 #: The files of a finished, evaluated run (the train rule's outputs): all present, or it is not restored.
-RUN_OUTPUTS = ("metrics.json", "curve.csv", "model.pt", "eval.json")
+RUN_OUTPUTS = (layout.RUN_METRICS, "curve.csv", "model.pt", layout.RUN_EVALUATION)
 
 
 def identity(config: RunConfig, evaluation: EvaluationConfig) -> str:
@@ -81,7 +81,7 @@ def restore_runs(params: Params, runs_root: Path = layout.RUNS) -> list[Path]:
                 if all((run_dir / name).exists() for name in RUN_OUTPUTS):
                     continue
                 kept = _stored(params.run_config(experiment, task, seed), params.evaluation, store)
-                if (kept / "metrics.json").exists():
+                if results.metrics_file(kept).exists():
                     _link_tree(kept, run_dir)
                     restored.append(run_dir)
     return restored

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+
+from wmil.config import AlgorithmConfig
 
 
 @dataclass(frozen=True)
@@ -14,6 +19,9 @@ class Progress:
     overall: float = 0.0
     at_top: float = 0.0
 
+
+#: A run that has not begun: every schedule at its configured value.
+AT_START = Progress()
 
 SCHEDULES = ("constant", "linear", "linear_from_top")
 
@@ -30,3 +38,19 @@ def scheduled(value: float, schedule: str, progress: Progress) -> float:
     if schedule == "linear_from_top":
         return value * max(0.0, 1.0 - progress.at_top)
     raise ValueError(f"unknown schedule {schedule!r}; allowed: {list(SCHEDULES)}")
+
+
+class Rates(NamedTuple):
+    """The scheduled values of one update."""
+
+    lr: float            # the optimizer's learning rate
+    entropy_coef: float  # the weight of the entropy bonus in the loss
+
+
+def apply_schedules(optimizer: torch.optim.Optimizer, config: AlgorithmConfig, progress: Progress) -> Rates:
+    """The learning rate and entropy bonus of ``config``'s schedules at ``progress``; sets the
+    learning rate on every parameter group of ``optimizer``."""
+    lr = scheduled(config.lr, config.lr_schedule, progress)
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    return Rates(lr, scheduled(config.entropy_coef, config.entropy_schedule, progress))

@@ -33,7 +33,7 @@ import torch
 import yaml
 from tqdm import tqdm
 
-from wmil import atomic
+from wmil import atomic, layout, results
 from wmil.config import RunConfig
 from wmil.envs.env import VectorEnv
 from wmil.models.baby import BabyModel
@@ -46,7 +46,7 @@ from wmil.training.buffer import RolloutBuffer
 from wmil.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from wmil.training.curriculum import CurriculumManager
 from wmil.training.event_log import write_events
-from wmil.training.recorder import CURVE_COLUMNS, MASTERY, TIMING_COLUMNS, RunRecorder, curve_to_csv
+from wmil.training.recorder import CURVE_COLUMNS, TIMING_COLUMNS, RunRecorder, curve_to_csv
 from wmil.training.rewards import RewardComputer
 from wmil.training.rollout import RolloutCollector
 from wmil.training.schedule import Progress
@@ -55,7 +55,7 @@ __all__ = ["CURVE_COLUMNS", "FINISHED_FILES", "TIMING_COLUMNS", "Trainer"]
 
 log = logging.getLogger("wmil.train")
 
-FINISHED_FILES = ("metrics.json", "model.pt", "parent_stats.json", "eval.json")
+FINISHED_FILES = (layout.RUN_METRICS, "model.pt", "parent_stats.json", layout.RUN_EVALUATION)
 COUNTERS = ("env_steps", "updates", "embedding_switch_step")  # the trainer's own state, checkpointed
 TIMING = "timing.json"  # wall-clock numbers: never in the checkpoint, which must be the same bytes on a rerun
 
@@ -160,14 +160,14 @@ class Trainer:
         """Release the parent (an LLM parent stops the server it started)."""
         self.parent.close()
 
-    def __enter__(self) -> "Trainer":
+    def __enter__(self) -> Trainer:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     # ---- the loop --------------------------------------------------------------------------
-    def train(self, resume: str = "never", progress: bool | None = None) -> dict[str, Any]:
+    def train(self, resume: str = "never", progress: bool | None = None) -> results.Metrics:
         """Train to ``training.max_steps`` env steps. ``resume``: ``never`` (start fresh),
         ``auto`` (continue a compatible checkpoint if there is one) or ``must``. The parent is
         closed at the end, also on failure."""
@@ -181,7 +181,7 @@ class Trainer:
         finally:
             self.close()
 
-    def _train(self, progress: bool | None) -> dict[str, Any]:
+    def _train(self, progress: bool | None) -> results.Metrics:
         cfg = self.config.training
         show = sys.stderr.isatty() if progress is None else progress
         bar = tqdm(total=cfg.max_steps, initial=self.env_steps, unit="step", disable=not show)
@@ -263,21 +263,21 @@ class Trainer:
         atomic.write_json(self.run_dir / TIMING, {
             "wall_seconds": self.elapsed, "env_steps_per_s": self.env_steps / max(self.elapsed, 1e-9), "curve": rates})
 
-    def finish(self, curve: list[dict[str, float]], rates: list[dict[str, float]]) -> dict[str, Any]:
+    def finish(self, curve: list[dict[str, float]], rates: list[dict[str, float]]) -> results.Metrics:
         """Write the run's outputs, ``metrics.json`` last; returns the metrics."""
         last = curve[-1]
-        metrics = {
+        metrics: results.Metrics = {
             "experiment": self.config.experiment, "task": self.config.env.task, "seed": self.config.seed,
             "env_steps": self.env_steps, "episodes": self.recorder.episodes, "updates": self.updates,
             "num_parameters": self.model.num_parameters(),
-            "final_level": last["level"],
+            "final_level": int(last["level"]),
             "final_rolling_success": last["rolling_success"],
             "final_rolling_success_top": None if np.isnan(last["rolling_success_top"]) else last["rolling_success_top"],
             "final_entropy": last["entropy"],
             "final_world_model_mse": None if np.isnan(last["world_model_mse"]) else last["world_model_mse"],
             **self.recorder.steps_to,
             "failures": self.recorder.failures,  # failed episodes, at any level
-            f"failures_to_{MASTERY:g}": self.recorder.failures_to_mastery,  # the regret; None: never mastered
+            results.FAILURES_TO_MASTERY: self.recorder.failures_to_mastery,  # the regret; None: never mastered
             "embedding_switch_step": self.embedding_switch_step,
             # a curriculum's climb: the env steps at which it reached each level (None: never) and
             # those it played while each was the current one
@@ -289,7 +289,7 @@ class Trainer:
         atomic.save_torch(self.run_dir / "model.pt", {"config": self.config.to_dict(), "model": self.model.state_dict()})
         self._write_timing(rates)
         atomic.write_json(self.run_dir / "parent_stats.json", self.parent.stats())
-        atomic.write_json(self.run_dir / "metrics.json", metrics)
+        results.write_metrics(self.run_dir, metrics)
         return metrics
 
 

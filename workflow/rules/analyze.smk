@@ -8,7 +8,7 @@ rule analyze:
         code=code("evaluation/representation.py", parent="deterministic"),
         job=job_label("analyze"),
         params_file=PARAMS_FILE,
-        runs_root=RUNS,  # a str, recorded as it always was (a Path would not be: the record would change)
+        runs_root=layout.RUNS,
         settings=evaluation_settings("representation", "seed"),
     log:
         log_file("analyze/{task}"),

@@ -5,13 +5,14 @@ import hashlib
 import json
 import os
 import re
+from pathlib import Path
 
 from snakemake.common.configfile import load_configfile
 from snakemake.exceptions import WorkflowError
 
 from wmil import layout
-from wmil.config import LLM_OPERATIONAL, TASK_NAMES, parse_params
-from wmil.reporting.figures import FIGURES as FIGURE_SPECS
+from wmil.config import LLM_OPERATIONAL, TASK_NAMES, check_schema_file, parse_params
+from wmil.reporting.figures import FIGURE_SPECS
 from wmil.provenance import code_hash, evaluation_code_hash, results_code_hash, training_code_hash, unused_components
 
 
@@ -46,7 +47,11 @@ PARAMS_FILE = params_file()
 if PARAMS_FILE != DEFAULT_PARAMS_FILE:
     config.clear()
     config.update(load_configfile(PARAMS_FILE))
-validate(config, "../schemas/params.schema.yaml")  # generated from wmil/config.py (`wmil schema`)
+# generated from wmil/config.py (`wmil schema`); checked first, so that a stale one (a task or a params
+# field changed since) is named with the command that regenerates it, not reported as a bad config
+PARAMS_SCHEMA = os.path.join(workflow.basedir, "schemas", "params.schema.yaml")
+check_schema_file(Path(as_given(PARAMS_SCHEMA)))
+validate(config, PARAMS_SCHEMA)
 PARAMS = parse_params(config, PARAMS_FILE)
 # One train job covers every seed of an experiment x task, and a rule's outputs are one pattern for
 # all its jobs, so the experiments are grouped by their seeds (`seeds:` at the top, or an
@@ -79,7 +84,6 @@ def one_of(names):
 # commands are given (--runs-root, --results, --plots) are rule params set to layout's Path objects;
 # Snakemake records only plain values of params (str, numbers, containers) for its `params` rerun
 # trigger, so a root is where results are, not a setting whose change reruns a job.
-RUNS = str(layout.RUNS)
 SANITY = str(layout.SANITY)
 SANITY_SPEED = str(layout.BENCHMARKS / "sanity_speed.json")  # measured, never compared
 MVP_CRITERIA = str(layout.MVP_CRITERIA)

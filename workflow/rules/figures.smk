@@ -1,7 +1,7 @@
 rule figures:
     """Every figure of the paper in one process (drawing one takes a fraction of a second, starting
-    Python with matplotlib and torch about three); see wmil/reporting/figures.py. `wmil figure NAME`
-    redraws one from the results in place."""
+    Python with matplotlib and torch about three): FIGURE_SPECS in wmil/reporting/figures.py names
+    each, its inputs and its caption. `wmil figure NAME` redraws one from the results in place."""
     input:
         data=figure_inputs(),
     output:
@@ -36,12 +36,14 @@ rule figures:
         )
 
 
-# Every figure (rule report embeds them)
+# Every figure (rule report embeds each beside its table)
 FIGURE_OUTPUTS = rules.figures.output.pngs
 
 
 rule report:
-    """A self-contained HTML report (every figure embedded) and a markdown table of the headline numbers."""
+    """The paper report (wmil/reporting/report.py): a self-contained HTML page, a summary sentence per
+    question then each question's section, its figures embedded beside its tables; the same text and
+    tables in markdown; and the flat headline metrics DVC compares."""
     input:
         figures=FIGURE_OUTPUTS,
         summary=rules.summarize.output.summary,

@@ -1,7 +1,7 @@
 # One train rule per group of experiments that share their seeds (SEED_GROUPS, rules/common.smk):
 # `train` for the top-level seeds, e.g. `train_seeds_0_1_2` for an experiment with its own.
 # Held-out evaluation runs in the same job: a job of its own would pay Python and torch start-up
-# again for a second or two of work (61 such jobs in the pipeline).
+# again for a second or two of work (one such job per experiment x task).
 for _seeds, _experiments in SEED_GROUPS.items():
 
     rule:

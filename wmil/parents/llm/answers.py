@@ -19,17 +19,21 @@ stay shared by every policy.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from wmil.config import LLMConfig
 from wmil.errors import LLMError
 from wmil.parents.llm.cache import CachedResponse, ResponseCache, export_path
-from wmil.parents.llm.protocols import INVALID
-from wmil.parents.llm.request import Request
-from wmil.parents.llm.transport import Completion, Endpoint
+from wmil.parents.llm.request import Completion, Request
+from wmil.parents.llm.transport import Endpoint
+
+#: A verdict on an action, as the judge protocols and programs give it (``LongTensor`` values):
+#: right, wrong, or no valid answer after the retries (``on_invalid`` decides, :meth:`Answers.reward`).
+RIGHT, WRONG, INVALID = 1, 0, -1
 
 #: ``(kind, codes LongTensor (n,), make)``: rows of equal code share one answer of ``kind``, asked
 #: by ``make(row)``, the request of that row.

@@ -35,9 +35,10 @@ import hashlib
 import json
 import sqlite3
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from wmil import atomic
 from wmil.errors import LLMError
@@ -67,7 +68,7 @@ def export_path(path: str | Path) -> Path:
     return Path(path).with_suffix(".jsonl")
 
 
-def request_key(model: str, messages: list[dict[str, str]], params: dict[str, Any]) -> str:
+def request_key(model: str, messages: Sequence[Mapping[str, Any]], params: dict[str, Any]) -> str:
     """Hex SHA-256 of one request: the model, its messages and its sampling ``params``."""
     body = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True)
     return hashlib.sha256(body.encode()).hexdigest()

@@ -30,18 +30,18 @@ from wmil.config import LLMConfig
 from wmil.errors import LLMError
 from wmil.parents.base import Parent, Split
 from wmil.parents.deterministic import DeterministicParent
-from wmil.parents.llm.answers import Answers, Outcome, Plan
+from wmil.parents.llm.answers import INVALID, Answers, Outcome
 from wmil.parents.llm.codes import RowCodes
 from wmil.parents.llm.programs import Programs
-from wmil.parents.llm.protocols import INVALID, PROTOCOLS, Score
+from wmil.parents.llm.protocols import PROTOCOLS, JudgeProtocol
 from wmil.parents.llm.request import RequestBuilder
 from wmil.parents.llm.server import LocalLLMServer
 from wmil.parents.llm.transport import BACKOFF_S, Endpoint, Transport
 from wmil.tasks.rules import Task, verdict_feedback
 
 #: The counters of :meth:`ParentLLM.stats`, in the order they have always been reported.
-COUNTERS = ("answers", "memo_hits", "memo_misses", "cache_hits", "cache_misses", "requests", "retries",
-            "transport_errors", "invalid_responses", "fallbacks", "prompt_tokens", "completion_tokens")
+LLM_COUNTERS = ("answers", "memo_hits", "memo_misses", "cache_hits", "cache_misses", "requests", "retries",
+                "transport_errors", "invalid_responses", "fallbacks", "prompt_tokens", "completion_tokens")
 
 
 class ParentLLM(Parent):
@@ -54,7 +54,6 @@ class ParentLLM(Parent):
                  transport: Transport | None = None, backoff_s: float = BACKOFF_S, split: Split | None = None):
         super().__init__(task, split)
         self.config = config
-        self.protocol = PROTOCOLS.get(config.protocol)  # None: the program protocol
         self.rules = DeterministicParent(task)
         self.codes = RowCodes(task)
         self.requests = RequestBuilder(task, config)
@@ -64,8 +63,11 @@ class ParentLLM(Parent):
         except BaseException:
             self.endpoint.close()
             raise
-        self.programs = Programs(task, self.requests, self.answers) if self.protocol is None else None
-        self._threshold: float | None = None
+        per_state = PROTOCOLS.get(config.protocol)
+        #: the judge protocol: a per-state one, or (``program``) the LLM's programs
+        self.protocol: JudgeProtocol | Programs = (
+            Programs(task, self.requests, self.answers) if per_state is None
+            else per_state(self.requests, self.codes, self.answers))
         atexit.register(self.close)  # a failing run still stops the server it started
 
     def close(self) -> None:
@@ -83,16 +85,21 @@ class ParentLLM(Parent):
         self.close()
 
     # ---- the judge ------------------------------------------------------------------------------
-    def _judge_plan(self, states: torch.Tensor, actions: torch.Tensor) -> Plan:
-        p = self.protocol
-        return p.name, p.codes(self, states, actions), lambda i: p.request(self, states[i], int(actions[i]))
+    @property
+    def programs(self) -> Programs | None:
+        """The LLM's programs, when they judge (``program``); None under a per-state protocol."""
+        return self.protocol if isinstance(self.protocol, Programs) else None
 
-    def _verdicts(self, outcomes: list[Outcome], inverse: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.protocol.verdicts(self, [o.value for o in outcomes], inverse, actions)
+    @staticmethod
+    def _verdicts(protocol: JudgeProtocol, outcomes: list[Outcome], inverse: torch.Tensor,
+                  actions: torch.Tensor) -> torch.Tensor:
+        return protocol.verdicts([o.value for o in outcomes], inverse, actions)
 
-    def _program_verdicts(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    @staticmethod
+    def _program_verdicts(programs: Programs, states: torch.Tensor,
+                          actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Verdicts by the LLM's ``answer`` program and its answers (None: no program accepted)."""
-        answers = self.programs.answers_for(states)
+        answers = programs.answers_for(states)
         if answers is None:
             return torch.full_like(actions, INVALID), None
         return torch.where(answers == INVALID, INVALID, (actions == answers).long()), answers
@@ -102,55 +109,42 @@ class ParentLLM(Parent):
         1 (right), 0 (wrong) or -1 (no valid answer after the retries), with the distinct
         outcomes behind them and each row's index into those (what ``wmil llm-audit`` reads;
         under ``program`` every row points at the last of the program's outcomes)."""
-        if self.programs is not None:
-            verdicts, _ = self._program_verdicts(states, actions)
-            outcomes = self.programs.outcomes["answer"]
+        if isinstance(self.protocol, Programs):
+            verdicts, _ = self._program_verdicts(self.protocol, states, actions)
+            outcomes = self.protocol.outcomes["answer"]
             return verdicts, outcomes, torch.full_like(actions, len(outcomes) - 1)
-        [(outcomes, inverse)] = self.answers.lookup([self._judge_plan(states, actions)])
-        return self._verdicts(outcomes, inverse, actions), outcomes, inverse
-
-    def score_threshold(self) -> float:
-        """The calibrated log-odds threshold of the ``score`` protocol, asked for once."""
-        if self._threshold is None:
-            if not isinstance(self.protocol, Score):
-                raise LLMError(f"protocol {self.config.protocol!r} has no score threshold")
-            self._threshold = self.protocol.threshold(self)
-        return self._threshold
+        [(outcomes, inverse)] = self.answers.lookup([self.protocol.plan(states, actions)])
+        return self._verdicts(self.protocol, outcomes, inverse, actions), outcomes, inverse
 
     # ---- the Parent interface -------------------------------------------------------------------
-    def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.step(states, actions)[0]
-
-    def transition(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.step(states, actions)[1]
-
     def step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(reward FloatTensor (n,), next_states LongTensor (n, num_slots))``; the judge's and
         the transition's questions of the batch are sent together."""
-        if self.programs is not None:
-            return self._program_step(states, actions)
+        if isinstance(self.protocol, Programs):
+            return self._program_step(self.protocol, states, actions)
         rule_reward, nxt = self.rules.step(states, actions)
-        plans = [self._judge_plan(states, actions)]
+        plans = [self.protocol.plan(states, actions)]
         if self.config.roles != "reward":
             plans.append(("transition", self.codes.rows(states, actions),
                           lambda i: self.requests.transition(states[i], int(actions[i]))))
         found = self.answers.lookup(plans)
         outcomes, inverse = found[0]
-        reward = self.answers.reward(self.protocol.name, outcomes, self._verdicts(outcomes, inverse, actions),
-                                     rule_reward)
+        reward = self.answers.reward(self.protocol.name, outcomes,
+                                     self._verdicts(self.protocol, outcomes, inverse, actions), rule_reward)
         if len(found) > 1:
             P = self.task.num_problem_slots
             nxt[:, :P] = self.kept_in_split(self.answers.problems("transition", *found[1], nxt[:, :P]), nxt[:, :P])
         nxt[:, self.task.feedback_slot] = verdict_feedback(reward)
         return reward, nxt
 
-    def _program_step(self, states: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _program_step(self, programs: Programs, states: torch.Tensor,
+                      actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The step under ``program``: verdicts from the ``answer`` program's table; where it gives
         no valid answer, ``on_invalid`` decides (``error`` names the state)."""
         rule_reward, nxt = self.rules.step(states, actions)
-        verdicts, answers = self._program_verdicts(states, actions)
+        verdicts, answers = self._program_verdicts(programs, states, actions)
         invalid = verdicts == INVALID
-        outcomes = self.programs.outcomes["answer"][-1:]
+        outcomes = programs.outcomes["answer"][-1:]
         if self.config.on_invalid == "error" and answers is not None and bool(invalid.any()):
             state = states[int(invalid.nonzero()[0])].tolist()
             raise LLMError(f"{self.endpoint.url}: the LLM's answer program gives no action in 0..{self.task.num_actions - 1} "
@@ -196,10 +190,7 @@ class ParentLLM(Parent):
         states[:, :P] = self.kept_in_split(self.answers.problems("generate", outcomes, inverse, states[:, :P]), states[:, :P])
         return states
 
-    def action_distribution(self, states: torch.Tensor) -> torch.Tensor:
-        return self.rules.action_distribution(states)
-
-    def stats(self) -> dict[str, float | int | None]:
+    def stats(self) -> dict[str, float | None]:
         """Counters since construction: ``answers`` (rows and problems answered by the LLM path),
         memo and persistent-cache hits/misses, ``requests`` sent (retries included), ``retries``,
         ``transport_errors``, ``invalid_responses``, ``fallbacks`` (rows answered by the
@@ -207,7 +198,7 @@ class ParentLLM(Parent):
         holds out, replaced by the rules': :meth:`Parent.kept_in_split`), and ``latency_p50_s``/``latency_p95_s`` of the requests
         sent (None when none was, never NaN: the trainer writes these to JSON)."""
         counts = {**self.answers.counts, **self.endpoint.counts}
-        out: dict[str, float | int | None] = {k: counts[k] for k in COUNTERS}
+        out: dict[str, float | None] = {k: counts[k] for k in LLM_COUNTERS}
         lat = np.array(self.endpoint.latencies)
         out["held_out_replaced"] = self.held_out_replaced
         out["latency_p50_s"] = float(np.percentile(lat, 50)) if len(lat) else None

@@ -27,17 +27,16 @@ import torch
 
 from wmil.errors import LLMError
 from wmil.parents.llm import sandbox
+from wmil.parents.llm.answers import INVALID, Answers, Outcome
 from wmil.parents.llm.cache import export_path
 from wmil.parents.llm.prompts import InvalidAnswer
 from wmil.tasks.rules import Task
 
 if TYPE_CHECKING:
-    from wmil.parents.llm.answers import Answers, Outcome
     from wmil.parents.llm.request import Request, RequestBuilder
 
 ANSWER, IN_LEVEL = "answer", "in_level"
 PROGRAM_MAX_TOKENS = 512  # a rule as code takes 60-200 tokens; room for a short explanation around it
-INVALID = -1
 WHITELIST = ("Use only if/elif/else, assignments, return, integer arithmetic (+ - * // %), comparisons, and/or/not "
              "and the functions abs, min and max: no imports, loops, strings, lists or other calls.")
 

@@ -14,71 +14,86 @@
   verdict never depends on the batch it came in); ``none`` uses 0.
 
 Only the 0/1 verdict ever reaches the learner's reward (the plan's rule): no probability does.
+
+A protocol is made for one parent from what it asks with: the task's requests, its row codes and
+its answers (where ``score`` asks its calibration questions), never the parent itself.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, ClassVar
+from functools import cached_property
+from typing import Any, ClassVar
 
 import torch
 
 from wmil.errors import LLMError
 from wmil.parents.llm import prompts
+from wmil.parents.llm.answers import INVALID, RIGHT, WRONG, Answers, Plan
+from wmil.parents.llm.codes import RowCodes
+from wmil.parents.llm.request import Request, RequestBuilder
 from wmil.tasks.rules import NUM_LEVELS
 
-if TYPE_CHECKING:
-    from wmil.parents.llm.parent import ParentLLM
-    from wmil.parents.llm.request import Request
-
-RIGHT, WRONG, INVALID = 1, 0, -1
 TOP_LOGPROBS = 20  # first-token alternatives asked for by ``score``
 CALIBRATION_PROBLEMS = 8  # batch calibration: this many top-level problems (evenly spaced), with every action
 
 
 class JudgeProtocol(ABC):
-    """One protocol: which requests a batch needs (``codes``: equal codes share one request) and
-    how their answers become verdicts ``LongTensor (n,)`` of :data:`RIGHT`, :data:`WRONG` or
-    :data:`INVALID` (no valid answer after the retries)."""
+    """One protocol for one parent: which requests a batch needs (:meth:`codes`: equal codes share
+    one request; ``requests`` makes them, for the task and ``parent.llm`` config it was made with)
+    and how their answers become verdicts ``LongTensor (n,)`` of :data:`RIGHT`, :data:`WRONG` or
+    :data:`INVALID` (no valid answer after the retries). ``row_codes``: the task's; ``answers``:
+    the parent's, for questions a protocol asks of its own (``score``'s calibration)."""
 
     name: ClassVar[str]
     per_action: ClassVar[bool] = True  # one request per (state, action); False: per state
 
-    def codes(self, parent: ParentLLM, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return parent.codes.rows(states, actions)
+    def __init__(self, requests: RequestBuilder, row_codes: RowCodes, answers: Answers):
+        self.requests = requests
+        self.task = requests.task
+        self.row_codes = row_codes
+        self.answers = answers
+
+    def plan(self, states: torch.Tensor, actions: torch.Tensor) -> Plan:
+        """The questions of a batch ``(n, num_slots)``, ``(n,)``: its rows' codes, and how a row asks."""
+        return self.name, self.codes(states, actions), lambda i: self.request(states[i], int(actions[i]))
+
+    def codes(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.row_codes.rows(states, actions)
 
     @abstractmethod
-    def request(self, parent: ParentLLM, state: torch.Tensor, action: int) -> Request: ...
+    def request(self, state: torch.Tensor, action: int) -> Request: ...
 
     @abstractmethod
-    def verdicts(self, parent: ParentLLM, values: list[Any], inverse: torch.Tensor,
-                 actions: torch.Tensor) -> torch.Tensor: ...
+    def verdicts(self, values: list[Any], inverse: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Verdicts ``LongTensor (n,)`` from the validated ``values`` of the distinct requests (None:
+        invalid) and each row's index into them, ``inverse (n,)``."""
 
 
 class Verdict(JudgeProtocol):
     name = "verdict"
 
-    def request(self, parent, state, action):
-        return parent.requests.make("verdict", prompts.verdict_prompt(parent.task, state, action),
-                                    prompts.verdict_schema(), lambda c: prompts.parse_verdict(c.text))
+    def request(self, state: torch.Tensor, action: int) -> Request:
+        return self.requests.make("verdict", prompts.verdict_prompt(self.task, state, action),
+                                  prompts.verdict_schema(), lambda c: prompts.parse_verdict(c.text))
 
-    def verdicts(self, parent, values, inverse, actions):
-        return torch.tensor([INVALID if v is None else int(v) for v in values], dtype=torch.long)[inverse]
+    def verdicts(self, values: list[Any], inverse: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return torch.tensor([INVALID if v is None else RIGHT if v else WRONG for v in values], dtype=torch.long)[inverse]
 
 
 class Solve(JudgeProtocol):
     name = "solve"
     per_action = False
 
-    def codes(self, parent, states, actions):
-        return parent.codes.states(states)
+    def codes(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        return self.row_codes.states(states)
 
-    def request(self, parent, state, action):
-        A = parent.task.num_actions
-        return parent.requests.make("solve", prompts.solve_prompt(parent.task, state), prompts.action_schema(A),
-                                    lambda c: prompts.parse_action(c.text, A))
+    def request(self, state: torch.Tensor, action: int) -> Request:
+        A = self.task.num_actions
+        return self.requests.make("solve", prompts.solve_prompt(self.task, state), prompts.action_schema(A),
+                                  lambda c: prompts.parse_action(c.text, A))
 
-    def verdicts(self, parent, values, inverse, actions):
+    def verdicts(self, values: list[Any], inverse: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         answers = torch.tensor([INVALID if v is None else v for v in values], dtype=torch.long)[inverse]
         return torch.where(answers == INVALID, INVALID, (actions == answers).long())
 
@@ -86,36 +101,39 @@ class Solve(JudgeProtocol):
 class Score(JudgeProtocol):
     name = "score"
 
-    def request(self, parent, state, action):
-        return self._request(parent, prompts.score_prompt(parent.task, state, action))
+    def request(self, state: torch.Tensor, action: int) -> Request:
+        return self._request(prompts.score_prompt(self.task, state, action))
 
-    @staticmethod
-    def _request(parent, text: str):
-        return parent.requests.make("score", text, None, lambda c: prompts.parse_yes_no(c.top_logprobs),
-                                    max_tokens=1, top_logprobs=TOP_LOGPROBS)
+    def _request(self, text: str) -> Request:
+        return self.requests.make("score", text, None, lambda c: prompts.parse_yes_no(c.top_logprobs),
+                                  max_tokens=1, top_logprobs=TOP_LOGPROBS)
 
-    def threshold(self, parent: ParentLLM) -> float:
-        """The log-odds above which a verdict is "right" (asked once per parent, then memoized)."""
-        mode = parent.config.calibration
+    @cached_property
+    def threshold(self) -> float:
+        """The log-odds above which a verdict is "right", by ``parent.llm.calibration`` (asked for
+        at the first verdict, then kept)."""
+        mode = self.requests.config.calibration
         if mode == "none":
             return 0.0
         if mode == "contextual":
-            texts = [prompts.content_free_prompt(parent.task)]
+            texts = [prompts.content_free_prompt(self.task)]
         else:  # batch: a fixed set of the top level's problems, each with every action
-            task = parent.task
+            task = self.task
             table = task.problems(NUM_LEVELS - 1)
             pick = torch.linspace(0, len(table) - 1, min(len(table), CALIBRATION_PROBLEMS)).round().long().unique()
             texts = [prompts.score_prompt(task, s, a) for s in task.initial_states(table[pick])
                      for a in range(task.num_actions)]
-        values = [o.value for o in parent.answers.resolve([self._request(parent, t) for t in texts])]
+        values = [o.value for o in self.answers.resolve([self._request(t) for t in texts])]
         valid = [v for v in values if v is not None]
         if not valid:
-            raise LLMError(f"{parent.endpoint.url}: no valid score among the {len(values)} calibration questions")
+            raise LLMError(f"{self.answers.endpoint.url}: no valid score among the {len(values)} calibration questions")
         return float(sum(valid) / len(valid))
 
-    def verdicts(self, parent, values, inverse, actions):
-        threshold = parent.score_threshold()
-        return torch.tensor([INVALID if v is None else int(v > threshold) for v in values], dtype=torch.long)[inverse]
+    def verdicts(self, values: list[Any], inverse: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        threshold = self.threshold
+        return torch.tensor([INVALID if v is None else RIGHT if v > threshold else WRONG for v in values],
+                            dtype=torch.long)[inverse]
 
 
-PROTOCOLS: dict[str, JudgeProtocol] = {p.name: p for p in (Verdict(), Solve(), Score())}
+#: Each per-state protocol by name; a parent makes its own (``PROTOCOLS[name](requests, row_codes, answers)``).
+PROTOCOLS: dict[str, type[JudgeProtocol]] = {p.name: p for p in (Verdict, Solve, Score)}

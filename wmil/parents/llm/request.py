@@ -1,13 +1,16 @@
-"""One question to the LLM as a :class:`Request`: what is sent (a prompt of
-:mod:`~wmil.parents.llm.prompts`, its answer schema and the sampling settings), how the answer is
-validated, and the keys under which the response cache keeps its outcome. :class:`RequestBuilder`
+"""One question to the LLM as a :class:`Request`: what is sent (an :class:`Ask`: a prompt of
+:mod:`~wmil.parents.llm.prompts`, its answer schema and the sampling settings), how the answer (a
+:class:`Completion`) is validated, and the keys under which the response cache keeps its outcome.
+The endpoint (:mod:`~wmil.parents.llm.transport`) sends them. :class:`RequestBuilder`
 makes them for one task and ``parent.llm`` config; the judge's requests come from its protocol
 (:mod:`~wmil.parents.llm.protocols`), through :meth:`RequestBuilder.make`."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -15,8 +18,38 @@ from wmil.config import LLMConfig
 from wmil.parents.llm import prompts
 from wmil.parents.llm.cache import request_key
 from wmil.parents.llm.prompts import InvalidAnswer
-from wmil.parents.llm.transport import Ask, Completion
 from wmil.tasks.rules import Task
+
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionUserMessageParam
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One answer: its text, the first token's top log-probabilities (when asked for) and tokens."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int
+    top_logprobs: list[tuple[str, float]] | None = None
+
+    @property
+    def raw(self) -> str:
+        """What the cache keeps as the response: the text, or text and log-probabilities."""
+        if self.top_logprobs is None:
+            return self.text
+        return json.dumps({"text": self.text, "top_logprobs": self.top_logprobs})
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What goes out: chat ``messages``; ``schema`` constrains the answer to JSON (None: free
+    text); ``top_logprobs > 0`` asks for that many log-probabilities of the first token."""
+
+    messages: list[ChatCompletionUserMessageParam]
+    schema: dict[str, Any] | None
+    max_tokens: int
+    top_logprobs: int = 0
 
 
 @dataclass(frozen=True)

@@ -33,8 +33,8 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 ALLOWED_CALLS = ("abs", "min", "max")
 MAX_SOURCE_CHARS = 4000
@@ -320,20 +320,21 @@ def run(program: Program, inputs: Sequence[Sequence[int]], timeout_s: float = RU
 
 def _spawn(program: Program, inputs: Sequence[Sequence[int]], timeout_s: float) -> list[int | bool | None]:
     """The child process of :func:`run`, for a checked ``program``."""
-    job = {"source": program.source, "name": program.name, "inputs": [list(map(int, x)) for x in inputs],
+    args = [list(map(int, x)) for x in inputs]
+    job = {"source": program.source, "name": program.name, "inputs": args,
            "memory": CHILD_MEMORY_BYTES, "cpu_s": max(1, int(timeout_s))}
     try:
         done = subprocess.run([sys.executable, "-I", "-S", "-c", _RUNNER], input=json.dumps(job),
                               capture_output=True, text=True, timeout=timeout_s)
     except subprocess.TimeoutExpired:  # subprocess.run has killed the child (SIGKILL)
-        raise RefusedProgram(f"program {program.name!r} ran past {timeout_s:g} s on {len(job['inputs'])} inputs") from None
+        raise RefusedProgram(f"program {program.name!r} ran past {timeout_s:g} s on {len(args)} inputs") from None
     if done.returncode in (-signal.SIGKILL, -signal.SIGXCPU):  # its own CPU limit stopped it first
-        raise RefusedProgram(f"program {program.name!r} ran past {timeout_s:g} s of CPU on {len(job['inputs'])} inputs "
+        raise RefusedProgram(f"program {program.name!r} ran past {timeout_s:g} s of CPU on {len(args)} inputs "
                              f"(stopped by signal {-done.returncode})")
     if done.returncode != 0:
         tail = done.stderr.strip().splitlines()[-1:] or [f"exit code {done.returncode}"]
         raise RefusedProgram(f"program {program.name!r} failed in its sandbox: {tail[0][:200]}")
     results = json.loads(done.stdout)
-    if len(results) != len(job["inputs"]):
-        raise RefusedProgram(f"program {program.name!r}: {len(results)} results for {len(job['inputs'])} inputs")
+    if len(results) != len(args):
+        raise RefusedProgram(f"program {program.name!r}: {len(results)} results for {len(args)} inputs")
     return results

@@ -61,10 +61,8 @@ def free_port() -> int:
 def _die_with_parent() -> None:
     """In the child before exec: get SIGTERM when the starting thread dies (Linux), so that a
     killed run (SIGKILL skips atexit) leaves no orphan server."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not Linux: stop() and atexit still apply
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
-    except (OSError, AttributeError):
-        pass  # not Linux: stop() and atexit still apply
 
 
 class LocalLLMServer:
@@ -106,7 +104,7 @@ class LocalLLMServer:
         if not isinstance(self.model, Path):
             self.model_file = bundled(self.model).path()  # raises before anything is loaded
         if self._log is None:
-            self._own_log = tempfile.TemporaryFile()
+            self._own_log = tempfile.TemporaryFile()  # noqa: SIM115  # kept while the server runs; stop() closes it
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         self.process = subprocess.Popen(
             self.command(), stdin=subprocess.DEVNULL, stdout=self._log or self._own_log,

@@ -15,22 +15,19 @@ logged, cached or written), makes the transport (starting the bundled server whe
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, TypeVar
 
 import openai
 
 from wmil.config import LLMConfig
 from wmil.errors import LLMError
 from wmil.parents.llm.prompts import InvalidAnswer
+from wmil.parents.llm.request import Ask, Completion, Request
 from wmil.parents.llm.server import LocalLLMServer
-
-if TYPE_CHECKING:
-    from wmil.parents.llm.request import Request
 
 log = logging.getLogger("wmil.llm")
 logging.getLogger("httpx2").setLevel(logging.WARNING)  # its one INFO line per request would flood a run's log
@@ -40,34 +37,6 @@ RETRYABLE = (openai.APIConnectionError, openai.RateLimitError, openai.InternalSe
 BACKOFF_S = 0.5  # first retry's wait; doubles with each further retry
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One answer: its text, the first token's top log-probabilities (when asked for) and tokens."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    top_logprobs: list[tuple[str, float]] | None = None
-
-    @property
-    def raw(self) -> str:
-        """What the cache keeps as the response: the text, or text and log-probabilities."""
-        if self.top_logprobs is None:
-            return self.text
-        return json.dumps({"text": self.text, "top_logprobs": self.top_logprobs})
-
-
-@dataclass(frozen=True)
-class Ask:
-    """What goes out: chat ``messages``; ``schema`` constrains the answer to JSON (None: free
-    text); ``top_logprobs > 0`` asks for that many log-probabilities of the first token."""
-
-    messages: list[dict[str, str]]
-    schema: dict[str, Any] | None
-    max_tokens: int
-    top_logprobs: int = 0
 
 
 class Transport(Protocol):
@@ -154,7 +123,7 @@ class Endpoint:
                                      "prompt_tokens", "completion_tokens"), 0)
         self.latencies: list[float] = []
         self._loop = asyncio.new_event_loop()
-        self._semaphore: asyncio.Semaphore | None = None
+        self._semaphore = asyncio.Semaphore(config.concurrency)  # bound to the loop at its first wait
 
     def _read_api_key(self) -> str:
         name = self.config.api_key_env
@@ -175,13 +144,15 @@ class Endpoint:
             return self.config.base_url
         return self.server.base_url if self.server is not None else "the local LLM server (not started)"
 
-    def _connect(self) -> None:
-        """Make the transport, starting the local server first if this endpoint must own one."""
+    def _connect(self) -> Transport:
+        """The transport, made first if there is none yet (starting the local server first if this
+        endpoint must own one)."""
         if self.transport is None:
             if self.server is None:
                 self.server = self.own_server = LocalLLMServer(model=self.config.model)
             self.server.start()  # a server given but not started is started now
             self.transport = OpenAITransport(self.server.base_url, self._api_key, self.config, local=True)
+        return self.transport
 
     def close(self) -> None:
         """Close the client and stop the server this endpoint started; idempotent."""
@@ -202,19 +173,18 @@ class Endpoint:
         each request is answered, so what came back before a failure is kept. Raises
         :class:`LLMError` when the endpoint fails after the retries, and at once when it refuses
         a request or the local server died."""
-        self._connect()
-        return self._loop.run_until_complete(self._send_all(requests, answered))
+        transport = self._connect()
+        return self._loop.run_until_complete(self._send_all(transport, requests, answered))
 
-    async def _send_all(self, requests: Sequence[Request], answered: Callable[..., T]) -> list[T]:
-        self._semaphore = self._semaphore or asyncio.Semaphore(self.config.concurrency)
+    async def _send_all(self, transport: Transport, requests: Sequence[Request], answered: Callable[..., T]) -> list[T]:
         try:
             async with asyncio.TaskGroup() as group:  # the first failure cancels the rest
-                tasks = [group.create_task(self._ask(r, answered)) for r in requests]
+                tasks = [group.create_task(self._ask(transport, r, answered)) for r in requests]
         except BaseExceptionGroup as failed:
             raise failed.exceptions[0] from None
         return [t.result() for t in tasks]
 
-    async def _ask(self, request: Request, answered: Callable[..., T]) -> T:
+    async def _ask(self, transport: Transport, request: Request, answered: Callable[..., T]) -> T:
         """Send ``request`` until a valid answer, at most ``1 + max_retries`` times; endpoint
         failures wait ``backoff_s * 2**retry`` first, invalid answers are asked again at once."""
         attempts = 1 + self.config.max_retries
@@ -228,10 +198,10 @@ class Endpoint:
                 self.counts["requests"] += 1
                 started = time.perf_counter()
                 try:
-                    completion = await self.transport.complete(request.ask)
+                    completion = await transport.complete(request.ask)
                 except RETRYABLE as exc:
                     self.counts["transport_errors"] += 1
-                    if self.server is not None and self.transport.url == self.server.base_url:
+                    if self.server is not None and transport.url == self.server.base_url:
                         # a dead local server will not come back: say so now, not after the retries
                         self.server.check_alive(f"during a {request.kind} request", grace_s=1.0)
                     failure = exc
