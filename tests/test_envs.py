@@ -747,6 +747,20 @@ def test_symbolic_done_only_on_time_limit(task_name):
     assert env.step(correct_action(state))[2] is False
 
 
+@pytest.mark.parametrize("task_name", TASK_NAMES)
+def test_symbolic_episode_success_needs_every_answer(task_name):
+    """As everywhere else in the project, an episode succeeds when every answer was right: one
+    wrong answer first spoils it, however right the rest."""
+    env = symbolic(task_name, max_steps=3)
+    state = env.reset(1)
+    state, _, _, info = env.step((correct_action(state) + 1) % 16)
+    assert (info["success"], info["episode_success"]) == (False, False)
+    for _ in range(2):
+        state, _, done, info = env.step(correct_action(state))
+        assert (info["success"], info["episode_success"]) == (True, False)
+    assert done
+
+
 def test_symbolic_max_steps_must_match_the_task():
     with pytest.raises(ValueError, match="max_steps"):
         SymbolicEnv(parent_for("pattern_echo", 16, 1), max_steps=3)

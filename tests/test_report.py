@@ -377,7 +377,7 @@ def test_the_committed_report_reads_in_a_browser(params, tmp_path):
     from wmil.reporting.figures import FIGURE_SPECS
     from wmil.reporting.report import build_report
 
-    page, _ = build_report(params, REPO_ROOT / "results")
+    page, _, _ = build_report(params, REPO_ROOT / "results")
     (tmp_path / "report.html").write_text(page)
     seen = probe(tmp_path / "report.html", tmp_path)
     assert seen["resources"] == [] and seen["broken"] == []
@@ -414,7 +414,7 @@ def test_a_report_with_failed_jobs_shows_everything_else_and_says_what_is_missin
     fail = [sys.executable, "-c", "raise SystemExit(2)"]
     guard("llm_audit", tmp_path / "audit.log", [results / "metrics/llm_audit.json"], fail)
     guard("figures", tmp_path / "figures.log", [results / "figures/regret.png"], fail)
-    page, table = build_report(params, results)
+    page, table, _ = build_report(params, results)
     assert "<h2>Missing results</h2>" in page and "metrics/llm_audit.json: job &#x27;llm_audit&#x27; failed" in page
     assert "figures/regret.png: job &#x27;figures&#x27; failed" in page and '<figure id="regret"><p class="missing">' in page
     assert "| llm_solve | pattern_echo | 10 | missing |" in table and "LLM parent audit: missing" in table

@@ -198,7 +198,7 @@ def test_smoke_dag_builds_everything_then_is_a_noop(tmp_path):
     for name in FIGURE_SPECS:  # every figure exists, is a real PNG and is embedded in the report
         png = (results / f"figures/{name}.png").read_bytes()
         assert png.startswith(b"\x89PNG") and len(png) > 10_000, name
-        assert f'<figure id="{name}">' in page
+        assert f'<figure id="{name}"' in page
     assert "| experiment |" in (results / "report/summary.md").read_text()
     seen = probe(results / "report/report.html", tmp_path)  # in a real browser, with no network
     assert seen["images"] == len(FIGURE_SPECS) and seen["broken"] == [] and seen["figures"] == list(FIGURE_SPECS)

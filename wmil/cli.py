@@ -252,11 +252,9 @@ def _summarize_arguments(p: argparse.ArgumentParser) -> None:
 def cmd_summarize(args: argparse.Namespace) -> int:
     from wmil import atomic, results
     from wmil.evaluation.summary import curves, failed_analyses, representation_summary, representation_table, summarize
-    from wmil.jobs import failure_of
 
     params = load_params(args.params)
-    audit, tabular = (json.loads(path.read_text()) if path and failure_of(path) is None else None
-                      for path in (args.audit, args.tabular))
+    audit, tabular = (results.read_unless_failed(path) if path else None for path in (args.audit, args.tabular))
     try:
         report, tables = summarize(params, args.runs_root, audit, tabular)
         tables["curves"] = curves(params, args.runs_root)
@@ -362,20 +360,18 @@ def _report_arguments(p: argparse.ArgumentParser) -> None:
 
 @command("report", "the self-contained HTML report and the markdown headline table", _report_arguments)
 def cmd_report(args: argparse.Namespace) -> int:
-    from wmil import atomic, results
-    from wmil.reporting.report import build_report, headline_metrics
+    from wmil import atomic
+    from wmil.reporting.report import build_report
 
     params = load_params(args.params)
     try:
-        page, table = build_report(params, args.results)
-        summary = results.read_summary(layout.under(args.results, layout.SUMMARY))
-        criteria = results.read_result(layout.under(args.results, layout.MVP_CRITERIA))
+        page, table, headline = build_report(params, args.results)
     except FileNotFoundError as exc:
         raise ConfigError(f"{exc.filename}: missing; run the pipeline first (snakemake all)") from None
     atomic.write_text(args.html, page)
     atomic.write_text(args.markdown, table)
     if args.headline:
-        atomic.write_json(args.headline, headline_metrics(params, summary, criteria))
+        atomic.write_json(args.headline, headline)
     return 0
 
 

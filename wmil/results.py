@@ -341,6 +341,15 @@ def read_result(path: str | os.PathLike, made_by: str = "its job") -> Any:
     return parse(text, path)
 
 
+def read_unless_failed(path: str | os.PathLike, made_by: str = "its job") -> Any | None:
+    """:func:`read_result`, but None where the file is the failure record of its job (a stage that
+    reports what is missing rather than stopping)."""
+    try:
+        return read_result(path, made_by)
+    except MissingResult:
+        return None
+
+
 def read_metrics(run_dir: str | os.PathLike) -> Metrics:
     """``metrics.json`` of the finished run in ``run_dir``."""
     metrics: Metrics = read_result(metrics_file(run_dir), "wmil train, at the end of the run")

@@ -36,10 +36,10 @@ from wmil import layout, results
 from wmil.errors import ConfigError, MissingResult
 from wmil.results import CURRICULUM_MEASURE_KEYS, FAILURES_TO_MASTERY, STEPS_TO_90
 
-#: The result files compared, relative to a results folder.
-SUMMARY, CRITERIA, AUDIT, MACHINE = (path.relative_to(layout.RESULTS).as_posix()
-                                     for path in (layout.SUMMARY, layout.MVP_CRITERIA, layout.LLM_AUDIT, layout.MACHINE))
-FILES = (SUMMARY, CRITERIA, AUDIT, MACHINE)
+#: The result files compared, relative to a results folder (``layout`` spells them from the repository).
+SUMMARY_FILE, CRITERIA_FILE, AUDIT_FILE, MACHINE_FILE = (
+    path.relative_to(layout.RESULTS).as_posix() for path in (layout.SUMMARY, layout.MVP_CRITERIA, layout.LLM_AUDIT, layout.MACHINE))
+FILES = (SUMMARY_FILE, CRITERIA_FILE, AUDIT_FILE, MACHINE_FILE)
 J_TOLERANCE = 0.1  # an LLM served by other float kernels may answer a few states differently
 SEED_TOLERANCE = 1  # seeds inside a prediction or passing an MVP criterion: one may cross an edge
 
@@ -208,19 +208,19 @@ def _seeds_passing(criteria: dict[str, Any] | None) -> dict[str, int]:
 
 #: Every headline number, in the order of the rows.
 CLAIMS = (
-    Claim(SUMMARY, ("experiments", EVERY, ("success_greedy", "held_out_success_greedy", FAILURES_TO_MASTERY, STEPS_TO_90),
+    Claim(SUMMARY_FILE, ("experiments", EVERY, ("success_greedy", "held_out_success_greedy", FAILURES_TO_MASTERY, STEPS_TO_90),
                     EVERY), "{0} {2} {1}", labels={STEPS_TO_90: "env steps to 90% (Kaplan-Meier median)"}),
-    Claim(SUMMARY, ("probability_of_improvement", EVERY, EVERY), "P(method > {0}) {1}"),
-    Claim(SUMMARY, ("rule", EVERY, "tabular", ("training", "held_out")), "tabular reference {0} {1} success"),
-    Claim(SUMMARY, ("world_model", "variants", EVERY, ("p_success", "p_steps"), EVERY), "P({0} > its reference) {2} {1}"),
-    Claim(SUMMARY, ("curriculum", CURRICULUM_MEASURE_KEYS, "p", EVERY), "P(curriculum > its reference) {1} {0}"),
-    Claim(SUMMARY, ("curriculum", "reached_top", EVERY), "curriculum runs that reached the top level {0}",
+    Claim(SUMMARY_FILE, ("probability_of_improvement", EVERY, EVERY), "P(method > {0}) {1}"),
+    Claim(SUMMARY_FILE, ("rule", EVERY, "tabular", ("training", "held_out")), "tabular reference {0} {1} success"),
+    Claim(SUMMARY_FILE, ("world_model", "variants", EVERY, ("p_success", "p_steps"), EVERY), "P({0} > its reference) {2} {1}"),
+    Claim(SUMMARY_FILE, ("curriculum", CURRICULUM_MEASURE_KEYS, "p", EVERY), "P(curriculum > its reference) {1} {0}"),
+    Claim(SUMMARY_FILE, ("curriculum", "reached_top", EVERY), "curriculum runs that reached the top level {0}",
           tolerance=SEED_TOLERANCE),
-    Claim(SUMMARY, (EVERY, EVERY, ("predicted success", "seeds inside the prediction")), "{0} {1} {2}",
+    Claim(SUMMARY_FILE, (EVERY, EVERY, ("predicted success", "seeds inside the prediction")), "{0} {1} {2}",
           view=_llm_numbers, tolerance=SEED_TOLERANCE),
-    Claim(CRITERIA, ("passed",), "MVP criteria passed"),
-    Claim(CRITERIA, (EVERY,), "MVP criterion {0}: seeds passing", view=_seeds_passing, tolerance=SEED_TOLERANCE),
-    Claim(AUDIT, ("protocols", EVERY, "by_task_level", EVERY, EVERY, "j"), "LLM audit {0} {1} level {2} J",
+    Claim(CRITERIA_FILE, ("passed",), "MVP criteria passed"),
+    Claim(CRITERIA_FILE, (EVERY,), "MVP criterion {0}: seeds passing", view=_seeds_passing, tolerance=SEED_TOLERANCE),
+    Claim(AUDIT_FILE, ("protocols", EVERY, "by_task_level", EVERY, EVERY, "j"), "LLM audit {0} {1} level {2} J",
           tolerance=J_TOLERANCE),
 )
 
@@ -237,6 +237,6 @@ def verify(results_dir: Path, against: str) -> tuple[dict[str, Any], int]:
     committed = read_committed(against, Path(results_dir))
     rows = compare(committed, fresh)
     counts = {v: sum(r["verdict"] == v for r in rows) for v in ("identical", "equivalent", "different", "missing", "new")}
-    report = {"against": against, "counts": counts, "committed_machine": committed[MACHINE],
-              "fresh_machine": fresh[MACHINE], "rows": rows}
+    report = {"against": against, "counts": counts, "committed_machine": committed[MACHINE_FILE],
+              "fresh_machine": fresh[MACHINE_FILE], "rows": rows}
     return report, int(counts["different"] + counts["missing"] > 0)

@@ -83,11 +83,12 @@ class Parent(ABC):
         states ``LongTensor (n, num_slots)`` (the problem with the action's consequence)."""
 
     def reward(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """The reward of :meth:`step` (which it takes: a judgement counts, and may draw, every time)."""
+        """The reward of :meth:`step`. It judges the batch anew: calling both this and
+        :meth:`transition` judges twice (an LLM asks twice, a noisy parent draws twice)."""
         return self.step(states, actions)[0]
 
     def transition(self, states: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        """The next states of :meth:`step` (which it takes: a judgement counts, and may draw, every time)."""
+        """The next states of :meth:`step`, judged anew like :meth:`reward`."""
         return self.step(states, actions)[1]
 
     def action_distribution(self, states: torch.Tensor) -> torch.Tensor:

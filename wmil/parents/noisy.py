@@ -43,9 +43,6 @@ class RewardNoise(Parent):
         next_states[:, self.task.feedback_slot] = verdict_feedback(reward)
         return reward, next_states
 
-    def action_distribution(self, states: torch.Tensor) -> torch.Tensor:
-        return self.parent.action_distribution(states)
-
     def stats(self) -> dict[str, float | None]:
         return {**self.parent.stats(), "reward_flips": self.flips}
 

@@ -796,7 +796,8 @@ class Section:
 
 
 def sections(params: Params, summary: Summary, criteria: dict[str, Any], audit: dict[str, Any] | None) -> list[Section]:
-    """The report's questions in the order a reader meets them; every figure is in exactly one."""
+    """The report's questions in the order a reader meets them; every figure is in exactly one (the
+    LLM audit's only with an audit: without one, the report lists the audit as missing instead)."""
     method = params.evaluation.method
     llm_blocks: list[tuple[Table | None, tuple[str, ...]]] = [(llm_table(summary), ())]
     if audit is not None:
@@ -996,8 +997,8 @@ def headline_metrics(params: Params, summary: Summary, criteria: dict[str, Any])
     return out
 
 
-def build_report(params: Params, results: Path) -> tuple[str, str]:
-    """``(html, markdown)`` from ``results/metrics`` and ``results/figures``."""
+def build_report(params: Params, results: Path) -> tuple[str, str, dict[str, float | int | None]]:
+    """``(html, markdown, headline metrics)`` from ``results/metrics`` and ``results/figures``."""
     results = Path(results)
     summary = read_summary(layout.under(results, layout.SUMMARY))
     criteria = read_result(layout.under(results, layout.MVP_CRITERIA), "wmil mvp-criteria")
@@ -1012,4 +1013,4 @@ def build_report(params: Params, results: Path) -> tuple[str, str]:
                 if (r := failure_of(p)) is not None}
     missing = missing_results(summary, records)
     return (render_html(params, results, summary, criteria, audit, missing),
-            markdown(params, summary, criteria, audit, missing))
+            markdown(params, summary, criteria, audit, missing), headline_metrics(params, summary, criteria))
