@@ -82,16 +82,6 @@ def test_cli_guard_and_status(tmp_path):
     assert main(["status", "--out", str(tmp_path / "s.json"), str(out)]) == 1
 
 
-def test_a_figure_whose_input_failed_is_a_placeholder_naming_the_job(tmp_path, params):
-    from wmil.reporting.figures import draw
-
-    results = tmp_path / "results"
-    guard("llm_audit", tmp_path / "audit.log", [results / "metrics/llm_audit.json"],
-          [sys.executable, "-c", "raise SystemExit(2)"])
-    draw("llm_audit", params, results, tmp_path / "f.png")
-    assert (tmp_path / "f.png").read_bytes().startswith(b"\x89PNG")
-
-
 def test_evaluating_a_failed_run_names_the_failed_job(tmp_path):
     from wmil.evaluation.held_out import load_model
 

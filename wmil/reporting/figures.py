@@ -1,6 +1,6 @@
 """The paper's figures, each drawn from result files alone (``wmil figure NAME``).
 
-:data:`FIGURE_SPECS` names every figure, the result files it reads (relative to ``results/``; the
+:data:`FIGURE_SPECS` names every figure, the result files it reads (``layout``'s paths; the
 Snakemake rule ``figures`` declares them as inputs) and its caption (the report prints it beside
 the figure's table). Intervals are rliable's 95% stratified-bootstrap intervals over seeds wherever
 the summary has them.
@@ -8,7 +8,7 @@ the summary has them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -17,10 +17,22 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from wmil import layout
 from wmil.config import TASK_NAMES, Params
 from wmil.errors import MissingResult
 from wmil.jobs import check_result
-from wmil.results import FAILURES_TO_MASTERY, REACHED_MASTERY, STEPS_TO_90, read_result
+from wmil.results import (
+    FAILURES_TO_MASTERY,
+    REACHED_MASTERY,
+    STEPS_TO_90,
+    ExperimentSummary,
+    Interval,
+    StepsToMastery,
+    Summary,
+    complete_experiments,
+    read_result,
+    read_summary,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -31,7 +43,7 @@ SUCCESS = "greedy success, fresh episodes of\nthe training problems (full task; 
 @dataclass(frozen=True)
 class FigureSpec:
     draw: Callable[[Context], Figure]
-    inputs: tuple[str, ...]
+    inputs: tuple[Path, ...]  # under layout.RESULTS; ``{task}`` stands for each analysed task
     caption: str  # may name {success_window}: see :func:`success_window`
 
     def caption_for(self, params: Params) -> str:
@@ -50,12 +62,27 @@ class Context:
     params: Params
     results: Path
 
-    def csv(self, name: str) -> pd.DataFrame:
-        return pd.read_csv(check_result(self.results / name))
+    def csv(self, table: str) -> pd.DataFrame:
+        """The tidy table ``table`` (one of ``layout.PLOT_TABLES``); :class:`MissingResult` where its job failed."""
+        return pd.read_csv(check_result(layout.plot_table(table, layout.under(self.results, layout.PLOTS))))
 
-    def json(self, name: str) -> Any:
-        """A JSON result; :class:`MissingResult` where its job failed."""
-        return read_result(self.results / name)
+    def json(self, path: Path) -> Any:
+        """The JSON result at ``path`` (``layout``'s, moved under :attr:`results`); :class:`MissingResult`
+        where its job failed."""
+        return read_result(layout.under(self.results, path))
+
+    def summary(self) -> Summary:
+        return read_summary(layout.under(self.results, layout.SUMMARY))
+
+    @staticmethod
+    def experiment(summary: Summary, name: str) -> ExperimentSummary:
+        """Experiment ``name`` of ``summary``; where one of its runs failed, :class:`MissingResult`
+        naming that run's job (the figure becomes a placeholder rather than the job failing)."""
+        entry = complete_experiments(summary).get(name)
+        if entry is None:
+            failed = next(m for m in summary["missing"] if m["experiment"] == name)
+            raise MissingResult(Path(failed["result"]), {key: failed[key] for key in ("job", "reason", "log")})
+        return entry
 
     @property
     def compared(self) -> list[str]:
@@ -97,7 +124,7 @@ def _palette(names: list[str]) -> dict[str, tuple]:
     return dict(zip(names, sns.color_palette("colorblind", len(names))))
 
 
-def _interval_points(ax, labels: list[str], entries: list[dict], color, offset: float = 0.0, label: str | None = None):
+def _interval_points(ax, labels: list[str], entries: Sequence[Interval], color, offset: float = 0.0, label: str | None = None):
     """IQM points with their 95% interval as error bars at x = 0..n-1 (+ offset)."""
     x = np.arange(len(labels)) + offset
     values = np.array([e["value"] for e in entries])
@@ -105,7 +132,7 @@ def _interval_points(ax, labels: list[str], entries: list[dict], color, offset: 
     ax.errorbar(x, values, yerr=err, fmt="o", color=color, capsize=3, label=label)
 
 
-def _km_points(ax, labels: list[str], entries: list[dict], color, offset: float = 0.0, label: str | None = None):
+def _km_points(ax, labels: list[str], entries: Sequence[StepsToMastery], color, offset: float = 0.0, label: str | None = None):
     """Kaplan-Meier medians with their 95% interval at x = 0..n-1 (+ offset); an open end (never
     reached by half the runs, or an unbounded interval) is drawn up to ``budget`` with a caret."""
     x = np.arange(len(labels)) + offset
@@ -119,7 +146,7 @@ def _km_points(ax, labels: list[str], entries: list[dict], color, offset: float 
 
 def learning_curves(ctx: Context):
     plt, _ = _plt()
-    table = ctx.csv("plots/sample_efficiency.csv")
+    table = ctx.csv("sample_efficiency")
     colors = _palette(ctx.compared)
     fig, axes = plt.subplots(1, len(ctx.tasks), figsize=(4.2 * len(ctx.tasks), 3.6), sharey=True, squeeze=False)
     for ax, task in zip(axes[0], ctx.tasks):
@@ -136,13 +163,13 @@ def learning_curves(ctx: Context):
 
 def final_success(ctx: Context):
     plt, _ = _plt()
-    summary = ctx.json("metrics/summary.json")["experiments"]
+    summary = ctx.summary()
     colors = _palette(ctx.compared)
     labels = [*ctx.tasks, "all_tasks"]
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     width = 0.8 / len(ctx.compared)
     for i, name in enumerate(ctx.compared):
-        entries = [summary[name]["success_greedy"][t] for t in labels]
+        entries = [ctx.experiment(summary, name)["success_greedy"][t] for t in labels]
         _interval_points(ax, labels, entries, colors[name], offset=(i - (len(ctx.compared) - 1) / 2) * width, label=name)
     ax.set_xticks(range(len(labels)), [t.replace("_", " ") for t in labels])
     ax.set(ylabel=SUCCESS, ylim=(-0.05, 1.05))
@@ -152,14 +179,14 @@ def final_success(ctx: Context):
 
 def steps_to_90(ctx: Context):
     plt, _ = _plt()
-    summary = ctx.json("metrics/summary.json")["experiments"]
-    runs = ctx.csv("plots/runs.csv")
+    summary = ctx.summary()
+    runs = ctx.csv("runs")
     learners = [n for n in ctx.compared if ctx.params.run_config(n, ctx.tasks[0]).algorithm.name != "random"]
     colors = _palette(ctx.compared)
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     width = 0.8 / len(learners)
     for i, name in enumerate(learners):
-        entries = [summary[name][STEPS_TO_90][t] for t in ctx.tasks]
+        entries = [ctx.experiment(summary, name)[STEPS_TO_90][t] for t in ctx.tasks]
         label = f"{name} (reached: " + ", ".join(f"{e['reached']}/{e['runs']}" for e in entries) + ")"
         _km_points(ax, ctx.tasks, entries, colors[name], offset=(i - (len(learners) - 1) / 2) * width, label=label)
     method = runs[runs["experiment"] == ctx.params.evaluation.method]
@@ -174,7 +201,7 @@ def steps_to_90(ctx: Context):
 
 def _curve_grid(ctx: Context, experiments: list[str], columns: list[tuple[str, str]]):
     plt, sns = _plt()
-    curves = ctx.csv("plots/curves.csv")
+    curves = ctx.csv("curves")
     curves = curves[curves["experiment"].isin(experiments)]
     fig, axes = plt.subplots(len(columns), len(ctx.tasks), figsize=(4.2 * len(ctx.tasks), 2.8 * len(columns)),
                              sharex="col", squeeze=False)
@@ -207,8 +234,8 @@ def reward_components(ctx: Context):
 def curriculum(ctx: Context):
     plt, sns = _plt()
     ev = ctx.params.evaluation
-    curves = ctx.csv("plots/curves.csv")
-    runs = ctx.csv("plots/runs.csv")
+    curves = ctx.csv("curves")
+    runs = ctx.csv("runs")
     fig, axes = plt.subplots(2, len(ctx.tasks), figsize=(4.2 * len(ctx.tasks), 6.2), squeeze=False)
     for ax, task in zip(axes[0], ctx.tasks):
         data = curves[(curves["experiment"] == ev.curriculum) & (curves["task"] == task)]
@@ -243,7 +270,7 @@ def tsne(ctx: Context):
     fig, axes = plt.subplots(len(sources), len(tasks), figsize=(3.6 * len(tasks), 3.3 * len(sources)),
                              squeeze=False)
     for col, task in enumerate(tasks):
-        report = ctx.json(f"analysis/{task}.json")
+        report = ctx.json(layout.analysis_file(task))
         maps = {**{name: seeds[0] for name, seeds in report["runs"].items()}, **report["references"]}
         for row, source in enumerate(sources):
             ax = axes[row, col]
@@ -262,7 +289,7 @@ def tsne(ctx: Context):
 def probes(ctx: Context):
     plt, sns = _plt()
     ev = ctx.params.evaluation
-    table = ctx.csv("plots/representation.csv")
+    table = ctx.csv("representation")
     sources = [*ev.representation, "untrained", "raw"]
     tasks = ctx.analysis_tasks
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 4.0), sharey=True, squeeze=False)
@@ -283,7 +310,7 @@ def probes(ctx: Context):
 
 def mvp_criteria(ctx: Context):
     plt, _ = _plt()
-    report = ctx.json("metrics/mvp_criteria.json")
+    report = ctx.json(layout.MVP_CRITERIA)
     crit = ctx.params.mvp_criteria
     seeds = list(report["seeds"])
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
@@ -309,7 +336,7 @@ def mvp_criteria(ctx: Context):
 
 def parent_quality(ctx: Context):
     plt, _ = _plt()
-    summary = ctx.json("metrics/summary.json")
+    summary = ctx.summary()
     points = summary["parent_quality"]
     tasks = [t for t in TASK_NAMES if any(p["task"] == t for p in points)]
     fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks), 3.9), sharey=True, squeeze=False)
@@ -327,15 +354,15 @@ def parent_quality(ctx: Context):
         for label, (marker, color) in kinds.items():
             pts = [p for p in points if p["task"] == task and kind(p) == label]
             if pts:
-                e = [p["success_greedy"] for p in pts]
-                ax.errorbar([p["j"] for p in pts], [x["value"] for x in e], fmt=marker, color=color, capsize=2,
-                            yerr=[[x["value"] - x["lo"] for x in e], [x["hi"] - x["value"] for x in e]],
+                successes = [p["success_greedy"] for p in pts]
+                ax.errorbar([p["j"] for p in pts], [x["value"] for x in successes], fmt=marker, color=color, capsize=2,
+                            yerr=[[x["value"] - x["lo"] for x in successes], [x["hi"] - x["value"] for x in successes]],
                             label=f"rule parent, random errors: {label}")
         for name, by_task in summary["llm"].items():
             entry = by_task.get(task)
-            if entry is None or entry.get("prediction") is None:
+            if entry is None or (prediction := entry["prediction"]) is None:
                 continue
-            e, lo_hi = entry["success_greedy"], entry["prediction"]["interval"]
+            e, lo_hi = entry["success_greedy"], prediction["interval"]
             ax.errorbar([entry["audited_j"]], [e["value"]], yerr=[[e["value"] - e["lo"]], [e["hi"] - e["value"]]],
                         fmt="s", color="tab:red", capsize=3, markersize=7, zorder=5)
             ax.vlines(entry["audited_j"] + 0.03, *lo_hi, color="tab:red", linewidth=7, alpha=0.3)
@@ -354,7 +381,7 @@ def parent_quality(ctx: Context):
 
 def llm_audit(ctx: Context):
     plt, sns = _plt()
-    audit = ctx.json("metrics/llm_audit.json")
+    audit = ctx.json(layout.LLM_AUDIT)
     protocols = list(audit["protocols"])
     fig, axes = plt.subplots(1, len(protocols) + 1, figsize=(4.2 * (len(protocols) + 1), 3.6), squeeze=False,
                              gridspec_kw={"width_ratios": [3] * len(protocols) + [2]})
@@ -377,7 +404,7 @@ def llm_audit(ctx: Context):
 
 def regret(ctx: Context):
     plt, sns = _plt()
-    runs = ctx.csv("plots/runs.csv")
+    runs = ctx.csv("runs")
     ev = ctx.params.evaluation
     names = [n for n in ctx.params.expand(ev.noise)
              if n in set(runs["experiment"]) and ctx.params.experiments[n].tasks == ("pattern_echo",)]
@@ -398,7 +425,7 @@ def regret(ctx: Context):
 
 def probability_of_improvement(ctx: Context):
     plt, _ = _plt()
-    poi = ctx.json("metrics/summary.json")["probability_of_improvement"]
+    poi = ctx.summary()["probability_of_improvement"]
     pairs = [(n, t) for n in poi for t in poi[n]]
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(pairs) + 1.5))
     y = np.arange(len(pairs))
@@ -415,7 +442,7 @@ def rule(ctx: Context):
     """Training-problem against held-out-problem success per task: each experiment at the method's
     settings, the tabular reference and chance."""
     plt, _ = _plt()
-    rule = ctx.json("metrics/summary.json")["rule"]
+    rule = ctx.summary()["rule"]
     tasks = list(rule)
     names = list(dict.fromkeys(n for t in tasks for n in rule[t]["experiments"])) + ["tabular"]
     colors = _palette(names)
@@ -436,8 +463,14 @@ def rule(ctx: Context):
 
 def world_model(ctx: Context):
     plt, _ = _plt()
-    summary = ctx.json("metrics/summary.json")
-    variants = summary["world_model"]["variants"]
+    summary = ctx.summary()
+    comparison = summary["world_model"]
+    if "variants" not in comparison:  # every pair lost an arm: the placeholder names the first failed run
+        for variant, reference in ctx.params.evaluation.world_model.items():
+            for name in (*ctx.params.expand([variant]), reference):
+                ctx.experiment(summary, name)
+        raise ValueError("evaluation.world_model: no variant to compare")
+    variants = comparison["variants"]
     ordered = [n for n in ctx.params.expand(list(ctx.params.evaluation.world_model)) if n in variants]
     names = list(dict.fromkeys(x for n in ordered for x in (variants[n]["reference"], n)))  # each reference before its variants
     colors = _palette(names)
@@ -445,7 +478,7 @@ def world_model(ctx: Context):
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
     width = 0.8 / len(names)
     for i, name in enumerate(names):
-        entry = summary["experiments"][name]
+        entry = ctx.experiment(summary, name)
         offset = (i - (len(names) - 1) / 2) * width
         tasks = [t for t in ctx.tasks if t in entry[STEPS_TO_90]]
         at = [ctx.tasks.index(t) for t in tasks]
@@ -473,54 +506,54 @@ def world_model(ctx: Context):
 
 #: Every figure, in the order the report shows them.
 FIGURE_SPECS: dict[str, FigureSpec] = {
-    "mvp_criteria": FigureSpec(mvp_criteria, ("metrics/mvp_criteria.json",),
+    "mvp_criteria": FigureSpec(mvp_criteria, (layout.MVP_CRITERIA,),
         "The plan's four LOCKED MVP criteria on every seed: success above chance and above the threshold by the "
         "step named, falling entropy and falling world-model error."),
-    "learning_curves": FigureSpec(learning_curves, ("plots/sample_efficiency.csv",),
+    "learning_curves": FigureSpec(learning_curves, (layout.plot_table("sample_efficiency"),),
         "Rolling success (last {success_window} episodes) against env steps per task: IQM over seeds with pointwise "
         "95% stratified-bootstrap intervals."),
-    "final_success": FigureSpec(final_success, ("metrics/summary.json",),
+    "final_success": FigureSpec(final_success, (layout.SUMMARY,),
         "Greedy episode success on fresh episodes of the training problems of the full task (level 2): IQM over seeds "
         "with 95% intervals, per task and over all tasks."),
-    "steps_to_90": FigureSpec(steps_to_90, ("metrics/summary.json", "plots/runs.csv"),
+    "steps_to_90": FigureSpec(steps_to_90, (layout.SUMMARY, layout.plot_table("runs")),
         "Env steps until the rolling success first reached 90%: Kaplan-Meier median with its 95% interval, a run that "
         "never did censored at its task's budget (dashed); a caret: fewer than half got there (how many did is in the "
         "legend)."),
-    "probability_of_improvement": FigureSpec(probability_of_improvement, ("metrics/summary.json",),
+    "probability_of_improvement": FigureSpec(probability_of_improvement, (layout.SUMMARY,),
         "Probability that a run of the method beats a run of each baseline on success (rliable), per task and over "
         "all tasks, with 95% intervals."),
-    "rule": FigureSpec(rule, ("metrics/summary.json",),
+    "rule": FigureSpec(rule, (layout.SUMMARY,),
         "Does the baby learn the rule? Greedy success on fresh episodes of the problems each run trained on and on the "
         "problems its split held out (IQM over seeds, 95% CI), beside a lookup table that learns from the same "
         "verdicts (memorises, never generalises) and chance."),
-    "world_model": FigureSpec(world_model, ("metrics/summary.json",),
+    "world_model": FigureSpec(world_model, (layout.SUMMARY,),
         "What does the world model add? Left: env steps to 90% rolling success of each world-model variant and "
         "control and of the runs without one (Kaplan-Meier median, 95% CI, censored at the budget). Right: the "
         "probability that a run of each variant needs fewer steps than a run of its reference without a world model "
         "(rliable, 95% CI), per task and over all tasks."),
-    "probes": FigureSpec(probes, ("plots/representation.csv",),
+    "probes": FigureSpec(probes, (layout.plot_table("representation"),),
         "Held-out accuracy of linear probes that read each state attribute off the embedding (mean over seeds, 95% "
         "CI); black bars mark chance (the majority class)."),
-    "tsne": FigureSpec(tsne, ("analysis/{task}.json",),  # one per analysed task
+    "tsne": FigureSpec(tsne, (layout.analysis_file("{task}"),),  # one per analysed task
         "t-SNE maps of the state embeddings of a fixed grid of states, coloured by the correct action: the method, "
         "its ablation without a world model, an untrained model and the raw one-hot states."),
-    "curriculum": FigureSpec(curriculum, ("plots/curves.csv", "plots/runs.csv"),
+    "curriculum": FigureSpec(curriculum, (layout.plot_table("curves"), layout.plot_table("runs")),
         "Top: the curriculum's level over training, per seed. Bottom: greedy success on the training problems per "
         "difficulty level, with the curriculum and without it at the same budget and schedule."),
-    "regret": FigureSpec(regret, ("plots/runs.csv",),
+    "regret": FigureSpec(regret, (layout.plot_table("runs"),),
         "Failed episodes until 99% rolling success (one point per seed; resolution one curve row), against an ideal "
         "trial-and-error learner's expected count."),
-    "parent_quality": FigureSpec(parent_quality, ("metrics/summary.json",),
+    "parent_quality": FigureSpec(parent_quality, (layout.SUMMARY,),
         "How good must a parent be? Success on the training problems against the parent's informativeness J = TPR - "
         "FPR: a rule parent erring at random with known rates (symmetric, yes-biased, no-biased; and a learner that "
         "corrects for them), and every LLM run placed at its audited J, with the interval its per-state audit "
         "predicts."),
-    "llm_audit": FigureSpec(llm_audit, ("metrics/llm_audit.json",),
+    "llm_audit": FigureSpec(llm_audit, (layout.LLM_AUDIT,),
         "Each judge protocol of the bundled LLM against the rules, every state of a level with every action: J = TPR "
         "- FPR per task and level, and the requests each protocol needs."),
-    "training_dynamics": FigureSpec(training_dynamics, ("plots/curves.csv",),
+    "training_dynamics": FigureSpec(training_dynamics, (layout.plot_table("curves"),),
         "Policy entropy and the world model's raw next-state MSE over training (mean over seeds, 95% CI)."),
-    "reward_components": FigureSpec(reward_components, ("plots/curves.csv",),
+    "reward_components": FigureSpec(reward_components, (layout.plot_table("curves"),),
         "The reward vector's components per step over training: goal (the parent's verdict), prediction (exp(-MSE) "
         "x scale) and consistency (logged, weight 0)."),
 }
@@ -532,7 +565,7 @@ def placeholder(name: str, missing: MissingResult):
     fig, ax = plt.subplots(figsize=(7, 2.2))
     ax.set_axis_off()
     r = missing.record
-    ax.text(0.5, 0.5, f"{name}: not drawn, a result it needs is missing\n{missing.path.name}: job '{r['job']}' "
+    ax.text(0.5, 0.5, f"{name}: not drawn, a result it needs is missing\n{missing.path}: job '{r['job']}' "
             f"failed ({r['reason']})\nlog: {r['log']}", ha="center", va="center", fontsize=10, wrap=True)
     return fig
 

@@ -229,7 +229,7 @@ def representation_models(task):
 
 
 def figure_inputs():
-    """The result files the figures read (declared in wmil/reporting/figures.py, relative to results/), each once."""
-    paths = [str(layout.RESULTS / path.format(task=task)) for spec in FIGURE_SPECS.values() for path in spec.inputs
-             for task in (representation_tasks() if "{task}" in path else [None])]
+    """The result files the figures read (declared in wmil/reporting/figures.py), each once."""
+    paths = [str(path).format(task=task) for spec in FIGURE_SPECS.values() for path in spec.inputs
+             for task in (representation_tasks() if "{task}" in str(path) else [None])]
     return list(dict.fromkeys(paths))
